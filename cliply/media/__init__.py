@@ -1,0 +1,1 @@
+"""Media domain: probe, transcribe, find highlights, render, thumbnails (ffmpeg-backed)."""

@@ -1,0 +1,7 @@
+"""Shared fixtures: real media (tests/fixtures/media.py) and throwaway servers (tests/fixtures/*)."""
+
+pytest_plugins = [
+    "tests.fixtures.media",
+    "tests.fixtures.postgres",
+    "tests.fixtures.s3",
+]
