@@ -1,0 +1,59 @@
+# Two commands on a fresh machine: `make demo` (the main job on embedded defaults) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SHARED ?= $(abspath ../shared)
+export CLIPLY_HOME ?= $(CURDIR)/.cliply
+export DAGSTER_HOME ?= $(CLIPLY_HOME)/dagster
+# Offline Whisper weights when they are beside the project; elsewhere the engine downloads the named model.
+ifneq ($(wildcard $(SHARED)/models/faster-whisper-tiny.en),)
+export CLIPLY_WHISPER_MODEL ?= $(SHARED)/models/faster-whisper-tiny.en
+endif
+
+.PHONY: install demo test dev lint bench lock clean
+
+install: $(VENV)/.installed
+
+# torch first and pinned: an unpinned torch (e.g. pulled in by openai-whisper) drags in GBs of CUDA packages.
+# The lock is installed with --no-deps so exactly the locked set lands (no triton: it does nothing on CPU).
+$(VENV)/.installed: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip setuptools wheel
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q --no-deps -r requirements.lock
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	touch $@
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+demo: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/python scripts/demo.py
+
+test: install
+	scripts/ensure_postgres.sh
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+dev: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+bench: install
+	$(BIN)/python bench/render_vs_ffmpeg.py
+	$(BIN)/python bench/transcribe_rtf.py
+	$(BIN)/python bench/process_e2e.py
+
+# Re-resolve the lock from pyproject (run after changing dependencies).
+lock:
+	$(PYTHON) -m venv /tmp/cliply-lock-venv
+	/tmp/cliply-lock-venv/bin/pip install -q torch==2.13.0
+	/tmp/cliply-lock-venv/bin/pip install -q -e '.[test]'
+	/tmp/cliply-lock-venv/bin/pip freeze --exclude-editable | grep -v -E '^(torch|triton|nvidia-|cliply)' > requirements.lock
+	rm -rf /tmp/cliply-lock-venv
+
+clean:
+	rm -rf $(VENV) $(CLIPLY_HOME)

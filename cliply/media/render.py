@@ -1,0 +1,168 @@
+"""Render one vertical clip in a single ffmpeg pass: seek, crop (static or panning), scale, burned captions, fps,
+loudness-normalised AAC, H.264 High yuv420p with faststart."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cliply.media.captions import CaptionStyle, build_ass
+from cliply.media.ffmpeg import FFmpegError, ProgressCallback, run_ffmpeg
+from cliply.media.presets import Preset
+from cliply.media.probe import ProbeError, probe
+from cliply.media.reframe import CropPlan, crop_x_expression
+from cliply.media.types import MediaInfo, Word
+
+AUDIO_RATE = 48000
+AUDIO_BITRATE = "128k"
+LOUDNORM = "loudnorm=I=-14:TP=-1.5:LRA=11"
+
+
+class RenderError(RuntimeError):
+    """The clip could not be rendered; the message says why in plain words."""
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    source: Path
+    output: Path
+    start: float
+    end: float
+    words: Sequence[Word] = ()
+    crop: CropPlan | None = None  # None: static centre crop to the preset's aspect
+    preset: Preset | None = None
+    x264_preset: str = "veryfast"
+    crf: int = 23
+    loudnorm: bool = True
+    captions: bool = True
+    style: CaptionStyle = field(default_factory=CaptionStyle)
+    fonts_dir: Path | None = None
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+def escape_filter_value(value: str) -> str:
+    """Quote a string as one filter option value inside a filtergraph (two escaping levels: option, then graph)."""
+    level1 = value.replace("\\", "\\\\").replace("'", "\\'").replace(":", "\\:")
+    return "".join("\\" + c if c in "\\'[],;" else c for c in level1)
+
+
+def _source_info(source: Path) -> MediaInfo:
+    if not Path(source).is_file():
+        raise RenderError(f"source video not found: {source}")
+    try:
+        info = probe(source)
+    except ProbeError as exc:
+        raise RenderError(f"source is not a readable video ({source}): {exc}") from exc
+    if not info.has_video or not info.width or not info.height:
+        raise RenderError(f"source has no video stream: {source}")
+    return info
+
+
+def _geometry_filters(plan: CropPlan | None, info: MediaInfo, preset: Preset) -> list[str]:
+    w, h = preset.width, preset.height
+    assert info.width and info.height
+    if plan is None:
+        crop_w = min(info.width, int(round(info.height * preset.aspect / 2)) * 2)
+        plan = CropPlan(info.width, info.height, crop_w, info.height, [(0.0, (info.width - crop_w) / 2)], "center")
+    if plan.method == "none" or plan.crop_w >= info.width:
+        # Already narrower than the target: letterbox rather than distort.
+        return [f"scale={w}:{h}:force_original_aspect_ratio=decrease:flags=bicubic",
+                f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2"]
+    y = (info.height - plan.crop_h) // 2
+    return [f"crop=w={plan.crop_w}:h={plan.crop_h}:x='{crop_x_expression(plan)}':y={y}",
+            f"scale={w}:{h}:flags=bicubic"]
+
+
+def _encoder_args(preset: Preset, x264_preset: str, crf: int) -> list[str]:
+    kbps = preset.max_video_kbps
+    return [
+        "-c:v", "libx264", "-preset", x264_preset, "-crf", str(crf), "-profile:v", "high", "-pix_fmt", "yuv420p",
+        # Closed 2-second GOPs and a VBV cap: what the platform specs ask for.
+        "-g", str(preset.fps * 2), "-keyint_min", str(preset.fps * 2), "-sc_threshold", "0",
+        "-maxrate", f"{kbps}k", "-bufsize", f"{kbps * 2}k",
+        "-c:a", "aac", "-b:a", AUDIO_BITRATE, "-ar", str(AUDIO_RATE), "-ac", "2",
+        "-movflags", "+faststart",
+    ]
+
+
+def build_ffmpeg_args(req: RenderRequest, ass_path: Path | None) -> list[str]:
+    """ffmpeg arguments (no binary) for `req`; `ass_path` is the caption script, or None for no captions."""
+    from cliply.media.presets import PRESETS
+
+    preset = req.preset or PRESETS["universal"]
+    info = _source_info(req.source)
+    if req.duration <= 0:
+        raise RenderError(f"empty clip: start {req.start} >= end {req.end}")
+    if info.duration and req.start >= info.duration:
+        raise RenderError(f"clip starts at {req.start:.2f}s but the source is only {info.duration:.2f}s long")
+
+    vf = _geometry_filters(req.crop, info, preset) + ["setsar=1"]
+    if ass_path is not None:
+        sub = f"subtitles=filename='{escape_filter_value(str(ass_path))}'"
+        if req.fonts_dir:
+            sub += f":fontsdir='{escape_filter_value(str(req.fonts_dir))}'"
+        vf.append(sub)
+    vf += [f"fps={preset.fps}", "format=yuv420p"]
+    audio_in = "[0:a:0]" if info.has_audio else "[1:a:0]"
+    af = ([LOUDNORM] if req.loudnorm and info.has_audio else []) + [f"aresample={AUDIO_RATE}"]
+    graph = f"[0:v:0]{','.join(vf)}[v];{audio_in}{','.join(af)}[a]"
+
+    args = ["-ss", f"{req.start:.3f}", "-i", str(req.source)]
+    if not info.has_audio:
+        # Every platform expects an audio track; give silent sources a silent AAC one.
+        args += ["-f", "lavfi", "-i", f"anullsrc=r={AUDIO_RATE}:cl=stereo"]
+    args += ["-filter_complex", graph, "-map", "[v]", "-map", "[a]", "-t", f"{req.duration:.3f}"]
+    args += _encoder_args(preset, req.x264_preset, req.crf)
+    args += ["-map_metadata", "-1", str(req.output)]
+    return args
+
+
+def render_clip(req: RenderRequest, *, progress: ProgressCallback | None = None) -> MediaInfo:
+    """Render `req` to `req.output` in one ffmpeg run and return the probe of the result."""
+    from cliply.media.presets import PRESETS
+
+    preset = req.preset or PRESETS["universal"]
+    Path(req.output).parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="cliply-render-") as tmp:
+        ass_path = None
+        if req.captions and req.words:
+            ass_path = Path(tmp) / "captions.ass"
+            ass_path.write_text(
+                build_ass(req.words, clip_start=req.start, clip_end=req.end, width=preset.width,
+                          height=preset.height, style=req.style),
+                encoding="utf-8",
+            )
+        args = build_ffmpeg_args(req, ass_path)
+        try:
+            run_ffmpeg(args, duration=req.duration, progress=progress)
+        except FFmpegError as exc:
+            raise RenderError(f"rendering {req.source} [{req.start:.2f}-{req.end:.2f}s] failed: {exc}") from exc
+    return probe(req.output)
+
+
+def transcode_for(
+    preset: Preset, src: Path, dst: Path, *, x264_preset: str = "veryfast", crf: int = 23,
+    progress: ProgressCallback | None = None,
+) -> MediaInfo:
+    """Re-encode an existing clip into a stricter preset (e.g. X's 720×1280), keeping the aspect (padding if needed)."""
+    info = _source_info(src)
+    w, h = preset.width, preset.height
+    vf = f"scale={w}:{h}:force_original_aspect_ratio=decrease:flags=bicubic,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2," \
+         f"setsar=1,fps={preset.fps},format=yuv420p"
+    args = ["-i", str(src)]
+    if not info.has_audio:
+        args += ["-f", "lavfi", "-i", f"anullsrc=r={AUDIO_RATE}:cl=stereo"]
+    args += ["-map", "0:v:0", "-map", "0:a:0" if info.has_audio else "1:a:0", "-vf", vf,
+             "-t", f"{min(info.duration, preset.max_duration_s):.3f}"]
+    args += _encoder_args(preset, x264_preset, crf) + ["-map_metadata", "-1", str(dst)]
+    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        run_ffmpeg(args, duration=info.duration, progress=progress)
+    except FFmpegError as exc:
+        raise RenderError(f"transcoding {src} for {preset.name} failed: {exc}") from exc
+    return probe(dst)

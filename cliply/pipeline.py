@@ -1,0 +1,394 @@
+"""The media stages as plain functions: each reads its inputs from the media store and app database by source id,
+writes its outputs back at deterministic keys, and returns a small summary. Dagster assets are thin wrappers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cliply.config import Settings
+from cliply.errors import InputRejected, SourceNotFound
+from cliply.ingest import current_period, source_key
+from cliply.media.audio_features import compute_energy
+from cliply.media.highlights import find_highlights
+from cliply.media.presets import PRESETS, check_clip
+from cliply.media.probe import probe
+from cliply.media.reframe import plan_crop
+from cliply.media.render import RenderRequest, render_clip
+from cliply.media.thumbnails import make_preview, make_thumbnail
+from cliply.media.transcribe import Transcriber
+from cliply.media.transcript_formats import from_json, to_json, to_srt, to_vtt
+from cliply.media.types import Highlight, MediaInfo, Transcript
+from cliply.media.validate import inspect_source
+from cliply.plans import PlanLimitExceeded, get_plan
+from cliply.storage.inbox import Inbox, InboxEntry
+from cliply.storage.media_store import MediaStore
+from cliply.store.db import Database
+from cliply.store.repo import WorkspaceScope, source_owner
+
+log = logging.getLogger("cliply.pipeline")
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Services:
+    """Everything a stage needs; built from settings (CLI) or from Dagster resources (assets)."""
+
+    settings: Settings
+    db: Database
+    store: MediaStore
+    transcriber: Callable[[], Transcriber]
+    inbox: Inbox | None = None
+    progress: Progress = field(default=lambda msg: log.info(msg))
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@contextmanager
+def local_copy(store: MediaStore, key: str) -> Iterator[Path]:
+    """A readable local path for a stored object: in place for a folder store, a temp download for S3."""
+    path = store.local_path(key)
+    if path is not None:
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="cliply-") as tmp:
+        yield store.get_file(key, Path(tmp) / Path(key).name)
+
+
+@contextmanager
+def _scope(db: Database, source_id: str) -> Iterator[WorkspaceScope]:
+    with db.session() as session:
+        ws = source_owner(session, source_id)
+        if ws is None:
+            raise SourceNotFound(f"unknown source {source_id}")
+        yield WorkspaceScope(session, ws)
+
+
+# ---------------------------------------------------------------- sources
+
+
+@dataclass(frozen=True)
+class SourceOutcome:
+    source_id: str
+    workspace: str
+    accepted: bool
+    info: MediaInfo | None = None
+    media_key: str | None = None
+    sha256: str | None = None
+    reject_code: str | None = None
+    reject_reason: str | None = None
+
+
+def _fetch_original(svc: Services, scope: WorkspaceScope, source_id: str, tmp: Path) -> Path:
+    src = scope.get_source(source_id)
+    assert src is not None
+    if src.origin == "file":
+        if not src.media_key:
+            raise InputRejected("missing", "the uploaded file never reached the media store")
+        return svc.store.get_file(src.media_key, tmp / Path(src.media_key).name)
+    if src.origin == "url":
+        from cliply.media.download import DownloadError, download_url
+        from cliply.security.ssrf import BlockedURL
+
+        try:
+            return download_url(
+                src.origin_uri,
+                tmp,
+                allow_private=svc.settings.allow_private_urls,
+                max_bytes=svc.settings.max_download_bytes,
+            )
+        except BlockedURL as exc:
+            raise InputRejected("blocked_url", str(exc)) from exc
+        except DownloadError as exc:
+            raise InputRejected("download_failed", str(exc)) from exc
+    if src.origin == "inbox":
+        if svc.inbox is None:
+            raise RuntimeError("an inbox source needs the inbox configured")
+        entry = InboxEntry(key=src.origin_uri, name=src.original_name, size=src.size_bytes or 0, mtime=0.0)
+        try:
+            return svc.inbox.fetch(entry, tmp / src.original_name)
+        except FileNotFoundError as exc:
+            raise InputRejected("missing", "the inbox file disappeared before it could be read") from exc
+    raise RuntimeError(f"unknown origin {src.origin!r}")
+
+
+def materialize_source(svc: Services, source_id: str) -> SourceOutcome:
+    """Fetch, validate against the workspace plan, store at sources/<id>/source.<ext>. Rejections are outcomes."""
+    with _scope(svc.db, source_id) as scope, tempfile.TemporaryDirectory(prefix="cliply-src-") as tmpdir:
+        src = scope.get_source(source_id)
+        assert src is not None
+        workspace = scope.workspace.name
+        plan = get_plan(scope.workspace.plan)
+        first_time = src.status in {"registered", "queued"}
+        try:
+            if src.status == "rejected" and src.reject_code:
+                raise InputRejected(src.reject_code, src.reject_reason or "rejected at ingest")
+            svc.progress(f"fetching source {source_id} ({src.origin})")
+            local = _fetch_original(svc, scope, source_id, Path(tmpdir))
+            info = inspect_source(local, max_duration_s=plan.max_source_duration_s)
+            if first_time:
+                try:
+                    scope.check_plan(current_period(), source_minutes=info.duration / 60)
+                except PlanLimitExceeded as exc:
+                    raise InputRejected("over_plan", str(exc)) from exc
+            key = source_key(source_id, local.name)
+            if src.media_key != key or not svc.store.exists(key):
+                svc.store.put_file(key, local)
+            digest = sha256_file(local)
+        except InputRejected as exc:
+            scope.reject_source(source_id, exc.code, exc.reason)
+            return SourceOutcome(source_id, workspace, False, reject_code=exc.code, reject_reason=exc.reason)
+        scope.update_source(
+            source_id,
+            status="processing",
+            media_key=key,
+            duration_s=info.duration,
+            video_codec=info.video_codec,
+            audio_codec=info.audio_codec,
+            width=info.width,
+            height=info.height,
+            fps=info.fps,
+            size_bytes=info.size_bytes,
+            sha256=digest,
+            reject_code=None,
+            reject_reason=None,
+        )
+        if first_time:
+            scope.record_usage(current_period(), source_minutes=info.duration / 60, projects=1)
+    if src.origin == "inbox" and svc.inbox is not None:
+        # The original now lives in the media store; clearing the inbox keeps its listing small.
+        svc.inbox.remove(InboxEntry(key=src.origin_uri, name=src.original_name, size=0, mtime=0.0))
+    return SourceOutcome(source_id, workspace, True, info=info, media_key=key, sha256=digest)
+
+
+def _source_media_key(svc: Services, source_id: str) -> str:
+    with _scope(svc.db, source_id) as scope:
+        src = scope.get_source(source_id)
+        assert src is not None
+        if src.status == "rejected" or not src.media_key:
+            raise InputRejected(src.reject_code or "not_ready", src.reject_reason or "source was not accepted")
+        return src.media_key
+
+
+# ---------------------------------------------------------------- transcripts
+
+
+@dataclass(frozen=True)
+class TranscriptOutcome:
+    transcript: Transcript
+    keys: dict[str, str]
+    seconds: float
+
+
+def transcript_keys(source_id: str) -> dict[str, str]:
+    return {fmt: f"transcripts/{source_id}/transcript.{fmt}" for fmt in ("json", "srt", "vtt")}
+
+
+def materialize_transcript(svc: Services, source_id: str) -> TranscriptOutcome:
+    import time
+
+    key = _source_media_key(svc, source_id)
+    svc.progress(f"transcribing {source_id}")
+    started = time.perf_counter()
+    with local_copy(svc.store, key) as path:
+        transcript = svc.transcriber().transcribe(
+            path, progress=lambda f: svc.progress(f"transcribing {source_id}: {f:.0%}")
+        )
+    seconds = time.perf_counter() - started
+    keys = transcript_keys(source_id)
+    svc.store.put_bytes(keys["json"], to_json(transcript).encode(), content_type="application/json")
+    svc.store.put_bytes(keys["srt"], to_srt(transcript).encode(), content_type="application/x-subrip")
+    svc.store.put_bytes(keys["vtt"], to_vtt(transcript).encode(), content_type="text/vtt")
+    with _scope(svc.db, source_id) as scope:
+        scope.save_transcript(
+            source_id,
+            language=transcript.language,
+            engine=transcript.engine,
+            model=transcript.model,
+            json_key=keys["json"],
+            srt_key=keys["srt"],
+            vtt_key=keys["vtt"],
+            word_count=len(transcript.words),
+            duration_s=transcript.duration,
+        )
+    return TranscriptOutcome(transcript, keys, seconds)
+
+
+def load_transcript(svc: Services, source_id: str) -> Transcript:
+    return from_json(svc.store.get_bytes(transcript_keys(source_id)["json"]).decode())
+
+
+# ---------------------------------------------------------------- highlights
+
+
+def highlights_key(source_id: str) -> str:
+    return f"highlights/{source_id}/highlights.json"
+
+
+def materialize_highlights(svc: Services, source_id: str) -> list[Highlight]:
+    transcript = load_transcript(svc, source_id)
+    key = _source_media_key(svc, source_id)
+    with local_copy(svc.store, key) as path:
+        energy = compute_energy(path) if transcript.words else None
+    s = svc.settings
+    found = find_highlights(
+        transcript, energy=energy, min_s=s.clip_min_seconds, max_s=s.clip_max_seconds, max_clips=s.max_clips
+    )
+    payload = json.dumps([h.to_dict() for h in found], indent=1)
+    svc.store.put_bytes(highlights_key(source_id), payload.encode(), content_type="application/json")
+    return found
+
+
+def load_highlights(svc: Services, source_id: str) -> list[Highlight]:
+    return [Highlight.from_dict(d) for d in json.loads(svc.store.get_bytes(highlights_key(source_id)))]
+
+
+# ---------------------------------------------------------------- clips
+
+
+@dataclass(frozen=True)
+class ClipOutcome:
+    clip_id: str
+    highlight: Highlight
+    key: str
+    info: MediaInfo
+    sha256: str
+    crop_method: str
+    problems: dict[str, list[str]]
+
+
+def clip_id_for(source_id: str, rank: int) -> str:
+    return f"{source_id}-c{rank:02d}"
+
+
+def materialize_clips(svc: Services, source_id: str) -> list[ClipOutcome]:
+    """Render every highlight as a captioned 9:16 clip; the number rendered is capped by the plan's clip quota."""
+    highlights = load_highlights(svc, source_id)
+    transcript = load_transcript(svc, source_id)
+    key = _source_media_key(svc, source_id)
+    period = current_period()
+    with _scope(svc.db, source_id) as scope:
+        plan = get_plan(scope.workspace.plan)
+        already = len(scope.list_clips(source_id))
+        left = plan.clips_per_month - scope.usage(period).clips + already
+        if highlights and left <= 0:
+            raise PlanLimitExceeded("clips_per_month", scope.usage(period).clips, len(highlights), plan.clips_per_month)
+    highlights = highlights[: max(left, 0)]
+    s = svc.settings
+    preset = PRESETS["universal"]
+    outcomes: list[ClipOutcome] = []
+    with local_copy(svc.store, key) as source_path, tempfile.TemporaryDirectory(prefix="cliply-clips-") as tmp:
+        for i, h in enumerate(highlights, start=1):
+            clip_id = clip_id_for(source_id, h.rank)
+            svc.progress(f"clip {i}/{len(highlights)}: reframing {h.start:.1f}-{h.end:.1f}s")
+            crop = plan_crop(source_path, h.start, h.end)
+            out = Path(tmp) / f"{clip_id}.mp4"
+            words = [w for w in transcript.words if w.end > h.start and w.start < h.end]
+            request = RenderRequest(
+                source=source_path,
+                output=out,
+                start=h.start,
+                end=h.end,
+                words=words,
+                crop=crop,
+                preset=preset,
+                x264_preset=s.render_preset,
+                crf=s.render_crf,
+            )
+            info = render_clip(
+                request, progress=lambda f, i=i: svc.progress(f"clip {i}/{len(highlights)}: rendering {f:.0%}")
+            )
+            clip_key = f"clips/{source_id}/{clip_id}.mp4"
+            svc.store.put_file(clip_key, out, content_type="video/mp4")
+            problems = {name: check_clip(info, p) for name, p in PRESETS.items()}
+            outcomes.append(ClipOutcome(clip_id, h, clip_key, info, sha256_file(out), crop.method, problems))
+    with _scope(svc.db, source_id) as scope:
+        before = len(scope.list_clips(source_id))
+        scope.replace_clips(
+            source_id,
+            [
+                {
+                    "id": o.clip_id,
+                    "rank": o.highlight.rank,
+                    "start_s": o.highlight.start,
+                    "end_s": o.highlight.end,
+                    "score": o.highlight.score,
+                    "reasons": list(o.highlight.reasons),
+                    "text": o.highlight.text,
+                    "media_key": o.key,
+                    "duration_s": o.info.duration,
+                    "size_bytes": o.info.size_bytes,
+                    "sha256": o.sha256,
+                    "width": o.info.width,
+                    "height": o.info.height,
+                }
+                for o in outcomes
+            ],
+        )
+        # Re-rendering the same source replaces its clips; only net new clips count against the quota.
+        scope.record_usage(period, clips=max(0, len(outcomes) - before))
+    return outcomes
+
+
+# ---------------------------------------------------------------- thumbnails
+
+
+@dataclass(frozen=True)
+class ThumbnailOutcome:
+    clip_id: str
+    key: str
+    preview_key: str
+    preview_jpeg: bytes
+
+
+def materialize_thumbnails(svc: Services, source_id: str) -> list[ThumbnailOutcome]:
+    with _scope(svc.db, source_id) as scope:
+        clips = [(c.id, c.media_key) for c in scope.list_clips(source_id)]
+    outcomes: list[ThumbnailOutcome] = []
+    with tempfile.TemporaryDirectory(prefix="cliply-thumbs-") as tmp:
+        for clip_id, media_key in clips:
+            with local_copy(svc.store, media_key) as clip_path:
+                thumb = make_thumbnail(clip_path, Path(tmp) / f"{clip_id}.jpg")
+                preview = make_preview(clip_path, Path(tmp) / f"{clip_id}_preview.jpg")
+            key = f"thumbnails/{source_id}/{clip_id}.jpg"
+            preview_key = f"thumbnails/{source_id}/{clip_id}_preview.jpg"
+            svc.store.put_file(key, thumb, content_type="image/jpeg")
+            svc.store.put_file(preview_key, preview, content_type="image/jpeg")
+            outcomes.append(ThumbnailOutcome(clip_id, key, preview_key, preview.read_bytes()))
+    with _scope(svc.db, source_id) as scope:
+        for o in outcomes:
+            scope.set_clip_thumbnail(o.clip_id, o.key)
+        scope.update_source(source_id, status="ready")
+    return outcomes
+
+
+def mark_failed(db: Database, source_id: str, reason: str) -> None:
+    with _scope(db, source_id) as scope:
+        scope.update_source(source_id, status="failed", reject_reason=reason[:500])
+
+
+__all__ = [
+    "ClipOutcome",
+    "Services",
+    "SourceOutcome",
+    "ThumbnailOutcome",
+    "TranscriptOutcome",
+    "materialize_clips",
+    "materialize_highlights",
+    "materialize_source",
+    "materialize_thumbnails",
+    "materialize_transcript",
+    "probe",
+]

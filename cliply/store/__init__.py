@@ -1,0 +1,28 @@
+"""App database: schema, migrations, and workspace-scoped data access."""
+
+from cliply.store.db import Database, normalize_url
+from cliply.store.models import Clip, Source, Transcript, UsageRecord, Workspace
+from cliply.store.repo import (
+    NotFound,
+    SourceExists,
+    WorkspaceScope,
+    get_or_create_workspace,
+    source_owner,
+    sources_with_status,
+)
+
+__all__ = [
+    "Clip",
+    "Database",
+    "NotFound",
+    "Source",
+    "SourceExists",
+    "Transcript",
+    "UsageRecord",
+    "Workspace",
+    "WorkspaceScope",
+    "get_or_create_workspace",
+    "normalize_url",
+    "source_owner",
+    "sources_with_status",
+]

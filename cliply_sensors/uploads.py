@@ -1,0 +1,71 @@
+"""Upload sensors: register new sources as dynamic partitions and request ONE run each (cursor + run_key)."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+
+from cliply.config import Settings
+from cliply.ingest import register_inbox_entry
+from cliply.store.repo import sources_with_status
+from cliply_assets.media import process_source_job
+from cliply_assets.partitions import sources_partitions
+from cliply_resources import DatabaseResource, InboxResource
+
+# Bounded batches keep each tick far below the 60 s sensor timeout and the SQLite variable limits.
+MAX_SOURCES_PER_TICK = 50
+
+
+def _result(source_ids: list[str], cursor: str | None, reason: str) -> dg.SensorResult | dg.SkipReason:
+    if not source_ids:
+        return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=cursor)
+    return dg.SensorResult(
+        dynamic_partitions_requests=[sources_partitions.build_add_request(source_ids)],
+        run_requests=[
+            dg.RunRequest(partition_key=sid, run_key=f"source:{sid}", tags={"cliply/source": sid})
+            for sid in source_ids
+        ],
+        cursor=cursor,
+    )
+
+
+@dg.sensor(
+    job=process_source_job,
+    minimum_interval_seconds=5,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="New files in the upload inbox (folder or S3 prefix) become sources, one run each.",
+)
+def inbox_sensor(
+    context: dg.SensorEvaluationContext, inbox: InboxResource, database: DatabaseResource
+) -> dg.SensorResult | dg.SkipReason:
+    settings = Settings.from_env()
+    entries, cursor = inbox.get().list_new(context.cursor, limit=MAX_SOURCES_PER_TICK)
+    db = database.get()
+    ids: list[str] = []
+    for entry in entries:
+        registered = register_inbox_entry(
+            settings, db, inbox.url_resolved(), entry, workspace=settings.default_workspace
+        )
+        if registered is not None:
+            ids.append(registered.source_id)
+            context.log.info(f"inbox file {entry.name!r} → source {registered.source_id}")
+    return _result(ids, cursor or context.cursor, "no new files in the inbox")
+
+
+@dg.sensor(
+    job=process_source_job,
+    minimum_interval_seconds=5,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Sources registered through `cliply ingest` (files and URL imports) start their run.",
+)
+def registered_sources_sensor(
+    context: dg.SensorEvaluationContext, database: DatabaseResource
+) -> dg.SensorResult | dg.SkipReason:
+    after = json.loads(context.cursor) if context.cursor else None
+    with database.get().session() as session:
+        rows = sources_with_status(session, "registered", limit=MAX_SOURCES_PER_TICK, after=after)
+        batch = [(r.id, r.created_at.isoformat()) for r in rows]
+    ids = [sid for sid, _ in batch]
+    cursor = json.dumps([batch[-1][1], batch[-1][0]]) if batch else context.cursor
+    return _result(ids, cursor, "no newly registered sources")
