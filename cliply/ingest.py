@@ -12,17 +12,13 @@ from urllib.parse import urlparse
 
 from cliply.config import Settings
 from cliply.errors import InputRejected
-from cliply.plans import PlanLimitExceeded, get_plan
+from cliply.plans import PlanLimitExceeded, current_period, get_plan
 from cliply.security.filenames import safe_filename
 from cliply.security.ssrf import BlockedURL, check_url
 from cliply.storage.inbox import InboxEntry
 from cliply.storage.media_store import MediaStore
 from cliply.store.db import Database
 from cliply.store.repo import WorkspaceScope, get_or_create_workspace
-
-
-def current_period() -> str:
-    return time.strftime("%Y-%m", time.gmtime())
 
 
 def new_source_id() -> str:

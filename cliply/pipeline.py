@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cliply.config import Settings
 from cliply.errors import InputRejected, SourceNotFound
-from cliply.ingest import current_period, source_key
+from cliply.ingest import source_key
 from cliply.media.audio_features import compute_energy
 from cliply.media.highlights import find_highlights
 from cliply.media.presets import PRESETS, check_clip
@@ -26,7 +26,7 @@ from cliply.media.transcribe import Transcriber
 from cliply.media.transcript_formats import from_json, to_json, to_srt, to_vtt
 from cliply.media.types import Highlight, MediaInfo, Transcript
 from cliply.media.validate import inspect_source
-from cliply.plans import PlanLimitExceeded, get_plan
+from cliply.plans import PlanLimitExceeded, current_period, get_plan
 from cliply.storage.inbox import Inbox, InboxEntry
 from cliply.storage.media_store import MediaStore
 from cliply.store.db import Database
@@ -139,8 +139,8 @@ def materialize_source(svc: Services, source_id: str) -> SourceOutcome:
             local = _fetch_original(svc, scope, source_id, Path(tmpdir))
             info = inspect_source(local, max_duration_s=plan.max_source_duration_s)
             if first_time:
-                try:
-                    scope.check_plan(current_period(), source_minutes=info.duration / 60)
+                try:  # checked and counted in one locked step, so parallel runs cannot overshoot the plan
+                    scope.consume(current_period(), source_minutes=info.duration / 60, projects=1)
                 except PlanLimitExceeded as exc:
                     raise InputRejected("over_plan", str(exc)) from exc
             key = source_key(source_id, local.name)
@@ -165,8 +165,6 @@ def materialize_source(svc: Services, source_id: str) -> SourceOutcome:
             reject_code=None,
             reject_reason=None,
         )
-        if first_time:
-            scope.record_usage(current_period(), source_minutes=info.duration / 60, projects=1)
     if src.origin == "inbox" and svc.inbox is not None:
         # The original now lives in the media store; clearing the inbox keeps its listing small.
         svc.inbox.remove(InboxEntry(key=src.origin_uri, name=src.original_name, size=0, mtime=0.0))
@@ -282,9 +280,10 @@ def materialize_clips(svc: Services, source_id: str) -> list[ClipOutcome]:
     with _scope(svc.db, source_id) as scope:
         plan = get_plan(scope.workspace.plan)
         already = len(scope.list_clips(source_id))
-        left = plan.clips_per_month - scope.usage(period).clips + already
+        used = scope.usage(period).clips
+        left = plan.clips_per_month - used + already
         if highlights and left <= 0:
-            raise PlanLimitExceeded("clips_per_month", scope.usage(period).clips, len(highlights), plan.clips_per_month)
+            raise PlanLimitExceeded("clips", used, len(highlights), plan.clips_per_month, plan.name)
     highlights = highlights[: max(left, 0)]
     s = svc.settings
     preset = PRESETS["universal"]

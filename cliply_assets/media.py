@@ -1,6 +1,5 @@
 """The per-source media assets: sources → transcripts → highlights → clips → thumbnails (one dynamic partition each)."""
 
-from __future__ import annotations
 
 import base64
 

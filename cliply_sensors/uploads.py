@@ -1,6 +1,5 @@
 """Upload sensors: register new sources as dynamic partitions and request ONE run each (cursor + run_key)."""
 
-from __future__ import annotations
 
 import json
 

@@ -122,12 +122,14 @@ def _stream_direct(
     client: httpx.Client, url: str, dest_dir: Path, guard: _Guard, max_bytes: int, progress: Progress | None
 ) -> Path:
     response, final_url = _open_following_redirects(client, "GET", url, guard)
-    with response:
+    with contextlib.closing(response):
         if response.status_code >= 400:
             raise DownloadError(f"the server answered {response.status_code} {response.reason_phrase} for {final_url}")
         if response.headers.get("content-type", "").lower().startswith("text/html"):
             raise DownloadError(f"{final_url} returned a web page, not a media file")
-        total = int(response.headers["content-length"]) if response.headers.get("content-length", "").isdigit() else None
+        total = (
+            int(response.headers["content-length"]) if response.headers.get("content-length", "").isdigit() else None
+        )
         if total is not None and total > max_bytes:
             raise DownloadError(f"the file is {total} bytes, over the {max_bytes}-byte import limit")
         name = _filename_for(final_url, response)
@@ -159,7 +161,7 @@ def _looks_direct(client: httpx.Client, url: str, guard: _Guard) -> bool:
         response, _ = _open_following_redirects(client, "HEAD", url, guard)
     except httpx.HTTPError:
         return False  # many sites reject HEAD; let yt-dlp try
-    with response:
+    with contextlib.closing(response):
         return response.status_code < 400 and _is_media_type(response.headers.get("content-type"))
 
 

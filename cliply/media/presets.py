@@ -45,8 +45,8 @@ PRESETS: dict[str, Preset] = {
         Preset("linkedin", 1080, 1920, 30, 3.0, 1800.0, 200 * MB),
         Preset("pinterest", 1080, 1920, 30, 4.0, 900.0, 1 * GB),
         Preset("bluesky", 1080, 1920, 30, 0.0, 60.0, 50 * MB),
-        # The envelope every platform accepts ("Video at a glance").
-        Preset("universal", 1080, 1920, 30, 3.0, 60.0, 50 * MB),
+        # The envelope every platform accepts ("Video at a glance" says 3–60 s, but Pinterest needs ≥ 4 s).
+        Preset("universal", 1080, 1920, 30, 4.0, 60.0, 50 * MB),
     )
 }
 

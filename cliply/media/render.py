@@ -103,9 +103,9 @@ def build_ffmpeg_args(req: RenderRequest, ass_path: Path | None) -> list[str]:
 
     vf = _geometry_filters(req.crop, info, preset) + ["setsar=1"]
     if ass_path is not None:
-        sub = f"subtitles=filename='{escape_filter_value(str(ass_path))}'"
+        sub = f"subtitles=filename={escape_filter_value(str(ass_path))}"
         if req.fonts_dir:
-            sub += f":fontsdir='{escape_filter_value(str(req.fonts_dir))}'"
+            sub += f":fontsdir={escape_filter_value(str(req.fonts_dir))}"
         vf.append(sub)
     vf += [f"fps={preset.fps}", "format=yuv420p"]
     audio_in = "[0:a:0]" if info.has_audio else "[1:a:0]"

@@ -10,9 +10,12 @@ MAX_NAME_BYTES = 200  # well under the 255-byte limit of common filesystems, lea
 MAX_EXT_CHARS = 10
 
 # Windows device names are reserved with any extension ("CON.mp4" opens the console there).
-_RESERVED = {"con", "prn", "aux", "nul", "conin$", "conout$"} | {f"{d}{i}" for d in ("com", "lpt") for i in "0123456789¹²³"}
-_UNSAFE_CHARS = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
-_EXT_RE = re.compile(r"^[a-z0-9]{1,%d}$" % MAX_EXT_CHARS)
+_RESERVED = {"con", "prn", "aux", "nul", "conin$", "conout$"} | {
+    f"{d}{i}" for d in ("com", "lpt") for i in "0123456789¹²³"
+}
+# Includes slash lookalikes NFKC leaves alone (division slash, fraction slash, big solidus, box diagonal).
+_UNSAFE_CHARS = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f\u2215\u2044\u29f8\u2571]')
+_EXT_RE = re.compile(rf"^[a-z0-9]{{1,{MAX_EXT_CHARS}}}$")
 
 
 def _strip_controls(text: str) -> str:

@@ -71,10 +71,11 @@ def check_url(url: str, *, allow_private: bool = False, resolver: Resolver = soc
     """
     if not isinstance(url, str) or not url.strip():
         raise BlockedURL("empty URL")
-    if any(ord(c) < 33 for c in url.strip()) or "\\" in url:
+    url = url.strip(" ")
+    if any(ord(c) < 33 or ord(c) == 127 for c in url) or "\\" in url:
         raise BlockedURL("URL contains whitespace, control characters or backslashes")
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
         raise BlockedURL(f"malformed URL: {exc}") from exc

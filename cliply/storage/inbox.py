@@ -59,9 +59,7 @@ def is_ignored_name(name: str) -> bool:
     return not name or name.startswith(".") or lower.endswith(PARTIAL_SUFFIXES) or lower.startswith("~$")
 
 
-def select_new(
-    entries: Iterable[InboxEntry], cursor: str | None, limit: int
-) -> tuple[list[InboxEntry], str | None]:
+def select_new(entries: Iterable[InboxEntry], cursor: str | None, limit: int) -> tuple[list[InboxEntry], str | None]:
     """Entries strictly after the cursor in (mtime, key) order, oldest first, at most `limit`."""
     if limit < 1:
         raise ValueError("limit must be at least 1")
@@ -125,8 +123,13 @@ class S3Inbox:
     """Objects directly under an S3 prefix (no 'subfolders'), paginated with list_objects_v2."""
 
     def __init__(
-        self, bucket: str, prefix: str = "", client: Any = None, min_age_s: float = 2.0,
-        *, clock: Callable[[], float] = time.time,
+        self,
+        bucket: str,
+        prefix: str = "",
+        client: Any = None,
+        min_age_s: float = 2.0,
+        *,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if client is None:
             raise ValueError("S3Inbox needs a boto3 S3 client")

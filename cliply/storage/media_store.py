@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import unquote, urlparse
 
@@ -273,7 +273,7 @@ def make_s3_client(
     access_key: str | None = None,
     secret_key: str | None = None,
 ) -> Any:
-    """A boto3 S3 client that presigns with SigV4 (botocore defaults to SigV2) and uses path-style on custom endpoints."""
+    """An S3 client presigning with SigV4 (botocore defaults to SigV2), path-style on custom endpoints."""
     s3_cfg = {"addressing_style": "path"} if endpoint_url else {}
     return boto3.client(
         "s3",

@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, Table, delete, select
+from sqlalchemy import Insert, Table, and_, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -74,11 +75,18 @@ def source_owner(session: Session, source_id: str) -> Workspace | None:
     ).one_or_none()
 
 
-def sources_with_status(session: Session, status: str, limit: int = 100) -> list[Source]:
-    """System-level: oldest sources in `status` across all workspaces (the sensor launches "registered" ones)."""
+def sources_with_status(
+    session: Session, status: str, limit: int = 100, after: Sequence[str] | None = None
+) -> list[Source]:
+    """System-level: oldest sources in `status` across all workspaces (the sensor launches "registered" ones).
+    `after` = (created_at ISO, id) of the last one already handled: a cursor, so nothing is returned twice."""
     if status not in SOURCE_STATUSES:
         raise ValueError(f"unknown source status {status!r}")
-    stmt = select(Source).where(Source.status == status).order_by(Source.created_at, Source.id).limit(limit)
+    stmt = select(Source).where(Source.status == status)
+    if after:
+        ts, last_id = datetime.fromisoformat(after[0]), after[1]
+        stmt = stmt.where(or_(Source.created_at > ts, and_(Source.created_at == ts, Source.id > last_id)))
+    stmt = stmt.order_by(Source.created_at, Source.id).limit(limit)
     return list(session.scalars(stmt))
 
 
@@ -184,6 +192,16 @@ class WorkspaceScope:
         self.session.add_all(rows)
         self.session.flush()
         return rows
+
+    def set_clip_thumbnail(self, clip_id: str, thumbnail_key: str) -> Clip:
+        clip = self.session.scalars(
+            select(Clip).where(Clip.id == clip_id, Clip.workspace_id == self.workspace_id)
+        ).one_or_none()
+        if clip is None:
+            raise NotFound(f"no clip {clip_id!r} in this workspace")
+        clip.thumbnail_key = thumbnail_key
+        self.session.flush()
+        return clip
 
     def list_clips(self, source_id: str | None = None) -> list[Clip]:
         stmt = select(Clip).where(Clip.workspace_id == self.workspace_id)

@@ -1,0 +1,62 @@
+"""Small builders shared by the pipeline tests: settings on a temp home, services, generated bad inputs."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from cliply.config import Settings
+from cliply.media.ffmpeg import run_ffmpeg
+from cliply.media.transcribe import make_transcriber
+from cliply.pipeline import Services
+from cliply.storage.media_store import LocalMediaStore
+from cliply.store.db import Database
+from tests.fixtures.media import FASTER_TINY_EN
+
+
+def pipeline_settings(home: Path, **overrides: object) -> Settings:
+    base = Settings(
+        home=home,
+        whisper_engine="faster-whisper",
+        whisper_model=str(FASTER_TINY_EN),
+        clip_min_seconds=5.0,
+        clip_max_seconds=15.0,
+        max_clips=2,
+        render_preset="ultrafast",
+    )
+    return replace(base, **overrides)  # type: ignore[arg-type]
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The same settings as CLIPLY_* variables, for subprocesses and Dagster resources."""
+    return {
+        "CLIPLY_HOME": str(settings.home),
+        "CLIPLY_DATABASE_URL": settings.resolved_database_url,
+        "CLIPLY_MEDIA_URL": settings.resolved_media_url,
+        "CLIPLY_INBOX_URL": settings.resolved_inbox_url,
+        "CLIPLY_WHISPER_ENGINE": settings.whisper_engine,
+        "CLIPLY_WHISPER_MODEL": settings.whisper_model,
+        "CLIPLY_CLIP_MIN_SECONDS": str(settings.clip_min_seconds),
+        "CLIPLY_CLIP_MAX_SECONDS": str(settings.clip_max_seconds),
+        "CLIPLY_MAX_CLIPS": str(settings.max_clips),
+        "CLIPLY_RENDER_PRESET": settings.render_preset,
+        "CLIPLY_ALLOW_PRIVATE_URLS": "1" if settings.allow_private_urls else "0",
+    }
+
+
+def make_services(settings: Settings) -> Services:
+    db = Database(settings.resolved_database_url)
+    db.migrate()
+    return Services(
+        settings=settings,
+        db=db,
+        store=LocalMediaStore(Path(settings.resolved_media_url)),
+        transcriber=lambda: make_transcriber(settings.whisper_engine, settings.whisper_model),
+    )
+
+
+def make_video(path: Path, *, seconds: float, codec: str = "libx264", size: str = "64x64", rate: int = 5) -> Path:
+    extra = ["-pix_fmt", "yuv420p"] if codec == "libx264" else []
+    run_ffmpeg(["-f", "lavfi", "-i", f"color=c=blue:size={size}:rate={rate}", "-t", str(seconds), "-c:v", codec,
+                *extra, str(path)])
+    return path

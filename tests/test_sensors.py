@@ -1,0 +1,158 @@
+"""Upload sensors against a real Dagster instance: partitions added, one run per source, cursor advances,
+nothing processed twice — first by evaluating ticks directly, then with the real daemon launching the runs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from cliply.definitions import defs
+from cliply.ingest import register_file
+from cliply_assets.partitions import SOURCES_PARTITIONS
+from cliply_resources import DatabaseResource, InboxResource
+from cliply_sensors.uploads import inbox_sensor, registered_sources_sensor
+from tests.fixtures.media import COCKATOO, REPO
+from tests.helpers import make_services, pipeline_settings, settings_env
+
+
+def _drop(inbox: Path, name: str, src: Path = COCKATOO, age_s: float = 10.0) -> Path:
+    """Write like an uploader would (temp dotfile, then rename) and age it past the settle time."""
+    tmp = inbox / f".{name}.part"
+    shutil.copyfile(src, tmp)
+    target = inbox / name
+    tmp.rename(target)
+    past = time.time() - age_s
+    os.utime(target, (past, past))
+    return target
+
+
+@pytest.fixture
+def sensor_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    settings = pipeline_settings(tmp_path / "home")
+    for key, value in settings_env(settings).items():
+        monkeypatch.setenv(key, value)
+    inbox = Path(settings.resolved_inbox_url)
+    inbox.mkdir(parents=True)
+    resources = {
+        "inbox": InboxResource(url=str(inbox), min_age_s=1.0),
+        "database": DatabaseResource(url=settings.resolved_database_url),
+    }
+    with dg.instance_for_test() as instance:
+        yield settings, inbox, resources, instance
+
+
+def _tick(sensor, instance, resources, cursor):  # type: ignore[no-untyped-def]
+    ctx = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs(), resources=resources)
+    return sensor(ctx)
+
+
+def test_inbox_sensor_one_run_per_file_and_cursor(sensor_env) -> None:  # type: ignore[no-untyped-def]
+    _settings, inbox, resources, instance = sensor_env
+    _drop(inbox, "talk one.mp4")
+    _drop(inbox, "talk-two.mov", age_s=9)
+    (inbox / ".still-uploading.mp4").write_bytes(b"partial")
+
+    first = _tick(inbox_sensor, instance, resources, None)
+    keys = [r.partition_key for r in first.run_requests]
+    assert len(keys) == 2 and len(set(keys)) == 2
+    assert list(first.dynamic_partitions_requests[0].partition_keys) == keys
+    assert [r.run_key for r in first.run_requests] == [f"source:{k}" for k in keys]
+    assert first.cursor
+
+    again = _tick(inbox_sensor, instance, resources, first.cursor)
+    assert again.run_requests == [] and again.cursor == first.cursor
+
+    _drop(inbox, "third.mp4", age_s=5)
+    third = _tick(inbox_sensor, instance, resources, again.cursor)
+    assert len(third.run_requests) == 1 and third.run_requests[0].partition_key not in keys
+    assert third.cursor != first.cursor
+
+    # Even with the cursor lost, files already registered are never requested again.
+    replay = _tick(inbox_sensor, instance, resources, None)
+    assert replay.run_requests == []
+
+
+def test_registered_sources_sensor_picks_up_cli_ingests_once(sensor_env) -> None:  # type: ignore[no-untyped-def]
+    settings, _inbox, resources, instance = sensor_env
+    svc = make_services(settings)
+    ids = [register_file(settings, svc.db, svc.store, COCKATOO, workspace=ws).source_id for ws in ("a", "b")]
+    first = _tick(registered_sources_sensor, instance, resources, None)
+    assert [r.partition_key for r in first.run_requests] == ids
+    assert list(first.dynamic_partitions_requests[0].partition_keys) == ids
+    second = _tick(registered_sources_sensor, instance, resources, first.cursor)
+    assert second.run_requests == []
+    late = register_file(settings, svc.db, svc.store, COCKATOO, workspace="a").source_id
+    third = _tick(registered_sources_sensor, instance, resources, second.cursor)
+    assert [r.partition_key for r in third.run_requests] == [late]
+
+
+def _wait(predicate, timeout_s: float, what: str, proc: subprocess.Popen, log: Path):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if proc.poll() is not None:
+            tail = log.read_text()[-3000:]
+            pytest.fail(f"dagster-daemon exited ({proc.returncode}) while waiting for {what}:\n{tail}")
+        time.sleep(1.0)
+    pytest.fail(f"timed out after {timeout_s:.0f}s waiting for {what}; daemon log:\n{log.read_text()[-3000:]}")
+
+
+def test_real_daemon_processes_each_drop_exactly_once(tmp_path: Path, talk_video: Path) -> None:
+    """The real dagster-daemon: sensor tick → partitions → one queued run per source → materialised media."""
+    settings = pipeline_settings(tmp_path / "home")
+    dagster_home = tmp_path / "dagster_home"
+    dagster_home.mkdir()
+    shutil.copyfile(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
+    inbox = Path(settings.resolved_inbox_url)
+    inbox.mkdir(parents=True)
+    short = tmp_path / "short_talk.mp4"
+    from cliply.media.ffmpeg import run_ffmpeg
+
+    run_ffmpeg(["-i", str(talk_video), "-t", "10.1", "-c", "copy", "-movflags", "+faststart", str(short)])
+    env = {**os.environ, **settings_env(settings), "DAGSTER_HOME": str(dagster_home), "CLIPLY_MAX_CLIPS": "1"}
+    log = tmp_path / "daemon.log"
+    daemon = str(Path(sys.executable).with_name("dagster-daemon"))
+    with log.open("w") as out:
+        proc = subprocess.Popen([daemon, "run", "-w", "workspace.yaml"], cwd=REPO, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _drop(inbox, "first talk.mp4", src=short)
+        _drop(inbox, "second talk.mp4", src=short, age_s=8)
+        os.environ["DAGSTER_HOME"] = str(dagster_home)
+        instance = dg.DagsterInstance.from_config(str(dagster_home))
+
+        def finished_runs():  # type: ignore[no-untyped-def]
+            runs = instance.get_run_records()
+            ended = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE}
+            done = [r for r in runs if r.dagster_run.status in ended]
+            return runs if len(done) >= 2 and len(done) == len(runs) else None
+
+        runs = _wait(finished_runs, 420, "two finished runs", proc, log)
+        assert all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in runs), [
+            r.dagster_run.status for r in runs
+        ]
+        partitions = instance.get_dynamic_partitions(SOURCES_PARTITIONS)
+        assert len(partitions) == 2
+        assert sorted(r.dagster_run.tags["dagster/partition"] for r in runs) == sorted(partitions)
+        thumbs = instance.get_materialized_partitions(dg.AssetKey("thumbnails"))
+        assert thumbs == set(partitions)
+        assert not any(inbox.iterdir()), "the inbox is emptied once sources are stored"
+        time.sleep(12)  # a few more sensor ticks: nothing may be processed twice
+        assert len(instance.get_run_records()) == 2
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
