@@ -23,7 +23,9 @@ class Settings:
     )
     s3_endpoint_url: str = field(default="", metadata={"help": "S3-compatible endpoint (e.g. SeaweedFS, MinIO)."})
     s3_region: str = field(default="us-east-1", metadata={"help": "S3 region."})
-    inbox_url: str = field(default="", metadata={"help": "Upload inbox: folder or s3://bucket/prefix; default <home>/inbox."})
+    inbox_url: str = field(
+        default="", metadata={"help": "Upload inbox: folder or s3://bucket/prefix; default <home>/inbox."}
+    )
     default_workspace: str = field(default="default", metadata={"help": "Workspace used when none is named."})
     default_plan: str = field(default="free", metadata={"help": "Plan given to workspaces created on first use."})
     whisper_engine: str = field(default="faster-whisper", metadata={"help": "openai-whisper or faster-whisper."})
@@ -36,6 +38,7 @@ class Settings:
     render_preset: str = field(default="veryfast", metadata={"help": "x264 preset for clips."})
     render_crf: int = field(default=23, metadata={"help": "x264 CRF for clips."})
     caption_font: str = field(default="DejaVu Sans", metadata={"help": "Caption font family (libass)."})
+    caption_highlight: str = field(default="#FFD400", metadata={"help": "Colour of the word being spoken (#RRGGBB)."})
     fonts_dir: str = field(default="", metadata={"help": "Extra fonts folder for captions."})
     allow_private_urls: bool = field(
         default=False, metadata={"help": "Allow URL imports from private/loopback addresses (tests only)."}

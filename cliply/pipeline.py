@@ -16,6 +16,7 @@ from cliply.config import Settings
 from cliply.errors import InputRejected, SourceNotFound
 from cliply.ingest import source_key
 from cliply.media.audio_features import compute_energy
+from cliply.media.captions import CaptionStyle
 from cliply.media.highlights import find_highlights
 from cliply.media.presets import PRESETS, check_clip
 from cliply.media.probe import probe
@@ -287,6 +288,7 @@ def materialize_clips(svc: Services, source_id: str) -> list[ClipOutcome]:
     highlights = highlights[: max(left, 0)]
     s = svc.settings
     preset = PRESETS["universal"]
+    style = CaptionStyle(font=s.caption_font, highlight_colour=s.caption_highlight)
     outcomes: list[ClipOutcome] = []
     with local_copy(svc.store, key) as source_path, tempfile.TemporaryDirectory(prefix="cliply-clips-") as tmp:
         for i, h in enumerate(highlights, start=1):
@@ -305,6 +307,8 @@ def materialize_clips(svc: Services, source_id: str) -> list[ClipOutcome]:
                 preset=preset,
                 x264_preset=s.render_preset,
                 crf=s.render_crf,
+                style=style,
+                fonts_dir=Path(s.fonts_dir) if s.fonts_dir else None,
             )
             info = render_clip(
                 request, progress=lambda f, i=i: svc.progress(f"clip {i}/{len(highlights)}: rendering {f:.0%}")

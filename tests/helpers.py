@@ -40,6 +40,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "CLIPLY_CLIP_MAX_SECONDS": str(settings.clip_max_seconds),
         "CLIPLY_MAX_CLIPS": str(settings.max_clips),
         "CLIPLY_RENDER_PRESET": settings.render_preset,
+        "CLIPLY_CAPTION_HIGHLIGHT": settings.caption_highlight,
         "CLIPLY_ALLOW_PRIVATE_URLS": "1" if settings.allow_private_urls else "0",
     }
 

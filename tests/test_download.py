@@ -199,3 +199,10 @@ def test_page_without_video_gives_download_error(media_server, tmp_path: Path) -
     assert _leftovers(tmp_path) == []
     with pytest.raises(BlockedURL):
         download_url(f"{base}/page", tmp_path)  # yt-dlp path is guarded too
+
+
+def test_ytdlp_respects_max_bytes(media_server, tmp_path: Path) -> None:
+    base, _ = media_server
+    with pytest.raises(DownloadError, match="limit"):
+        download_url(f"{base}/page", tmp_path, allow_private=True, max_bytes=len(VIDEO) // 2)
+    assert _leftovers(tmp_path) == []

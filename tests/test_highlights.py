@@ -9,7 +9,7 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
-from cliply.media.audio_features import AudioEnergy
+from cliply.media.audio_features import AudioEnergy, compute_energy
 from cliply.media.highlights import LEAD_S, TAIL_S, build_sentences, find_highlights
 from cliply.media.types import Highlight, Segment, Transcript, Word
 from tests.fixtures.media import FASTER_TINY_EN, librivox_segments
@@ -286,11 +286,13 @@ def test_real_transcript_clips_start_and_end_at_sentence_boundaries(joined_audio
 
     truth = librivox_segments()
     boundaries = sorted({0.0, *(s.start for s in truth), *(s.end for s in truth)})
-    hs = find_highlights(t, min_s=5, max_s=15)
-    assert len(hs) >= 2
-    assert_ranked(hs)
-    assert_non_overlapping(hs)
-    for h in hs:
-        assert 5 <= h.duration <= 15
-        assert min(abs(h.start - b) for b in boundaries) <= 0.6, (h.start, h.text)
-        assert min(abs(h.end - b) for b in boundaries) <= 0.6, (h.end, h.text)
+    for energy in (None, compute_energy(joined_audio)):
+        hs = find_highlights(t, energy=energy, min_s=5, max_s=15)
+        assert len(hs) >= 2
+        assert_ranked(hs)
+        assert_non_overlapping(hs)
+        assert all(("energy" in h.features) == (energy is not None) for h in hs)
+        for h in hs:
+            assert 5 <= h.duration <= 15
+            assert min(abs(h.start - b) for b in boundaries) <= 0.6, (h.start, h.text)
+            assert min(abs(h.end - b) for b in boundaries) <= 0.6, (h.end, h.text)

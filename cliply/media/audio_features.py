@@ -88,7 +88,8 @@ def compute_energy(wav_or_media: Path, *, hop_s: float = 0.05) -> AudioEnergy:
         if not container.streams.audio:
             raise ValueError(f"no audio stream in {wav_or_media}")
         stream = container.streams.audio[0]
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        # Whole-hop chunks of ~10 s: few numpy calls per minute of audio, still a bounded buffer.
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE, frame_size=hop * 200)
 
         def consume(frames: list[av.AudioFrame]) -> None:
             nonlocal carry

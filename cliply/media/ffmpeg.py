@@ -83,5 +83,7 @@ def run_ffmpeg(
 
 def extract_audio(src: Path, dst: Path, *, sample_rate: int = 16000) -> Path:
     """Decode the first audio stream to mono PCM WAV (what both ASR engines and the energy analysis read)."""
-    run_ffmpeg(["-i", str(src), "-vn", "-map", "0:a:0", "-ac", "1", "-ar", str(sample_rate), "-c:a", "pcm_s16le", str(dst)])
+    run_ffmpeg(
+        ["-i", str(src), "-vn", "-map", "0:a:0", "-ac", "1", "-ar", str(sample_rate), "-c:a", "pcm_s16le", str(dst)]
+    )
     return dst

@@ -97,10 +97,15 @@ class LocalInbox:
         return select_new(self._scan(), cursor, limit)
 
     def _path(self, entry: InboxEntry) -> Path:
-        validate_key(entry.key)
-        if "/" in entry.key:
-            raise ValueError(f"local inbox entries are top-level files: {entry.key!r}")
-        return self.root / entry.key
+        # Any POSIX file name is a valid drop (backslashes, newlines…): only separators and dot-names are refused,
+        # and the result must sit directly in the inbox folder.
+        key = entry.key
+        if not key or "/" in key or "\x00" in key or key in {".", ".."}:
+            raise ValueError(f"local inbox entries are top-level files: {key!r}")
+        path = self.root / key
+        if path.parent.resolve() != self.root.resolve():
+            raise ValueError(f"inbox entry escapes the inbox: {key!r}")
+        return path
 
     def fetch(self, entry: InboxEntry, dest: Path) -> Path:
         dest = Path(dest)
