@@ -17,9 +17,7 @@ PROJECT_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
 
 def get_instance(settings: Settings) -> dg.DagsterInstance:
     """$DAGSTER_HOME when set (shared with `dagster dev`), else an embedded SQLite instance under CLIPLY_HOME."""
-    if os.environ.get("DAGSTER_HOME"):
-        return dg.DagsterInstance.get()
-    home = (settings.home / "dagster").resolve()
+    home = Path(os.environ.get("DAGSTER_HOME") or settings.home / "dagster").resolve()
     home.mkdir(parents=True, exist_ok=True)
     target = home / "dagster.yaml"
     if not target.exists() and PROJECT_DAGSTER_YAML.exists():
