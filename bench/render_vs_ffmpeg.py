@@ -15,13 +15,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cliply.media.captions import build_ass  # noqa: E402
-from cliply.media.ffmpeg import run_ffmpeg  # noqa: E402
-from cliply.media.presets import PRESETS  # noqa: E402
-from cliply.media.reframe import plan_crop  # noqa: E402
-from cliply.media.render import RenderRequest, render_clip  # noqa: E402
-from cliply.media.types import Word  # noqa: E402
-from tests.fixtures.media import build_talk_video, librivox_segments, require_shared  # noqa: E402
+from cliply.media.captions import build_ass
+from cliply.media.ffmpeg import run_ffmpeg
+from cliply.media.presets import PRESETS
+from cliply.media.reframe import plan_crop
+from cliply.media.render import RenderRequest, render_clip
+from cliply.media.types import Word
+from tests.fixtures.media import build_talk_video, librivox_segments, require_shared
 
 START, END, RUNS = 5.0, 30.0, 2
 

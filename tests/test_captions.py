@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -63,7 +64,7 @@ def test_nothing_is_shown_before_the_first_word_or_in_long_silences() -> None:
     assert [ev for ev in events if ev[0] <= 2.55 < ev[1]]
     # no two events overlap: one caption block at a time
     spans = sorted((s, e) for s, e, _ in events)
-    assert all(b[0] >= a[1] - 1e-9 for a, b in zip(spans, spans[1:], strict=False))
+    assert all(b[0] >= a[1] - 1e-9 for a, b in itertools.pairwise(spans))
 
 
 def test_groups_respect_line_and_word_limits() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -70,7 +71,7 @@ def _groups(words: list[tuple[float, float, str]], style: CaptionStyle) -> list[
 
 def build_ass(
     words: Sequence[Word], *, clip_start: float, clip_end: float, width: int = 1080, height: int = 1920,
-    style: CaptionStyle = CaptionStyle(),  # noqa: B008 - frozen dataclass, safe as a default
+    style: CaptionStyle = CaptionStyle(),
 ) -> str:
     """An ASS script for the clip [clip_start, clip_end] of the source; times in it are clip-relative."""
     duration = max(0.0, clip_end - clip_start)
@@ -111,7 +112,7 @@ def build_ass(
         next_start = groups[gi + 1][0][0] if gi + 1 < len(groups) else duration
         show_end = min(group[-1][1] + style.linger_s, max(group[-1][1], next_start), duration)
         cuts = sorted({show_start, show_end, *(t for w in group for t in w[:2] if show_start < t < show_end)})
-        for a, b in zip(cuts, cuts[1:], strict=False):
+        for a, b in itertools.pairwise(cuts):
             if _ass_time(a) == _ass_time(b):
                 continue
             mid = (a + b) / 2

@@ -6,6 +6,7 @@ resolution in the same ffmpeg pass as scaling and captions, so no per-frame Pyth
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -55,7 +56,7 @@ class ReframeError(RuntimeError):
 
 
 @cache
-def _face_cascade():  # noqa: ANN202 - cv2 has no stubs
+def _face_cascade():
     import cv2
 
     if not hasattr(cv2, "CascadeClassifier"):
@@ -67,7 +68,7 @@ def _face_cascade():  # noqa: ANN202 - cv2 has no stubs
 
 
 def _crop_size(src_w: int, src_h: int, aspect: float) -> tuple[int, int]:
-    crop_w = min(src_w, int(round(src_h * aspect / 2)) * 2)
+    crop_w = min(src_w, round(src_h * aspect / 2) * 2)
     return crop_w, src_h
 
 
@@ -90,7 +91,7 @@ def _sample_faces(
         stream.thread_type = "AUTO"
         src_w, src_h = stream.codec_context.width, stream.codec_context.height
         aw = min(analysis_width, src_w) // 2 * 2
-        ah = int(round(src_h * aw / src_w)) // 2 * 2
+        ah = round(src_h * aw / src_w) // 2 * 2
         scale = src_w / aw
         cascade = _face_cascade()
         min_face = max(20, ah // 10)
@@ -107,7 +108,8 @@ def _sample_faces(
             gray = frame.reformat(width=aw, height=ah, format="gray").to_ndarray()
             gray = cv2.equalizeHist(gray)
             found = cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(min_face, min_face))
-            faces = [((x + w / 2) * scale, float(w * h) * scale * scale) for x, y, w, h in np.asarray(found).reshape(-1, 4)]
+            boxes = np.asarray(found).reshape(-1, 4)
+            faces = [((x + w / 2) * scale, float(w * h) * scale * scale) for x, _, w, h in boxes]
             samples.append((max(0.0, frame.time - start), faces))
     return src_w, src_h, samples
 
@@ -212,7 +214,7 @@ def crop_x_expression(plan: CropPlan) -> str:
     if len({round(x) for _, x in kfs}) == 1:
         return str(round(kfs[0][1]))
     expr = f"{kfs[-1][1]:g}"
-    for (t0, x0), (t1, x1) in reversed(list(zip(kfs, kfs[1:], strict=False))):
+    for (t0, x0), (t1, x1) in reversed(list(itertools.pairwise(kfs))):
         slope = (x1 - x0) / (t1 - t0)
         expr = f"if(lt(t,{t1:g}),{x0:g}+{slope:.4f}*(t-{t0:g}),{expr})"
     if kfs[0][0] > 0:

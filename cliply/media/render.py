@@ -67,7 +67,7 @@ def _geometry_filters(plan: CropPlan | None, info: MediaInfo, preset: Preset) ->
     w, h = preset.width, preset.height
     assert info.width and info.height
     if plan is None:
-        crop_w = min(info.width, int(round(info.height * preset.aspect / 2)) * 2)
+        crop_w = min(info.width, round(info.height * preset.aspect / 2) * 2)
         plan = CropPlan(info.width, info.height, crop_w, info.height, [(0.0, (info.width - crop_w) / 2)], "center")
     if plan.method == "none" or plan.crop_w >= info.width:
         # Already narrower than the target: letterbox rather than distort.
@@ -101,7 +101,7 @@ def build_ffmpeg_args(req: RenderRequest, ass_path: Path | None) -> list[str]:
     if info.duration and req.start >= info.duration:
         raise RenderError(f"clip starts at {req.start:.2f}s but the source is only {info.duration:.2f}s long")
 
-    vf = _geometry_filters(req.crop, info, preset) + ["setsar=1"]
+    vf = [*_geometry_filters(req.crop, info, preset), "setsar=1"]
     if ass_path is not None:
         sub = f"subtitles=filename={escape_filter_value(str(ass_path))}"
         if req.fonts_dir:
@@ -159,7 +159,7 @@ def transcode_for(
         args += ["-f", "lavfi", "-i", f"anullsrc=r={AUDIO_RATE}:cl=stereo"]
     args += ["-map", "0:v:0", "-map", "0:a:0" if info.has_audio else "1:a:0", "-vf", vf,
              "-t", f"{min(info.duration, preset.max_duration_s):.3f}"]
-    args += _encoder_args(preset, x264_preset, crf) + ["-map_metadata", "-1", str(dst)]
+    args += [*_encoder_args(preset, x264_preset, crf), "-map_metadata", "-1", str(dst)]
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
     try:
         run_ffmpeg(args, duration=info.duration, progress=progress)
