@@ -143,7 +143,9 @@ def process(target: str, workspace: str | None, as_json: bool) -> None:
         return
     if not as_json:
         click.echo(f"processing source {reg.source_id} …", err=True)
-    result = materialize_source_sync(reg.source_id, get_instance(settings))
+    result = materialize_source_sync(
+        reg.source_id, get_instance(settings), log_level="WARNING" if as_json else "INFO"
+    )
     summary = _summary(settings, reg.source_id)
     summary["dagster_run_id"] = result.run_id
     if summary["status"] == "rejected":

@@ -19,7 +19,6 @@ from cliply.media.audio_features import compute_energy
 from cliply.media.captions import CaptionStyle
 from cliply.media.highlights import find_highlights
 from cliply.media.presets import PRESETS, check_clip
-from cliply.media.probe import probe
 from cliply.media.reframe import plan_crop
 from cliply.media.render import RenderRequest, render_clip
 from cliply.media.thumbnails import make_preview, make_thumbnail
@@ -382,16 +381,15 @@ def mark_failed(db: Database, source_id: str, reason: str) -> None:
         scope.update_source(source_id, status="failed", reject_reason=reason[:500])
 
 
-__all__ = [
-    "ClipOutcome",
-    "Services",
-    "SourceOutcome",
-    "ThumbnailOutcome",
-    "TranscriptOutcome",
-    "materialize_clips",
-    "materialize_highlights",
-    "materialize_source",
-    "materialize_thumbnails",
-    "materialize_transcript",
-    "probe",
-]
+@contextmanager
+def failure_recorded(svc: Services, source_id: str) -> Iterator[None]:
+    """A stage that crashes leaves the source marked failed with the reason, not stuck in "processing"."""
+    try:
+        yield
+    except Exception as exc:
+        try:
+            mark_failed(svc.db, source_id, f"{type(exc).__name__}: {exc}")
+        except Exception:  # the original error is the one worth raising
+            log.exception("could not record the failure of %s", source_id)
+        raise
+

@@ -34,7 +34,8 @@ def sources(
     inbox: InboxResource,
 ) -> dg.MaterializeResult:
     svc = build_services(context, settings=settings, database=database, media_store=media_store, inbox=inbox)
-    out = pipeline.materialize_source(svc, context.partition_key)
+    with pipeline.failure_recorded(svc, context.partition_key):
+        out = pipeline.materialize_source(svc, context.partition_key)
     if not out.accepted:
         context.log.warning(f"source {out.source_id} rejected: {out.reject_code}: {out.reject_reason}")
         return dg.MaterializeResult(
@@ -80,7 +81,8 @@ def transcripts(
 ) -> dg.MaterializeResult:
     svc = build_services(context, settings=settings, database=database, media_store=media_store,
                          transcriber=transcriber)
-    out = pipeline.materialize_transcript(svc, context.partition_key)
+    with pipeline.failure_recorded(svc, context.partition_key):
+        out = pipeline.materialize_transcript(svc, context.partition_key)
     t = out.transcript
     rtf = out.seconds / t.duration if t.duration else 0.0
     return dg.MaterializeResult(
@@ -115,7 +117,8 @@ def highlights(
     media_store: MediaStoreResource,
 ) -> dg.MaterializeResult:
     svc = build_services(context, settings=settings, database=database, media_store=media_store)
-    found = pipeline.materialize_highlights(svc, context.partition_key)
+    with pipeline.failure_recorded(svc, context.partition_key):
+        found = pipeline.materialize_highlights(svc, context.partition_key)
     table = pd.DataFrame(
         [{"rank": h.rank, "start": round(h.start, 2), "end": round(h.end, 2), "score": round(h.score, 1),
           "reasons": "; ".join(h.reasons), "text": h.text[:80]} for h in found]
@@ -148,7 +151,8 @@ def clips(
     media_store: MediaStoreResource,
 ) -> dg.MaterializeResult:
     svc = build_services(context, settings=settings, database=database, media_store=media_store)
-    rendered = pipeline.materialize_clips(svc, context.partition_key)
+    with pipeline.failure_recorded(svc, context.partition_key):
+        rendered = pipeline.materialize_clips(svc, context.partition_key)
     rows = [
         {"clip": o.clip_id, "rank": o.highlight.rank, "start": round(o.highlight.start, 2),
          "end": round(o.highlight.end, 2), "score": round(o.highlight.score, 1), "duration": round(o.info.duration, 2),
@@ -192,7 +196,8 @@ def thumbnails(
     media_store: MediaStoreResource,
 ) -> dg.MaterializeResult:
     svc = build_services(context, settings=settings, database=database, media_store=media_store)
-    made = pipeline.materialize_thumbnails(svc, context.partition_key)
+    with pipeline.failure_recorded(svc, context.partition_key):
+        made = pipeline.materialize_thumbnails(svc, context.partition_key)
     previews = " ".join(
         f"![{t.clip_id}](data:image/jpeg;base64,{base64.b64encode(t.preview_jpeg).decode()})" for t in made[:6]
     )

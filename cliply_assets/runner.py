@@ -26,12 +26,19 @@ def get_instance(settings: Settings) -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
-def materialize_source_sync(source_id: str, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+def materialize_source_sync(
+    source_id: str, instance: dg.DagsterInstance, *, log_level: str = "INFO"
+) -> dg.ExecuteInProcessResult:
     from cliply.definitions import defs
 
     if not instance.has_dynamic_partition(SOURCES_PARTITIONS, source_id):
         instance.add_dynamic_partitions(SOURCES_PARTITIONS, [source_id])
     job = defs().resolve_job_def(process_source_job.name)
+    # INFO keeps the stage progress lines (fetching, transcribing n%, clip i/n rendering n%) and drops step chatter.
     return job.execute_in_process(
-        partition_key=source_id, instance=instance, raise_on_error=False, tags={"cliply/source": source_id}
+        partition_key=source_id,
+        instance=instance,
+        raise_on_error=False,
+        tags={"cliply/source": source_id},
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
     )

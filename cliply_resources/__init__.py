@@ -14,7 +14,14 @@ from dagster_aws.s3 import S3Resource
 from cliply.config import Settings
 from cliply.media.transcribe import Transcriber, make_transcriber
 from cliply.storage.inbox import Inbox, LocalInbox, S3Inbox
-from cliply.storage.media_store import LocalMediaStore, MediaStore, S3MediaStore
+from cliply.storage.media_store import (
+    LocalMediaStore,
+    MediaStore,
+    S3MediaStore,
+    local_root_from_url,
+    make_s3_client,
+    parse_s3_url,
+)
 from cliply.store.db import Database
 
 
@@ -25,12 +32,6 @@ def _settings() -> Settings:
 def _s3_client(endpoint_url: str, region: str):  # type: ignore[no-untyped-def]
     # dagster-aws builds the boto3 session (credentials chain, retries); SigV4 presigning is forced by the store.
     return S3Resource(endpoint_url=endpoint_url or None, region_name=region).get_client()
-
-
-def _split_s3(url: str) -> tuple[str, str]:
-    rest = url.removeprefix("s3://")
-    bucket, _, prefix = rest.partition("/")
-    return bucket, prefix.strip("/")
 
 
 class SettingsResource(dg.ConfigurableResource):
@@ -74,10 +75,12 @@ class MediaStoreResource(dg.ConfigurableResource):
         s = _settings()
         url = self.url or s.resolved_media_url
         if url.startswith("s3://"):
-            bucket, prefix = _split_s3(url)
-            client = _s3_client(self.s3_endpoint_url or s.s3_endpoint_url, self.s3_region or s.s3_region)
-            return S3MediaStore(bucket, prefix, client=client)
-        return LocalMediaStore(url.removeprefix("file://"))
+            bucket, prefix = parse_s3_url(url)
+            endpoint, region = self.s3_endpoint_url or s.s3_endpoint_url, self.s3_region or s.s3_region
+            return S3MediaStore(
+                bucket, prefix, client=_s3_client(endpoint, region), presign_client=make_s3_client(endpoint, region)
+            )
+        return LocalMediaStore(local_root_from_url(url))
 
 
 class InboxResource(dg.ConfigurableResource):
@@ -93,9 +96,9 @@ class InboxResource(dg.ConfigurableResource):
         s = _settings()
         url = self.url_resolved()
         if url.startswith("s3://"):
-            bucket, prefix = _split_s3(url)
+            bucket, prefix = parse_s3_url(url)
             return S3Inbox(bucket, prefix, client=_s3_client(s.s3_endpoint_url, s.s3_region), min_age_s=self.min_age_s)
-        return LocalInbox(url.removeprefix("file://"), min_age_s=self.min_age_s)
+        return LocalInbox(local_root_from_url(url), min_age_s=self.min_age_s)
 
 
 class TranscriberResource(dg.ConfigurableResource):

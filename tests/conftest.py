@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "tests.fixtures.media",
+    "tests.fixtures.http_media",
     "tests.fixtures.postgres",
     "tests.fixtures.s3",
 ]

@@ -4,88 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import socket
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from cliply.media.download import DownloadError, download_url
 from cliply.security.ssrf import BlockedURL
-from tests.fixtures.media import COCKATOO
-
-VIDEO = COCKATOO.read_bytes() if COCKATOO.exists() else b""
-
-
-class _Handler(BaseHTTPRequestHandler):
-    timeout = 10  # a stuck client cannot hold a handler thread forever
-    seen: list[str]  # set per server
-
-    def log_message(self, *args) -> None:  # keep test output quiet
-        pass
-
-    def _send(self, status: int, body: bytes, content_type: str, *, length: bool = True, head: bool = False) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        if length:
-            self.send_header("Content-Length", str(len(body)))
-        else:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if not head:
-            self.wfile.write(body)
-
-    def _route(self, head: bool) -> None:
-        self.server.seen.append(f"{self.command} {self.path}")  # type: ignore[attr-defined]
-        port = self.server.server_address[1]
-        path = self.path.split("?", 1)[0]
-        if path == "/cockatoo.mp4":
-            self._send(200, VIDEO, "video/mp4", head=head)
-        elif path == "/stream.mp4":  # no Content-Length: the size is only known by reading
-            self._send(200, VIDEO, "video/mp4", length=False, head=head)
-        elif path == "/watch":  # no media extension, but the server says it is video
-            self._send(200, VIDEO, "video/mp4", head=head)
-        elif path in ("/to-localhost", "/to-localhost.mp4"):
-            self.send_response(302)
-            self.send_header("Location", f"http://localhost:{port}/cockatoo.mp4")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-        elif path == "/loop.mp4":
-            self.send_response(301)
-            self.send_header("Location", "/loop.mp4")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-        elif path == "/page":
-            html = b'<html><head><title>Cockatoo</title></head><body><video src="/cockatoo.mp4"></video></body></html>'
-            self._send(200, html, "text/html; charset=utf-8", head=head)
-        elif path == "/empty-page":
-            self._send(200, b"<html><body>nothing here</body></html>", "text/html", head=head)
-        else:
-            self._send(404, b"not found", "text/plain", head=head)
-
-    def do_GET(self) -> None:
-        self._route(head=False)
-
-    def do_HEAD(self) -> None:
-        self._route(head=True)
-
-
-@pytest.fixture(scope="module")
-def media_server() -> Iterator[tuple[str, list[str]]]:
-    if not VIDEO:
-        pytest.fail(f"shared test video missing: {COCKATOO}")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
-    server.seen = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", server.seen  # type: ignore[attr-defined]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+from tests.fixtures.http_media import VIDEO
 
 
 def lying_resolver(host, port, *args):

@@ -18,8 +18,9 @@ from tests.helpers import make_services, make_video, pipeline_settings
 
 
 @pytest.fixture
-def svc(tmp_path: Path):  # type: ignore[no-untyped-def]
-    return make_services(pipeline_settings(tmp_path / "home"))
+def svc(tmp_path: Path, db_url: str):  # type: ignore[no-untyped-def]
+    """The same checks on the app database's two backends: SQLite and a real PostgreSQL server."""
+    return make_services(pipeline_settings(tmp_path / "home", database_url=db_url))
 
 
 def _status(svc, source_id: str) -> tuple[str, str | None, str | None]:  # type: ignore[no-untyped-def]
@@ -142,3 +143,37 @@ def test_hostile_inbox_names_never_escape_the_store(svc, tmp_path: Path) -> None
         assert "/" not in Path(out.media_key).name and ".." not in out.media_key
     assert [p.name for p in inbox_dir.iterdir()] == ["..hidden.mp4"], "accepted inbox files are consumed"
     assert not (tmp_path / "evil.mp4").exists()
+
+
+@pytest.mark.parametrize("path", ["/cockatoo.mp4", "/page"])  # a direct media link, and a page yt-dlp resolves
+def test_url_import_runs_through_the_pipeline(tmp_path: Path, media_server, path: str) -> None:  # type: ignore[no-untyped-def]
+    base, seen = media_server
+    svc = make_services(pipeline_settings(tmp_path / "home", allow_private_urls=True))  # the server is on loopback
+    reg = register_url(svc.settings, svc.db, f"{base}{path}", workspace="acme", status="queued")
+    out = pipeline.materialize_source(svc, reg.source_id)
+    assert out.accepted, out.reject_reason
+    assert out.info is not None and (out.info.width, out.info.height) == (1280, 720)
+    assert svc.store.size(out.media_key) == COCKATOO.stat().st_size
+    assert any(line.endswith(path) for line in seen)
+
+
+def test_url_import_failure_is_recorded(tmp_path: Path, media_server) -> None:  # type: ignore[no-untyped-def]
+    base, _seen = media_server
+    svc = make_services(pipeline_settings(tmp_path / "home", allow_private_urls=True))
+    reg = register_url(svc.settings, svc.db, f"{base}/missing.mp4", workspace="acme", status="queued")
+    out = pipeline.materialize_source(svc, reg.source_id)
+    assert not out.accepted and out.reject_code == "download_failed" and "404" in (out.reject_reason or "")
+
+
+def test_crashing_stage_marks_the_source_failed(svc) -> None:  # type: ignore[no-untyped-def]
+    out = _register_and_run(svc, COCKATOO)
+
+    class Broken:
+        def transcribe(self, path, progress=None):  # type: ignore[no-untyped-def]
+            raise RuntimeError("model file unreadable")
+
+    svc.transcriber = Broken
+    with pytest.raises(RuntimeError), pipeline.failure_recorded(svc, out.source_id):
+        pipeline.materialize_transcript(svc, out.source_id)
+    status, _code, reason = _status(svc, out.source_id)
+    assert status == "failed" and "model file unreadable" in (reason or "")

@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from cliply.storage.media_store import (
     _scheme,
+    atomic_write,
     local_root_from_url,
     make_s3_client,
     parse_s3_url,
@@ -108,16 +108,8 @@ class LocalInbox:
         return path
 
     def fetch(self, entry: InboxEntry, dest: Path) -> Path:
-        dest = Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            shutil.copyfile(self._path(entry), tmp)
-            os.replace(tmp, dest)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-        return dest
+        with self._path(entry).open("rb") as fin:
+            return atomic_write(Path(dest), lambda fh: shutil.copyfileobj(fin, fh, 1024 * 1024))
 
     def remove(self, entry: InboxEntry) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -170,16 +162,8 @@ class S3Inbox:
         return select_new(self._scan(), cursor, limit)
 
     def fetch(self, entry: InboxEntry, dest: Path) -> Path:
-        dest = Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            self.client.download_file(self.bucket, self._full(entry.key), str(tmp))
-            os.replace(tmp, dest)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-        return dest
+        key = self._full(entry.key)
+        return atomic_write(Path(dest), lambda fh: self.client.download_fileobj(self.bucket, key, fh))
 
     def remove(self, entry: InboxEntry) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._full(entry.key))

@@ -61,13 +61,23 @@ class MediaStore(Protocol):
     def presigned_url(self, key: str, expires_s: int = 86400) -> str: ...
 
 
-def _atomic_copy_into(dest: Path, write: Any) -> Path:
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
+def atomic_write(dest: Path, write: Any) -> Path:
     """Write through a temp file in the destination folder, then rename: readers never see half a file."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; stored media should get the usual permissions
         os.replace(tmp, dest)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -94,11 +104,11 @@ class LocalMediaStore:
     def put_file(self, key: str, src: Path, content_type: str | None = None) -> str:
         dest = self._path(key)
         with open(src, "rb") as fin:
-            _atomic_copy_into(dest, lambda fh: shutil.copyfileobj(fin, fh, 1024 * 1024))
+            atomic_write(dest, lambda fh: shutil.copyfileobj(fin, fh, 1024 * 1024))
         return self.uri(key)
 
     def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> str:
-        _atomic_copy_into(self._path(key), lambda fh: fh.write(data))
+        atomic_write(self._path(key), lambda fh: fh.write(data))
         return self.uri(key)
 
     def get_file(self, key: str, dest: Path) -> Path:
@@ -106,7 +116,7 @@ class LocalMediaStore:
         if not src.is_file():
             raise FileNotFoundError(f"no such object: {key}")
         with open(src, "rb") as fin:
-            return _atomic_copy_into(Path(dest), lambda fh: shutil.copyfileobj(fin, fh, 1024 * 1024))
+            return atomic_write(Path(dest), lambda fh: shutil.copyfileobj(fin, fh, 1024 * 1024))
 
     def get_bytes(self, key: str) -> bytes:
         path = self._path(key)
@@ -162,12 +172,14 @@ class LocalMediaStore:
 class S3MediaStore:
     """An S3-compatible bucket (AWS, SeaweedFS, MinIO, moto), keys under an optional prefix."""
 
-    def __init__(self, bucket: str, prefix: str = "", *, client: Any) -> None:
+    def __init__(self, bucket: str, prefix: str = "", *, client: Any, presign_client: Any = None) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         if self.prefix:
             validate_key(self.prefix)
         self.client = client
+        # A client configured for SigV4 (see make_s3_client): botocore's default presigns with legacy SigV2.
+        self.presign_client = presign_client or client
 
     def _full(self, key: str) -> str:
         validate_key(key)
@@ -257,7 +269,7 @@ class S3MediaStore:
     def presigned_url(self, key: str, expires_s: int = 86400) -> str:
         if not 1 <= expires_s <= MAX_PRESIGN_S:
             raise ValueError(f"expires_s must be between 1 and {MAX_PRESIGN_S} (SigV4 limit)")
-        return self.client.generate_presigned_url(
+        return self.presign_client.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": self._full(key)}, ExpiresIn=expires_s
         )
 
