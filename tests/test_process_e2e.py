@@ -186,3 +186,14 @@ def test_dagster_ui_serves_the_asset_graph_and_metadata(processed) -> None:  # t
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=30)
+
+
+def test_ingest_cli_registers_and_guards_urls(processed, talk_video: Path) -> None:  # type: ignore[no-untyped-def]
+    _summary, env, _settings = processed
+    ok = _run(["ingest", str(talk_video), "--workspace", "later"], env)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith("registered source src_")
+    blocked = _run(["ingest", "http://169.254.169.254/latest/meta-data/video.mp4"], env)
+    assert blocked.returncode == 2 and "blocked_url" in blocked.stderr
+    listing = _run(["sources", "--workspace", "later"], env)
+    assert "registered" in listing.stdout and talk_video.name in listing.stdout

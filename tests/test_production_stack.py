@@ -104,3 +104,29 @@ def test_process_on_postgres_and_s3(production_env, talk_video: Path) -> None:  
         assert reg.source_id in instance.get_materialized_partitions(dg.AssetKey(asset))
     assert instance.get_run_by_id(result.run_id).is_success
     assert os.environ["DAGSTER_PG_DB"].startswith("dagster_")
+
+
+def test_s3_inbox_drop_is_picked_up_by_the_sensor(production_env, talk_video: Path) -> None:  # type: ignore[no-untyped-def]
+    """Production inbox: a video put under the S3 inbox prefix becomes a partition and one run request."""
+    from cliply.definitions import defs
+    from cliply_resources import DatabaseResource, InboxResource
+    from cliply_sensors.uploads import inbox_sensor
+
+    _settings, instance, server, prefix = production_env
+    client = s3_client_for(server)
+    client.upload_file(str(talk_video), server.bucket, f"{prefix}/inbox/keynote.mp4")
+    resources = {"inbox": InboxResource(min_age_s=0), "database": DatabaseResource()}
+    ctx = dg.build_sensor_context(instance=instance, cursor=None, definitions=defs(), resources=resources)
+    result = inbox_sensor(ctx)
+    assert [r.partition_key for r in result.run_requests] == list(result.dynamic_partitions_requests[0].partition_keys)
+    (source_id,) = [r.partition_key for r in result.run_requests]
+    again = inbox_sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor, definitions=defs(),
+                                                 resources=resources))
+    assert again.run_requests == []
+    instance.add_dynamic_partitions("sources", [source_id])
+    from cliply_assets.runner import materialize_source_sync
+
+    run = materialize_source_sync(source_id, instance)
+    assert run.success, [e.message for e in run.all_events if e.is_failure]
+    remaining = client.list_objects_v2(Bucket=server.bucket, Prefix=f"{prefix}/inbox/").get("KeyCount", 0)
+    assert remaining == 0, "the inbox object is consumed once stored in the media prefix"
