@@ -119,6 +119,8 @@ def _print_summary(s: dict[str, Any]) -> None:
         for fmt, uri in t["files"].items():
             click.echo(f"  {fmt:<8} {uri}")
     click.echo(f"clips      {len(s['clips'])}")
+    if s["transcript"] and not s["transcript"]["words"]:
+        click.echo("  no speech was found in this video, so there is nothing to clip")
     for c in s["clips"]:
         click.echo(f"  #{c['rank']} {c['start']:7.2f}-{c['end']:7.2f}s score {c['score']:5.1f}  {c['path']}")
         if c["thumbnail"]:
