@@ -33,6 +33,7 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 
 test: install
 	scripts/ensure_postgres.sh
+	scripts/ensure_peers.sh
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 

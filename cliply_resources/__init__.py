@@ -119,10 +119,13 @@ class TranscriberResource(dg.ConfigurableResource):
 
 
 def default_resources() -> dict[str, dg.ConfigurableResource]:
+    from cliply_resources.platforms import platform_resources
+
     return {
         "settings": SettingsResource(),
         "database": DatabaseResource(),
         "media_store": MediaStoreResource(),
         "inbox": InboxResource(),
         "transcriber": TranscriberResource(),
+        **platform_resources(),
     }

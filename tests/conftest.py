@@ -5,4 +5,6 @@ pytest_plugins = [
     "tests.fixtures.http_media",
     "tests.fixtures.postgres",
     "tests.fixtures.s3",
+    "tests.fixtures.sandbox",
+    "tests.fixtures.oauth_peers",
 ]

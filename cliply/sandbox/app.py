@@ -1,0 +1,129 @@
+"""The sandbox ASGI app: each platform mounted at /<platform>, control endpoints at /_sandbox, every request logged."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cliply.sandbox.state import Fault, RecordedRequest, SandboxState
+
+PLATFORMS = ("youtube", "tiktok", "instagram", "facebook", "threads", "x", "linkedin", "pinterest", "bluesky")
+_LOGGED_HEADERS = ("content-type", "content-length", "content-range", "x-upload-content-length",
+                   "x-upload-content-type", "linkedin-version", "x-restli-protocol-version", "offset", "file_offset",
+                   "x-goog-upload-command", "x-goog-upload-offset", "etag", "if-match", "authorization")
+
+
+class RecordRequests:
+    """ASGI middleware: log method, path, chosen headers, body size and hash, and status for contract tests."""
+
+    def __init__(self, app: ASGIApp, state: SandboxState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/_sandbox"):
+            await self.app(scope, receive, send)
+            return
+        size = 0
+        digest = hashlib.sha256()
+        status = 0
+
+        async def counting_receive() -> Message:
+            nonlocal size
+            message = await receive()
+            if message["type"] == "http.request":
+                body = message.get("body", b"")
+                size += len(body)
+                digest.update(body)
+            return message
+
+        async def capturing_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, capturing_send)
+        finally:
+            headers = {k.decode().lower(): v.decode(errors="replace") for k, v in scope["headers"]}
+            kept = {k: ("<redacted>" if k == "authorization" else v)
+                    for k, v in headers.items() if k in _LOGGED_HEADERS}
+            platform = scope["path"].strip("/").split("/", 1)[0]
+            self.state.record_request(RecordedRequest(
+                platform, scope["method"], scope["path"], scope.get("query_string", b"").decode(), kept, size,
+                digest.hexdigest(), status,
+            ))
+
+
+def _control_routes(state: SandboxState) -> list[Route]:
+    async def posts(request: Request) -> JSONResponse:
+        rows = state.posts_for(request.query_params.get("platform"), request.query_params.get("account"))
+        return JSONResponse([{"platform": p.platform, "account_id": p.account_id, "post_id": p.post_id,
+                              "created_at": p.created_at.isoformat(), "payload": p.payload} for p in rows])
+
+    async def faults(request: Request) -> JSONResponse:
+        if request.method == "DELETE":
+            state.faults.clear()
+            return JSONResponse({"faults": 0})
+        body: Any = await request.json()
+        for item in body if isinstance(body, list) else [body]:
+            state.add_fault(Fault(**item))
+        return JSONResponse({"faults": len(state.faults)})
+
+    async def clock(request: Request) -> JSONResponse:
+        body = await request.json()
+        state.clock.advance(float(body.get("advance_s", 0)))
+        return JSONResponse({"now": state.clock.now().isoformat()})
+
+    async def accounts(request: Request) -> JSONResponse:
+        body = await request.json()
+        acct = state.add_account(body["platform"], body["account_id"], body.get("handle", ""),
+                                 **body.get("extra", {}))
+        grant = state.issue_grant(acct.platform, acct.account_id, tuple(body.get("scopes", ())),
+                                  access_ttl_s=float(body.get("access_ttl_s", 3600)),
+                                  refresh_ttl_s=float(body.get("refresh_ttl_s", 86400 * 60)))
+        return JSONResponse({"account_id": acct.account_id, "access_token": grant.access_token,
+                             "refresh_token": grant.refresh_token, "expires_at": grant.expires_at.isoformat()})
+
+    async def reset(_request: Request) -> JSONResponse:
+        state.reset()
+        return JSONResponse({"ok": True})
+
+    async def health(_request: Request) -> JSONResponse:
+        return JSONResponse({"ok": True, "platforms": list(PLATFORMS), "now": state.clock.now().isoformat()})
+
+    return [
+        Route("/_sandbox/posts", posts),
+        Route("/_sandbox/faults", faults, methods=["POST", "DELETE"]),
+        Route("/_sandbox/clock", clock, methods=["POST"]),
+        Route("/_sandbox/accounts", accounts, methods=["POST"]),
+        Route("/_sandbox/reset", reset, methods=["POST"]),
+        Route("/_sandbox/health", health),
+    ]
+
+
+def create_app(state: SandboxState | None = None) -> Starlette:
+    state = state or SandboxState()
+    mounts = []
+    for name in PLATFORMS:
+        module = importlib.import_module(f"cliply.sandbox.{name}")
+        mounts.append(Mount(f"/{name}", routes=module.routes(state)))
+    app = Starlette(routes=[*_control_routes(state), *mounts])
+    app.state.sandbox = state
+    app.add_middleware(RecordRequests, state=state)
+    return app
+
+
+def load_faults(path: str) -> list[Fault]:
+    """A scenario file: a JSON list of faults, e.g. [{"platform": "x", "kind": "rate_limit", "times": 2}]."""
+    with open(path) as fh:
+        return [Fault(**item) for item in json.load(fh)]

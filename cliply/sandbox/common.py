@@ -1,0 +1,108 @@
+"""Helpers every emulated platform uses: bearer tokens, fault application, platform error envelopes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from cliply.sandbox.state import Fault, Grant, SandboxState
+
+PRE_COMMIT = frozenset(
+    {"error", "rate_limit", "quota", "slow", "timeout", "expired_token", "media_fetch_failed", "content_rejected",
+     "duplicate"}
+)
+
+
+class ErrorEnvelopes(Protocol):
+    """How one platform says each kind of failure (status, body, headers) — its real envelope and codes."""
+
+    def auth_expired(self) -> Response: ...
+    def rate_limited(self, retry_after_s: float) -> Response: ...
+    def quota_exhausted(self, retry_after_s: float) -> Response: ...
+    def server_error(self, status: int) -> Response: ...
+    def content_rejected(self) -> Response: ...
+    def media_fetch_failed(self) -> Response: ...
+    def duplicate(self) -> Response: ...
+
+
+def bearer_token(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return request.query_params.get("access_token")
+
+
+def require_grant(state: SandboxState, platform: str, request: Request, errors: ErrorEnvelopes) -> Grant | Response:
+    grant = state.bearer(platform, bearer_token(request))
+    return grant if grant is not None else errors.auth_expired()
+
+
+async def pre_faults(state: SandboxState, platform: str, operation: str, errors: ErrorEnvelopes) -> Response | None:
+    """Apply a scripted fault that happens BEFORE the operation commits. None = carry on."""
+    fault = state.take_fault(platform, operation, PRE_COMMIT)
+    if fault is None:
+        return None
+    return await _respond(fault, errors)
+
+
+async def _respond(fault: Fault, errors: ErrorEnvelopes) -> Response | None:
+    if fault.kind == "slow":
+        await asyncio.sleep(fault.delay_s)
+        return None
+    if fault.kind == "timeout":  # the client gives up; nothing was committed
+        await asyncio.sleep(fault.delay_s)
+        return errors.server_error(504)
+    if fault.kind == "error":
+        return errors.server_error(fault.status)
+    if fault.kind == "rate_limit":
+        return errors.rate_limited(fault.retry_after_s)
+    if fault.kind == "quota":
+        return errors.quota_exhausted(fault.retry_after_s)
+    if fault.kind == "expired_token":
+        return errors.auth_expired()
+    if fault.kind == "media_fetch_failed":
+        return errors.media_fetch_failed()
+    if fault.kind == "content_rejected":
+        return errors.content_rejected()
+    if fault.kind == "duplicate":
+        return errors.duplicate()
+    return None
+
+
+async def after_commit(state: SandboxState, platform: str, operation: str) -> None:
+    """"lost_response": the operation HAS committed, then the response is held past the client's timeout."""
+    fault = state.take_fault(platform, operation, frozenset({"lost_response"}))
+    if fault is not None:
+        await asyncio.sleep(fault.delay_s or 30.0)
+
+
+def processing_fails(state: SandboxState, platform: str) -> bool:
+    """Consume a scripted "processing_failed" fault: the async job being created will end in failure."""
+    return state.take_fault(platform, "processing", frozenset({"processing_failed"})) is not None
+
+
+async def multipart_fields(request: Request) -> list[tuple[str, bytes, str | None]] | None:
+    """The parts of a multipart/form-data body in wire order as (name, value, filename); None when the body is not
+    valid multipart. Stdlib-only (email parser) so the sandbox needs no python-multipart."""
+    import email.parser
+    import email.policy
+
+    ctype = request.headers.get("content-type", "")
+    if not ctype.lower().startswith("multipart/form-data") or "boundary=" not in ctype:
+        return None
+    raw = await request.body()
+    msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + ctype.encode("latin-1") + b"\r\n\r\n" + raw)
+    if not msg.is_multipart():
+        return None
+    parts: list[tuple[str, bytes, str | None]] = []
+    for part in msg.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            return None
+        payload = part.get_payload(decode=True)
+        parts.append((name, payload if isinstance(payload, bytes) else b"", part.get_filename()))
+    return parts
