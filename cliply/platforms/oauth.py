@@ -4,10 +4,11 @@ PKCE and token generation come from Authlib; the token calls are plain httpx so 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 import httpx
 from authlib.common.security import generate_token
@@ -102,7 +103,8 @@ def _token_request(
 ) -> TokenSet:
     auth = None
     if app.auth_method == "client_secret_basic":
-        auth = httpx.BasicAuth(app.client_id, app.client_secret)
+        # RFC 6749 §2.3.1: form-encode the id and secret before Basic auth.
+        auth = httpx.BasicAuth(quote_plus(app.client_id), quote_plus(app.client_secret))
     else:
         form[app.client_id_param] = app.client_id
         if app.auth_method == "client_secret_post" and app.client_secret:
@@ -129,7 +131,11 @@ def _token_request(
         code = str(error or resp.status_code)
         cls = ErrorClass.CONFIG if code in {"invalid_client", "unauthorized_client"} else ErrorClass.AUTH_RECONNECT
         raise PlatformError(app.platform, cls, f"token request refused ({code})", status=resp.status_code, code=code)
-    return parser(data)
+    try:
+        return parser(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PlatformError(app.platform, ErrorClass.TRANSIENT, "token endpoint returned no usable token",
+                            status=resp.status_code, code="bad_token_response") from exc
 
 
 def exchange_code(
@@ -144,7 +150,9 @@ def exchange_code(
     form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
     if code_verifier:
         form["code_verifier"] = code_verifier
-    return _token_request(app, http, form, parser)
+    tokens = _token_request(app, http, form, parser)
+    # RFC 6749 §5.1: no `scope` in the response means exactly the requested scopes were granted.
+    return tokens if tokens.scope else dataclasses.replace(tokens, scope=app.scopes)
 
 
 def refresh(

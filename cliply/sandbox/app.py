@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import json
@@ -35,20 +36,28 @@ class RecordRequests:
         size = 0
         digest = hashlib.sha256()
         status = 0
+        body_done = False
 
         async def counting_receive() -> Message:
-            nonlocal size
+            nonlocal size, body_done
             message = await receive()
             if message["type"] == "http.request":
                 body = message.get("body", b"")
                 size += len(body)
                 digest.update(body)
+                body_done = not message.get("more_body", False)
+            elif message["type"] == "http.disconnect":
+                body_done = True
             return message
 
         async def capturing_send(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                # An endpoint that answers without reading the body (auth error, scripted fault, 404) must still
+                # log the full size and hash; once the response starts the server no longer hands the body over.
+                while not body_done:
+                    await counting_receive()
             await send(message)
 
         try:
@@ -71,12 +80,20 @@ def _control_routes(state: SandboxState) -> list[Route]:
                               "created_at": p.created_at.isoformat(), "payload": p.payload} for p in rows])
 
     async def faults(request: Request) -> JSONResponse:
+        if request.method == "GET":  # what is scripted, with the remaining `times` of each
+            with state.lock:
+                return JSONResponse([dataclasses.asdict(f) for f in state.faults])
         if request.method == "DELETE":
-            state.faults.clear()
+            with state.lock:
+                state.faults.clear()
             return JSONResponse({"faults": 0})
         body: Any = await request.json()
-        for item in body if isinstance(body, list) else [body]:
-            state.add_fault(Fault(**item))
+        try:  # validate the whole batch first: a bad item (unknown kind/field) adds nothing and is a 400, not a 500
+            batch = [Fault(**item) for item in (body if isinstance(body, list) else [body])]
+        except (TypeError, ValueError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        for fault in batch:
+            state.add_fault(fault)
         return JSONResponse({"faults": len(state.faults)})
 
     async def clock(request: Request) -> JSONResponse:
@@ -103,7 +120,7 @@ def _control_routes(state: SandboxState) -> list[Route]:
 
     return [
         Route("/_sandbox/posts", posts),
-        Route("/_sandbox/faults", faults, methods=["POST", "DELETE"]),
+        Route("/_sandbox/faults", faults, methods=["GET", "POST", "DELETE"]),
         Route("/_sandbox/clock", clock, methods=["POST"]),
         Route("/_sandbox/accounts", accounts, methods=["POST"]),
         Route("/_sandbox/reset", reset, methods=["POST"]),

@@ -106,3 +106,10 @@ async def multipart_fields(request: Request) -> list[tuple[str, bytes, str | Non
         payload = part.get_payload(decode=True)
         parts.append((name, payload if isinstance(payload, bytes) else b"", part.get_filename()))
     return parts
+
+
+async def urlencoded_form(request: Request) -> dict[str, str]:
+    """An application/x-www-form-urlencoded body (OAuth token requests) without python-multipart."""
+    from urllib.parse import parse_qsl
+
+    return dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))

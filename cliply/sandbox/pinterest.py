@@ -1,9 +1,394 @@
-"""Emulated pinterest API (placeholder until implemented)."""
+"""Emulated Pinterest API v5 (api.pinterest.com, www.pinterest.com OAuth, and the S3 upload host), mounted at
+/pinterest.
 
-from starlette.routing import BaseRoute
+Paths: GET /oauth/, POST /v5/oauth/token, GET /v5/user_account, GET /v5/boards, POST /v5/media,
+GET /v5/media/{media_id}, POST /v5/pins, GET /v5/boards/{board_id}/pins, GET /v5/pins/{pin_id}/analytics, and
+POST / (the S3 bucket the returned `upload_url` points at).
 
-from cliply.sandbox.state import SandboxState
+Fault operations: "token", "register_media", "upload" (S3 envelopes), "media_status", "create_pin" (also takes
+"lost_response"), "board_pins", "analytics"; "processing" (processing_failed, consumed at POST /v5/media).
+
+Behaviour: HTTP Basic client auth on the token endpoint, PKCE checked when a challenge was sent, access 30 d,
+continuous refresh tokens (60 d, rotated on every refresh, replay revokes the family); media registered →
+processing (after the S3 POST, which must carry every upload parameter before `file`) → succeeded|failed, one step
+per status read; pins validate title ≤ 100, description ≤ 800, link ≤ 2048 (code points), a board the user owns,
+a succeeded unused video and a cover; writes limited per user per minute (X-RateLimit-* headers, 429 code 29);
+analytics windows ≤ 90 days back; errors {"code", "message"}.
+Error codes here are the sandbox's stand-ins (1 invalid parameters, 2 authentication, 3 authorization, 29 rate
+limit, 50 not found); the client only branches on status and these codes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from datetime import date, timedelta
+from typing import Any
+from urllib.parse import urlencode, urlparse
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from cliply.platforms.text import code_points
+from cliply.sandbox.common import (
+    after_commit,
+    multipart_fields,
+    pre_faults,
+    processing_fails,
+    require_grant,
+    urlencoded_form,
+)
+from cliply.sandbox.state import Grant, OAuthFailure, SandboxState
+
+P = "pinterest"
+ACCESS_TTL_S = 30 * 86400
+REFRESH_TTL_S = 60 * 86400
+WRITES_PER_MIN = 100
+DAILY_WRITES = 1000
+_SIGNING_KEY = b"sandbox-s3-signing-key"
+METRICS = {"IMPRESSION": "impressions", "SAVE": "saves", "VIDEO_MRC_VIEW": "views", "TOTAL_COMMENTS": "comments",
+           "TOTAL_REACTIONS": "likes", "PIN_CLICK": "shares", "OUTBOUND_CLICK": "shares", "VIDEO_START": "views"}
+
+
+def _err(status: int, code: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"code": code, "message": message}, status, headers=headers)
+
+
+def _limit_headers(limit: int, remaining: int, reset_s: float) -> dict[str, str]:
+    return {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(max(0, remaining)),
+            "X-RateLimit-Reset": str(max(1, int(reset_s)))}  # seconds until the window frees
+
+
+class PinterestErrors:
+    def auth_expired(self) -> Response:
+        return _err(401, 2, "Authentication failed.")
+
+    def rate_limited(self, retry_after_s: float) -> Response:
+        return _err(429, 29, "You have exceeded your rate limit. Try again later.",
+                    _limit_headers(WRITES_PER_MIN, 0, retry_after_s))
+
+    def quota_exhausted(self, retry_after_s: float) -> Response:  # the daily write budget of the app/user
+        return _err(429, 29, "You have exceeded your rate limit. Try again later.",
+                    _limit_headers(DAILY_WRITES, 0, retry_after_s))
+
+    def server_error(self, status: int) -> Response:
+        return _err(status, status, "Internal server error.")
+
+    def content_rejected(self) -> Response:
+        return _err(400, 1, "Invalid parameters.")
+
+    def media_fetch_failed(self) -> Response:
+        return _err(400, 1, "Invalid parameters.")
+
+    def duplicate(self) -> Response:
+        return _err(409, 1, "Conflict.")
+
+
+def _s3(status: int, code: str, message: str) -> Response:
+    xml = f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>'
+    return Response(xml, status, media_type="application/xml")
+
+
+class S3Errors:
+    """The upload host answers like S3: XML errors, SlowDown for throttling."""
+
+    def auth_expired(self) -> Response:
+        return _s3(400, "ExpiredToken", "The provided token has expired.")
+
+    def rate_limited(self, retry_after_s: float) -> Response:
+        return _s3(503, "SlowDown", "Please reduce your request rate.")
+
+    quota_exhausted = rate_limited
+
+    def server_error(self, status: int) -> Response:
+        return _s3(status, "InternalError", "We encountered an internal error. Please try again.")
+
+    def content_rejected(self) -> Response:
+        return _s3(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+
+    media_fetch_failed = content_rejected
+    duplicate = content_rejected
+
+
+def _oauth_error(status: int, code: int, message: str) -> JSONResponse:
+    return _err(status, code, message)
 
 
 def routes(state: SandboxState) -> list[BaseRoute]:
-    return []
+    errors, s3errors = PinterestErrors(), S3Errors()
+
+    def table(name: str) -> dict[str, Any]:
+        return state.objects.setdefault(f"{P}:{name}", {})  # cleared by SandboxState.reset()
+
+    def authed(request: Request, *scopes: str) -> Grant | Response:
+        grant = require_grant(state, P, request, errors)
+        if isinstance(grant, Response):
+            return grant
+        missing = [s for s in scopes if s not in grant.scopes]
+        return _err(403, 3, f"Authorization failed: missing scope {missing[0]}.") if missing else grant
+
+    def boards_of(account_id: str) -> list[dict[str, Any]]:
+        boards = table("boards")
+        if account_id not in boards:  # every sandbox user starts with one public board
+            boards[account_id] = [{"id": state.new_id(digits=18), "name": "Cliply clips", "privacy": "PUBLIC",
+                                   "owner": {"username": state.account(P, account_id).handle}}]
+        return boards[account_id]
+
+    def write_limit(grant: Grant) -> Response | dict[str, str]:
+        wait = state.hit_limit(P, grant.account_id, "writes_min", WRITES_PER_MIN, 60)
+        if wait is not None:
+            return errors.rate_limited(wait)
+        wait = state.hit_limit(P, grant.account_id, "writes_day", DAILY_WRITES, 86400)
+        if wait is not None:
+            return errors.quota_exhausted(wait)
+        used = state.window_usage(P, grant.account_id, "writes_min", 60)
+        return _limit_headers(WRITES_PER_MIN, WRITES_PER_MIN - used, 60)
+
+    # ---- OAuth -----------------------------------------------------------------------------------------
+    async def authorize(request: Request) -> Response:
+        q = request.query_params
+        redirect_uri, client_id = q.get("redirect_uri", ""), q.get("client_id", "")
+        if q.get("response_type") != "code" or not redirect_uri or not client_id:
+            return _oauth_error(400, 1, "response_type=code, client_id and redirect_uri are required")
+        requested = tuple(s for s in q.get("scope", "").split(",") if s)
+        granted = tuple(s for s in q["sandbox_scopes"].split(",") if s) if "sandbox_scopes" in q else requested
+        code = state.authorize(P, client_id=client_id, redirect_uri=redirect_uri, scopes=granted,
+                               challenge=q.get("code_challenge"), method=q.get("code_challenge_method"),
+                               account_id=q.get("sandbox_account"))
+        return RedirectResponse(f"{redirect_uri}?{urlencode({'code': code, 'state': q.get('state', '')})}", 302)
+
+    async def token(request: Request) -> Response:
+        if (fault := await pre_faults(state, P, "token", errors)) is not None:
+            return fault
+        auth = request.headers.get("authorization", "")
+        try:
+            client_id, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            client_id = secret = ""
+        if not auth.lower().startswith("basic ") or not client_id or not secret:
+            return _oauth_error(401, 2, "Authentication failed: HTTP Basic client credentials are required.")
+        form = await urlencoded_form(request)
+        try:
+            if form.get("grant_type") == "authorization_code":
+                ac = state.redeem_code(P, form.get("code", ""), client_id=client_id,
+                                       redirect_uri=form.get("redirect_uri", ""),
+                                       verifier=form.get("code_verifier") or None, pkce_required=False)
+                grant = state.issue_grant(P, ac.account_id, ac.scopes, access_ttl_s=ACCESS_TTL_S,
+                                          refresh_ttl_s=REFRESH_TTL_S, client_id=client_id)
+            elif form.get("grant_type") == "refresh_token":
+                grant = state.refresh_grant(P, form.get("refresh_token", ""), access_ttl_s=ACCESS_TTL_S,
+                                            refresh_ttl_s=REFRESH_TTL_S, rotate=True)
+            else:
+                return _oauth_error(400, 1, "Unsupported grant_type.")
+        except OAuthFailure as exc:
+            return _oauth_error(400, 1, f"{exc.error}: {exc.description}")
+        expires_at = grant.refresh_expires_at.timestamp() if grant.refresh_expires_at else None
+        return JSONResponse({
+            "access_token": grant.access_token, "refresh_token": grant.refresh_token,
+            "response_type": form.get("grant_type"), "token_type": "bearer", "expires_in": ACCESS_TTL_S,
+            "refresh_token_expires_in": REFRESH_TTL_S, "refresh_token_expires_at": int(expires_at or 0),
+            "scope": ",".join(grant.scopes)})
+
+    async def user_account(request: Request) -> Response:
+        grant = authed(request, "user_accounts:read")
+        if isinstance(grant, Response):
+            return grant
+        acct = state.account(P, grant.account_id)
+        return JSONResponse({"account_type": "BUSINESS", "id": acct.account_id, "username": acct.handle})
+
+    async def boards(request: Request) -> Response:
+        grant = authed(request, "boards:read")
+        if isinstance(grant, Response):
+            return grant
+        return JSONResponse({"items": boards_of(grant.account_id), "bookmark": None})
+
+    # ---- media -----------------------------------------------------------------------------------------
+    async def register_media(request: Request) -> Response:
+        grant = authed(request, "pins:write")
+        if isinstance(grant, Response):
+            return grant
+        if (fault := await pre_faults(state, P, "register_media", errors)) is not None:
+            return fault
+        try:
+            body = await request.json()
+        except ValueError:
+            return _err(400, 1, "Invalid request body.")
+        if not isinstance(body, dict) or body.get("media_type") != "video":
+            return _err(400, 1, "media_type must be video.")
+        limited = write_limit(grant)
+        if isinstance(limited, Response):
+            return limited
+        media_id = state.new_id(digits=19)
+        key = f"uploads/{grant.account_id}/{media_id}.mp4"
+        policy = base64.b64encode(f'{{"key":"{key}"}}'.encode()).decode()
+        params = {"x-amz-date": state.clock.now().strftime("%Y%m%dT%H%M%SZ"), "x-amz-algorithm": "AWS4-HMAC-SHA256",
+                  "x-amz-credential": "SANDBOX/s3/aws4_request", "x-amz-security-token": state.new_id("tok"),
+                  "key": key, "policy": policy, "Content-Type": "multipart/form-data",
+                  "x-amz-signature": hmac.new(_SIGNING_KEY, policy.encode(), hashlib.sha256).hexdigest()}
+        table("media")[media_id] = {"owner": grant.account_id, "status": "registered", "params": params,
+                                    "fails": processing_fails(state, P), "size": 0}
+        upload_url = str(request.url_for("pinterest_s3_upload"))
+        return JSONResponse({"media_id": media_id, "media_type": "video", "upload_url": upload_url,
+                             "upload_parameters": params}, 201, headers=limited)
+
+    async def s3_upload(request: Request) -> Response:
+        if (fault := await pre_faults(state, P, "upload", s3errors)) is not None:
+            return fault
+        parts = await multipart_fields(request)
+        if parts is None or not parts:
+            return _s3(400, "MalformedPOSTRequest", "The body of your POST request is not well-formed "
+                                                   "multipart/form-data.")
+        if parts[-1][0] != "file" or any(name == "file" for name, _, _ in parts[:-1]):
+            return _s3(400, "InvalidArgument", "The file must be the last field in the form.")
+        fields = {name.lower(): value.decode("utf-8", "replace") for name, value, _ in parts[:-1]}
+        item = next((m for m in table("media").values() if m["params"]["key"] == fields.get("key")), None)
+        if item is None or item["status"] != "registered":
+            return _s3(403, "AccessDenied", "Invalid according to Policy: key is not registered.")
+        for name, value in item["params"].items():
+            if not hmac.compare_digest(fields.get(name.lower(), ""), value):
+                return _s3(403, "AccessDenied", f"Invalid according to Policy: {name} does not match.")
+        if not parts[-1][1]:
+            return _s3(400, "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed size")
+        item.update(status="processing", size=len(parts[-1][1]), polls=0)
+        return Response(status_code=204)
+
+    async def media_status(request: Request) -> Response:
+        grant = authed(request, "pins:read")
+        if isinstance(grant, Response):
+            return grant
+        if (fault := await pre_faults(state, P, "media_status", errors)) is not None:
+            return fault
+        media_id = request.path_params["media_id"]
+        item = table("media").get(media_id)
+        if item is None or item["owner"] != grant.account_id:
+            return _err(404, 50, "Media not found.")
+        if item["status"] == "processing":  # one step per read: deterministic without wall-clock waits
+            item["polls"] += 1
+            if item["polls"] >= 2:
+                item["status"] = "failed" if item["fails"] else "succeeded"
+        return JSONResponse({"media_id": media_id, "media_type": "video", "status": item["status"]})
+
+    # ---- pins ------------------------------------------------------------------------------------------
+    def pin_json(post: Any) -> dict[str, Any]:
+        body = post.payload
+        return {"id": post.post_id, "created_at": post.created_at.strftime("%Y-%m-%dT%H:%M:%S"),
+                "board_id": body["board_id"], "title": body.get("title"), "description": body.get("description"),
+                "link": body.get("link"), "alt_text": body.get("alt_text"),
+                "board_owner": {"username": state.account(P, post.account_id).handle},
+                "media": {"media_type": "video", "cover_image_url": body.get("cover_image_url"),
+                          "duration": None}}
+
+    def validate_pin(body: Any, grant: Grant) -> str | None:
+        if not isinstance(body, dict):
+            return "Invalid request body."
+        if body.get("board_id") not in {b["id"] for b in boards_of(grant.account_id)}:
+            return "board_id is not a board this user owns."
+        for name, limit in (("title", 100), ("description", 800), ("link", 2048), ("alt_text", 500)):
+            value = body.get(name)
+            if value is not None and (not isinstance(value, str) or code_points(value) > limit):
+                return f"{name} must be a string of at most {limit} characters."
+        link = body.get("link")
+        if link and urlparse(link).scheme not in ("http", "https"):
+            return "link must be an http(s) URL."
+        src = body.get("media_source")
+        if not isinstance(src, dict) or src.get("source_type") != "video_id":
+            return "media_source.source_type must be video_id."
+        item = table("media").get(str(src.get("media_id")))
+        if item is None or item["owner"] != grant.account_id or item["status"] != "succeeded" or item.get("used"):
+            return "media_source.media_id is not a processed video."
+        has_key_frame = isinstance(src.get("cover_image_key_frame_time"), int | float) \
+            and src["cover_image_key_frame_time"] >= 0
+        has_data = src.get("cover_image_content_type") in ("image/jpeg", "image/png") and src.get("cover_image_data")
+        if not (src.get("cover_image_url") or has_key_frame or has_data):
+            return "cover_image_url or cover_image_content_type is required."
+        return None
+
+    async def create_pin(request: Request) -> Response:
+        grant = authed(request, "pins:write", "boards:read")
+        if isinstance(grant, Response):
+            return grant
+        if (fault := await pre_faults(state, P, "create_pin", errors)) is not None:
+            return fault
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        problem = validate_pin(body, grant)
+        if problem:
+            return _err(400, 1, problem)
+        limited = write_limit(grant)
+        if isinstance(limited, Response):
+            return limited
+        src = body["media_source"]
+        table("media")[str(src["media_id"])]["used"] = True
+        pin_id = state.new_id(digits=18)
+        payload = {k: body.get(k) for k in ("board_id", "title", "description", "link", "alt_text")}
+        payload.update(media_id=str(src["media_id"]), cover_image_url=src.get("cover_image_url"))
+        post = state.record_post(P, grant.account_id, pin_id, payload)
+        await after_commit(state, P, "create_pin")
+        return JSONResponse(pin_json(post), 201, headers=limited)
+
+    async def board_pins(request: Request) -> Response:
+        grant = authed(request, "boards:read", "pins:read")
+        if isinstance(grant, Response):
+            return grant
+        if (fault := await pre_faults(state, P, "board_pins", errors)) is not None:
+            return fault
+        board_id = request.path_params["board_id"]
+        if board_id not in {b["id"] for b in boards_of(grant.account_id)}:
+            return _err(404, 50, "Board not found.")
+        try:
+            size = int(request.query_params.get("page_size", "25"))
+            start = int(base64.urlsafe_b64decode(request.query_params.get("bookmark", "") or "MA==").decode())
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            return _err(400, 1, "Invalid page_size or bookmark.")
+        if not 1 <= size <= 250:
+            return _err(400, 1, "page_size must be between 1 and 250.")
+        pins = sorted((p for p in state.posts_for(P, grant.account_id) if p.payload["board_id"] == board_id),
+                      key=lambda p: p.created_at, reverse=True)
+        page = pins[start:start + size]
+        more = start + size < len(pins)
+        bookmark = base64.urlsafe_b64encode(str(start + size).encode()).decode() if more else None
+        return JSONResponse({"items": [pin_json(p) for p in page], "bookmark": bookmark})
+
+    async def analytics(request: Request) -> Response:
+        grant = authed(request, "pins:read")
+        if isinstance(grant, Response):
+            return grant
+        if (fault := await pre_faults(state, P, "analytics", errors)) is not None:
+            return fault
+        post = state.find_post(P, request.path_params["pin_id"])
+        if post is None or post.account_id != grant.account_id:
+            return _err(404, 50, "Pin not found.")
+        q = request.query_params
+        try:
+            start, end = date.fromisoformat(q["start_date"]), date.fromisoformat(q["end_date"])
+        except (KeyError, ValueError):
+            return _err(400, 1, "start_date and end_date (YYYY-MM-DD) are required.")
+        today = state.clock.now().date()
+        if start < today - timedelta(days=90) or end < start or end - start > timedelta(days=90):
+            return _err(400, 1, "start_date cannot be more than 90 days back and the range at most 90 days.")
+        wanted = [m for m in q.get("metric_types", "").split(",") if m]
+        if not wanted or any(m not in METRICS for m in wanted):
+            return _err(400, 1, f"metric_types must be a list of {', '.join(METRICS)}.")
+        counts = state.metrics(post)
+        values = {m: counts[METRICS[m]] for m in wanted}
+        return JSONResponse({"all": {"daily_metrics": [{"date": today.isoformat(), "data_status": "READY",
+                                                        "metrics": values}],
+                                     "summary_metrics": values, "lifetime_metrics": values}})
+
+    return [
+        Route("/oauth/", authorize, methods=["GET"]),
+        Route("/v5/oauth/token", token, methods=["POST"]),
+        Route("/v5/user_account", user_account, methods=["GET"]),
+        Route("/v5/boards", boards, methods=["GET"]),
+        Route("/v5/media", register_media, methods=["POST"]),
+        Route("/v5/media/{media_id}", media_status, methods=["GET"]),
+        Route("/v5/pins", create_pin, methods=["POST"]),
+        Route("/v5/boards/{board_id}/pins", board_pins, methods=["GET"]),
+        Route("/v5/pins/{pin_id}/analytics", analytics, methods=["GET"]),
+        Route("/", s3_upload, methods=["POST"], name="pinterest_s3_upload"),
+    ]

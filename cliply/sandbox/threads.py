@@ -1,9 +1,66 @@
-"""Emulated threads API (placeholder until implemented)."""
+"""Emulated Threads API (threads.net and graph.threads.net, both under /threads): OAuth with long-lived tokens
+(th_exchange_token / th_refresh_token), /debug_token for granted scopes, VIDEO containers pulled from video_url,
+threads_publish with the 250-per-24-h cap (account extra `publish_quota` overrides it),
+threads_publishing_limit, listing, insights.
 
-from starlette.routing import BaseRoute
+Fault operations: "create" (POST /{user}/threads; media_fetch_failed → container ERROR FAILED_DOWNLOADING_VIDEO),
+"publish" (POST /{user}/threads_publish; lost_response supported), "limit", "list", "read", "insights",
+"debug_token"; "processing" (processing_failed → container ERROR FAILED_PROCESSING_VIDEO)."""
 
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from cliply.platforms.threads import threads_length
+from cliply.sandbox.meta import ContainerSpec, Graph, MetaErrors, container_routes, meta_oauth_routes, params_of
 from cliply.sandbox.state import SandboxState
+
+P = "threads"
+# Threads has no documented codes for its cap or a synchronous pull failure: reuse Instagram's (same backend).
+ERRORS = MetaErrors(P, rate_code=4, quota=(9, 2207042), content=(352, 2207026), media_fetch=(9004, 2207052))
+_ERROR_MESSAGE = {"fetch": "FAILED_DOWNLOADING_VIDEO", "processing": "FAILED_PROCESSING_VIDEO",
+                  "format": "FAILED_PROCESSING_VIDEO"}
+
+
+def _status(obj: dict[str, Any]) -> dict[str, Any]:
+    body = {"status": obj["status"]}
+    if obj["status"] == "ERROR":
+        body["error_message"] = _ERROR_MESSAGE.get(obj.get("error") or "", "UNKNOWN")
+    return body
+
+
+SPEC = ContainerSpec(
+    media_edge="threads", publish_edge="threads_publish", limit_edge="threads_publishing_limit", text_field="text",
+    media_type="VIDEO", text_max=500, text_length=threads_length, publish_scope="threads_content_publish",
+    insights_scope="threads_manage_insights", quota_total=250,
+    permalink=lambda handle, code: f"https://www.threads.net/@{handle}/post/{code}",
+    metrics={"views": "views", "likes": "likes", "replies": "comments", "reposts": "shares", "quotes": "saves",
+             "shares": "shares"},
+    status_body=_status, fetch_failed_sync=False,
+)
 
 
 def routes(state: SandboxState) -> list[BaseRoute]:
-    return []
+    graph = Graph(state, ERRORS, "threads")
+
+    async def debug_token(request: Request) -> Response:
+        params = await params_of(request)
+        grant = await graph.gate(request, "debug_token", params)
+        if isinstance(grant, Response):
+            return grant
+        inspected = state.bearer(P, params.get("input_token"))
+        if inspected is None:
+            return graph.ok(grant, {"data": {"is_valid": False, "scopes": []}})
+        info = graph.token_info(inspected.access_token)
+        return graph.ok(grant, {"data": {
+            "type": "USER", "application": "Cliply", "is_valid": True, "scopes": list(inspected.scopes),
+            "user_id": inspected.account_id, "issued_at": int(info.get("issued", 0)),
+            "expires_at": int(inspected.expires_at.timestamp())}})
+
+    return [*meta_oauth_routes(graph, exchange_grant="th_exchange_token", refresh_grant="th_refresh_token",
+                               user_body=lambda g: {"user_id": g.account_id}),
+            Route("/{ver}/debug_token", debug_token), *container_routes(graph, SPEC)]

@@ -1,0 +1,426 @@
+"""Sandbox pieces the three Meta platforms share: the Graph error envelope, usage headers and per-account call
+windows, Meta's OAuth (authorize → code → short-lived token → long-lived token → refresh after 24 h), and the
+pull-container machine Instagram and Threads both run (fetch video_url → IN_PROGRESS → FINISHED → PUBLISHED,
+ERROR, EXPIRED after 24 h)."""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from cliply.sandbox.common import after_commit, pre_faults, processing_fails
+from cliply.sandbox.state import Grant, OAuthFailure, SandboxState
+
+SHORT_TTL_S = 3600
+LONG_TTL_S = 60 * 86400
+REFRESH_MIN_AGE_S = 86400
+CALLS_PER_HOUR = 200  # per account; real BUC budgets scale with impressions
+DAY_S = 86400.0
+
+
+@dataclass(frozen=True)
+class MetaErrors:
+    """Meta's `{"error": {message, type, code, error_subcode, is_transient, fbtrace_id}}` envelope, with the codes
+    each platform uses for a rate limit, its publishing cap, rejected media and a failed media pull."""
+
+    platform: str
+    rate_code: int = 4
+    quota: tuple[int, int | None] = (9, 2207042)
+    content: tuple[int, int | None] = (352, 2207026)
+    media_fetch: tuple[int, int | None] = (9004, 2207052)
+
+    def error(self, status: int, code: int, subcode: int | None = None, *, message: str = "",
+              type_: str = "OAuthException", transient: bool = False,
+              headers: dict[str, str] | None = None) -> JSONResponse:
+        body: dict[str, Any] = {"message": message or f"({code}) request failed", "type": type_, "code": code,
+                                "is_transient": transient, "fbtrace_id": secrets.token_urlsafe(8)}
+        if subcode is not None:
+            body["error_subcode"] = subcode
+        return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+    def auth_expired(self) -> Response:
+        return self.error(400, 190, 463, message="Error validating access token: Session has expired")
+
+    def invalid_token(self) -> Response:
+        return self.error(400, 190, message="Invalid OAuth access token - Cannot parse access token")
+
+    def permission(self, scope: str) -> Response:
+        return self.error(403, 10, message=f"Application does not have permission for this action ({scope})")
+
+    def bad_param(self, message: str, subcode: int | None = None) -> Response:
+        return self.error(400, 100, subcode, message=f"Invalid parameter: {message}", type_="GraphMethodException")
+
+    def rate_limited(self, retry_after_s: float) -> Response:
+        minutes = max(1, math.ceil(retry_after_s / 60))
+        return self.error(400, self.rate_code, message="Application request limit reached",
+                          headers=usage_headers("sandbox", 100, minutes))
+
+    def quota_exhausted(self, retry_after_s: float) -> Response:
+        return self.error(400, self.quota[0], self.quota[1], message="The account has reached its publishing limit")
+
+    def server_error(self, status: int) -> Response:
+        return self.error(status, 2, message="An unexpected error has occurred. Please retry.", transient=True)
+
+    def content_rejected(self) -> Response:
+        return self.error(400, self.content[0], self.content[1], message="The video format is not supported")
+
+    def media_fetch_failed(self) -> Response:
+        return self.error(400, self.media_fetch[0], self.media_fetch[1], message="Media could not be fetched")
+
+    def duplicate(self) -> Response:
+        return self.error(400, 506, message="Duplicate status message")
+
+
+def usage_headers(account_id: str, pct: int, regain_min: int = 0, kind: str = "instagram") -> dict[str, str]:
+    app = {"call_count": pct, "total_cputime": pct // 2, "total_time": pct // 2}
+    buc = {account_id: [{"type": kind, **app, "estimated_time_to_regain_access": regain_min}]}
+    return {"X-App-Usage": json.dumps(app), "X-Business-Use-Case-Usage": json.dumps(buc)}
+
+
+def meta_token(request: Request, form: dict[str, str] | None = None) -> str | None:
+    auth = request.headers.get("authorization", "")
+    for scheme in ("bearer ", "oauth "):
+        if auth.lower().startswith(scheme):
+            return auth[len(scheme):].strip()
+    return request.query_params.get("access_token") or (form or {}).get("access_token")
+
+
+async def params_of(request: Request) -> dict[str, str]:
+    """Graph takes parameters in the query string or a form body, interchangeably."""
+    merged = dict(request.query_params)
+    if request.method == "POST" and "form" in request.headers.get("content-type", ""):
+        merged.update({k: str(v) for k, v in (await request.form()).items()})
+    return merged
+
+
+class Graph:
+    """One Meta platform's request gate: token → grant (190 / 190·463), call window + usage headers, faults."""
+
+    def __init__(self, state: SandboxState, errors: MetaErrors, buc_kind: str) -> None:
+        self.state, self.errors, self.platform, self.kind = state, errors, errors.platform, buc_kind
+
+    def token_info(self, token: str) -> dict[str, Any]:
+        return self.state.objects.get(f"meta-token:{token}", {})
+
+    def grant_for(self, token: str | None) -> Grant | Response:
+        grant = self.state.bearer(self.platform, token)
+        if grant is not None:
+            return grant
+        with self.state.lock:
+            known = self.state.grants.get(token or "")
+        return self.errors.auth_expired() if known and known.platform == self.platform else self.errors.invalid_token()
+
+    async def gate(self, request: Request, operation: str, params: dict[str, str],
+                   scope: str | None = None) -> Grant | Response:
+        grant = self.grant_for(meta_token(request, params))
+        if isinstance(grant, Response):
+            return grant
+        if scope and scope not in grant.scopes:
+            return self.errors.permission(scope)
+        wait = self.state.hit_limit(self.platform, grant.account_id, "calls", CALLS_PER_HOUR, 3600)
+        if wait is not None:
+            return self.errors.rate_limited(wait)
+        return await pre_faults(self.state, self.platform, operation, self.errors) or grant
+
+    def ok(self, grant: Grant, data: Any, status: int = 200) -> JSONResponse:
+        used = self.state.window_usage(self.platform, grant.account_id, "calls", 3600)
+        return JSONResponse(data, status_code=status,
+                            headers=usage_headers(grant.account_id, used * 100 // CALLS_PER_HOUR, kind=self.kind))
+
+    # ---- OAuth ------------------------------------------------------------------------------------------------
+    def authorize(self, request: Request) -> Response:
+        q = request.query_params
+        if not q.get("client_id") or not q.get("redirect_uri") or q.get("response_type", "code") != "code":
+            return self.errors.bad_param("client_id, redirect_uri and response_type=code are required")
+        requested = tuple(s for s in q.get("scope", "").replace(" ", ",").split(",") if s)
+        granted = tuple(s for s in q["sandbox_scopes"].replace(" ", ",").split(",") if s) \
+            if "sandbox_scopes" in q else requested
+        code = self.state.authorize(self.platform, client_id=q["client_id"], redirect_uri=q["redirect_uri"],
+                                    scopes=granted, challenge=None, method=None, account_id=q.get("sandbox_account"))
+        sep = "&" if "?" in q["redirect_uri"] else "?"
+        return RedirectResponse(f"{q['redirect_uri']}{sep}{urlencode({'code': code, 'state': q.get('state', '')})}",
+                                status_code=302)
+
+    def redeem(self, params: dict[str, str]) -> Grant | Response:
+        """Authorisation code → short-lived (1 h) user token."""
+        if not params.get("client_secret"):
+            return self.errors.error(400, 101, message="Missing client_secret", type_="OAuthException")
+        try:
+            ac = self.state.redeem_code(self.platform, params.get("code", ""), client_id=params.get("client_id", ""),
+                                        redirect_uri=params.get("redirect_uri", ""), verifier=None,
+                                        pkce_required=False)
+        except OAuthFailure:
+            return self.errors.error(400, 100, 36007, message="Invalid verification code", type_="OAuthException")
+        return self.issue(ac.account_id, ac.scopes, "short", SHORT_TTL_S, ac.client_id)
+
+    def issue(self, account_id: str, scopes: tuple[str, ...], kind: str, ttl_s: float, client_id: str = "",
+              family: str | None = None) -> Grant:
+        grant = self.state.issue_grant(self.platform, account_id, scopes, access_ttl_s=ttl_s, refresh_ttl_s=None,
+                                       client_id=client_id, family=family)
+        with self.state.lock:
+            self.state.objects[f"meta-token:{grant.access_token}"] = {"kind": kind,
+                                                                      "issued": self.state.clock.timestamp()}
+        return grant
+
+    def long_lived(self, params: dict[str, str], token: str | None) -> Grant | Response:
+        """Short-lived (or long-lived) user token → a fresh long-lived token (60 d)."""
+        if not params.get("client_secret"):
+            return self.errors.error(400, 101, message="Missing client_secret")
+        grant = self.grant_for(token)
+        if isinstance(grant, Response):
+            return grant
+        return self.issue(grant.account_id, grant.scopes, "long", LONG_TTL_S, grant.client_id, grant.family)
+
+    def refreshed(self, token: str | None) -> Grant | Response:
+        """A long-lived token at least 24 h old and unexpired → a new long-lived token."""
+        grant = self.grant_for(token)
+        if isinstance(grant, Response):
+            return grant
+        info = self.token_info(grant.access_token)
+        if info.get("kind") != "long":
+            return self.errors.error(400, 190, message="Only long-lived tokens can be refreshed")
+        if self.state.clock.timestamp() - float(info["issued"]) < REFRESH_MIN_AGE_S:
+            return self.errors.error(400, 10, message="The token must be at least 24 hours old to be refreshed")
+        return self.issue(grant.account_id, grant.scopes, "long", LONG_TTL_S, grant.client_id, grant.family)
+
+    def token_body(self, grant: Grant, **extra: Any) -> dict[str, Any]:
+        ttl = int((grant.expires_at - self.state.clock.now()).total_seconds())
+        return {"access_token": grant.access_token, "token_type": "bearer", "expires_in": ttl, **extra}
+
+
+def iso(dt: datetime) -> str:
+    return dt.strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+# ---- the pull-container machine (Instagram, Threads) ------------------------------------------------------------
+@dataclass(frozen=True)
+class ContainerSpec:
+    """What differs between Instagram and Threads containers."""
+
+    media_edge: str  # media / threads
+    publish_edge: str  # media_publish / threads_publish
+    limit_edge: str  # content_publishing_limit / threads_publishing_limit
+    text_field: str  # caption / text
+    media_type: str  # REELS / VIDEO
+    text_max: int
+    text_length: Callable[[str], int]  # the platform's own way of counting
+    publish_scope: str
+    insights_scope: str
+    quota_total: int
+    permalink: Callable[[str, str], str]  # (handle, shortcode) → permalink
+    metrics: dict[str, str]  # platform metric name → state.metrics() key
+    status_body: Callable[[dict[str, Any]], dict[str, Any]]  # container object → GET /{container} fields
+    fetch_failed_sync: bool  # IG answers an unreachable video_url at once (9004/2207052); Threads in status
+
+
+READY_AFTER_POLLS = 2
+CONTAINER_TTL_S = DAY_S
+
+
+async def fetch_media(url: str) -> str | None:
+    """Pull video_url as Meta does: no redirects, no auth. None when it is a usable MP4, else a failure kind."""
+    if not url.startswith(("http://", "https://")):
+        return "fetch"
+    try:
+        async with httpx.AsyncClient(timeout=5.0, follow_redirects=False) as http:
+            resp = await http.get(url)
+    except httpx.HTTPError:
+        return "fetch"
+    if resp.status_code != 200:
+        return "fetch"
+    return None if resp.content[4:8] == b"ftyp" else "format"
+
+
+def container_routes(graph: Graph, spec: ContainerSpec) -> list[Route]:
+    state, errors, P = graph.state, graph.errors, graph.platform
+
+    def container_status(obj: dict[str, Any]) -> str:
+        if obj["status"] == "IN_PROGRESS":
+            if state.clock.timestamp() - obj["created"] > CONTAINER_TTL_S:
+                obj["status"] = "EXPIRED"
+            elif obj["polls"] >= READY_AFTER_POLLS:
+                obj["status"] = "ERROR" if obj.get("error") else "FINISHED"
+            obj["polls"] += 1
+        elif obj["status"] == "FINISHED" and state.clock.timestamp() - obj["created"] > CONTAINER_TTL_S:
+            obj["status"] = "EXPIRED"
+        return obj["status"]
+
+    async def create(request: Request, user: str, params: dict[str, str]) -> Response:
+        grant = await graph.gate(request, "create", params, spec.publish_scope)
+        if isinstance(grant, Response):
+            return grant
+        if grant.account_id != user:
+            return errors.permission(spec.publish_scope)
+        if params.get("media_type") != spec.media_type:
+            return errors.error(400, 100, 2207089 if P == "instagram" else None, message="Unsupported media_type")
+        if not params.get("video_url"):
+            return errors.bad_param("video_url is required")
+        if spec.text_length(params.get(spec.text_field, "")) > spec.text_max:
+            return errors.bad_param(f"{spec.text_field} is too long", 2207010 if P == "instagram" else None)
+        offset = params.get("thumb_offset")
+        if offset is not None and (not offset.isdigit()):
+            return errors.error(400, 1, 2207057, message="Invalid thumbnail offset")
+        error = await fetch_media(params["video_url"])
+        if state.take_fault(P, "create", frozenset({"media_fetch_failed"})):
+            error = "fetch"
+        if error == "fetch" and spec.fetch_failed_sync:
+            return errors.media_fetch_failed()
+        if error is None and processing_fails(state, P):
+            error = "processing"
+        cid = state.new_id("", 17)
+        with state.lock:
+            state.objects[cid] = {"kind": "container", "platform": P, "account": user, "status": "IN_PROGRESS",
+                                  "error": error, "polls": 0, "created": state.clock.timestamp(),
+                                  "text": params.get(spec.text_field, ""), "params": params, "media_id": None}
+        return graph.ok(grant, {"id": cid})
+
+    async def publish(request: Request, user: str, params: dict[str, str]) -> Response:
+        grant = await graph.gate(request, "publish", params, spec.publish_scope)
+        if isinstance(grant, Response):
+            return grant
+        obj = state.objects.get(params.get("creation_id", ""))
+        if not obj or obj.get("kind") != "container" or obj["platform"] != P or obj["account"] != user:
+            return errors.bad_param("creation_id does not exist", 2207008 if P == "instagram" else None)
+        with state.lock:
+            status = obj["status"]
+            if status == "PUBLISHED":
+                return errors.duplicate()
+            if status == "IN_PROGRESS":
+                return errors.error(400, 9007, 2207027, message="Media ID is not available")
+            if status in ("ERROR", "EXPIRED"):
+                return errors.error(400, -2, 2207020, message="The media has expired or failed")
+            acct = state.account(P, user)
+            wait = state.hit_limit(P, user, "publish", int(acct.extra.get("publish_quota", spec.quota_total)), DAY_S)
+            if wait is not None:
+                return errors.quota_exhausted(wait)
+            media_id = state.new_id("", 17)
+            shortcode = secrets.token_urlsafe(8).replace("-", "a").replace("_", "b")[:11]
+            obj["status"], obj["media_id"] = "PUBLISHED", media_id
+            state.objects[media_id] = {"kind": "media", "platform": P, "account": user, "container": obj,
+                                       "shortcode": shortcode, "text": obj["text"],
+                                       "permalink": spec.permalink(acct.handle, shortcode)}
+            state.record_post(P, user, media_id, {"container_id": params["creation_id"], **obj["params"]})
+        await after_commit(state, P, "publish")
+        return graph.ok(grant, {"id": media_id})
+
+    async def publishing_limit(request: Request, user: str, params: dict[str, str]) -> Response:
+        grant = await graph.gate(request, "limit", params)
+        if isinstance(grant, Response):
+            return grant
+        total = int(state.account(P, user).extra.get("publish_quota", spec.quota_total))
+        used = state.window_usage(P, user, "publish", DAY_S)
+        return graph.ok(grant, {"data": [{"quota_usage": used,
+                                          "config": {"quota_total": total, "quota_duration": int(DAY_S)}}]})
+
+    async def listing(request: Request, user: str, params: dict[str, str]) -> Response:
+        grant = await graph.gate(request, "list", params)
+        if isinstance(grant, Response):
+            return grant
+        posts = sorted(state.posts_for(P, user), key=lambda p: p.created_at, reverse=True)
+        limit = min(int(params.get("limit", "25") or 25), 100)
+        rows = []
+        for post in posts[:limit]:
+            media = state.objects[post.post_id]
+            rows.append({"id": post.post_id, spec.text_field: media["text"], "permalink": media["permalink"],
+                         "shortcode": media["shortcode"], "timestamp": iso(post.created_at)})
+        return graph.ok(grant, {"data": rows, "paging": {}})
+
+    async def insights(request: Request, node: str, params: dict[str, str]) -> Response:
+        grant = await graph.gate(request, "insights", params, spec.insights_scope)
+        if isinstance(grant, Response):
+            return grant
+        post = state.find_post(P, node)
+        if post is None or post.account_id != grant.account_id:
+            return errors.error(400, 100, 33, message="Object does not exist or is not accessible")
+        wanted = [m for m in params.get("metric", "").split(",") if m]
+        bad = [m for m in wanted if m not in spec.metrics]
+        if not wanted or bad:
+            return errors.bad_param(f"metric must be one of {sorted(spec.metrics)}")
+        counts = state.metrics(post)
+        data = [{"name": m, "period": "lifetime", "values": [{"value": counts[spec.metrics[m]]}],
+                 "id": f"{node}/insights/{m}/lifetime"} for m in wanted]
+        return graph.ok(grant, {"data": data})
+
+    async def node(request: Request) -> Response:
+        node_id = request.path_params["node"]
+        params = await params_of(request)
+        grant = await graph.gate(request, "read", params)
+        if isinstance(grant, Response):
+            return grant
+        obj = state.objects.get(node_id)
+        if obj and obj.get("platform") == P and obj["account"] == grant.account_id:
+            if obj["kind"] == "container":
+                return graph.ok(grant, {"id": node_id, **spec.status_body({**obj, "status": container_status(obj)})})
+            post = state.find_post(P, node_id)
+            created = iso(post.created_at) if post else ""
+            return graph.ok(grant, {"id": node_id, "permalink": obj["permalink"], "shortcode": obj["shortcode"],
+                                    "timestamp": created, spec.text_field: obj["text"],
+                                    "media_type": "VIDEO", "media_product_type": spec.media_type})
+        if node_id in ("me", grant.account_id):
+            acct = state.account(P, grant.account_id)
+            return graph.ok(grant, {"id": acct.account_id, "username": acct.handle, "user_id": acct.account_id})
+        return errors.error(400, 100, 33, message="Object does not exist or is not accessible")
+
+    handlers: dict[tuple[str, str], Callable[[Request, str, dict[str, str]], Awaitable[Response]]] = {
+        ("POST", spec.media_edge): create, ("GET", spec.media_edge): listing,
+        ("POST", spec.publish_edge): publish, ("GET", spec.limit_edge): publishing_limit,
+        ("GET", "insights"): insights,
+    }
+
+    async def edge(request: Request) -> Response:
+        handler = handlers.get((request.method, request.path_params["edge"]))
+        if handler is None:
+            return errors.error(400, 100, message="Unsupported request - method type or edge",
+                                type_="GraphMethodException")
+        return await handler(request, request.path_params["node"], await params_of(request))
+
+    return [Route("/{ver}/{node}/{edge}", edge, methods=["GET", "POST"]), Route("/{ver}/{node}", node)]
+
+
+def meta_oauth_routes(graph: Graph, *, exchange_grant: str, refresh_grant: str,
+                      user_body: Callable[[Grant], dict[str, Any]]) -> list[BaseRoute]:
+    """IG Login / Threads style token endpoints: POST /oauth/access_token (code → short-lived),
+    GET /access_token (→ long-lived), GET /refresh_access_token (long-lived, ≥ 24 h old → new)."""
+
+    async def authorize(request: Request) -> Response:
+        return graph.authorize(request)
+
+    async def access_token_code(request: Request) -> Response:
+        params = await params_of(request)
+        if params.get("grant_type") != "authorization_code":
+            return graph.errors.bad_param("grant_type must be authorization_code")
+        grant = graph.redeem(params)
+        if isinstance(grant, Response):
+            return grant
+        return JSONResponse({"access_token": grant.access_token, **user_body(grant)})
+
+    async def long_lived(request: Request) -> Response:
+        params = dict(request.query_params)
+        if params.get("grant_type") != exchange_grant:
+            return graph.errors.bad_param("unsupported grant_type")
+        grant = graph.long_lived(params, meta_token(request))
+        return grant if isinstance(grant, Response) else JSONResponse(graph.token_body(grant))
+
+    async def refresh(request: Request) -> Response:
+        if request.query_params.get("grant_type") != refresh_grant:
+            return graph.errors.bad_param("unsupported grant_type")
+        grant = graph.refreshed(meta_token(request))
+        return grant if isinstance(grant, Response) else JSONResponse(graph.token_body(grant))
+
+    return [
+        Route("/oauth/authorize", authorize),
+        Route("/oauth/access_token", access_token_code, methods=["POST"]),
+        Route("/access_token", long_lived),
+        Route("/refresh_access_token", refresh),
+    ]
