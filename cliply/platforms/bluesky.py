@@ -146,8 +146,10 @@ class BlueskyClient(PlatformClient):
             data = self._authed(creds, "POST", self._xrpc("com.atproto.repo.createRecord"), json=body,
                                 creates=True).json()
         except PlatformError as exc:
-            # The rkey is fixed: a rejected create whose record exists means an earlier attempt landed.
-            if exc.error_class is ErrorClass.CONTENT_REJECTED and (found := self._get_record(creds, rkey)):
+            # The rkey is fixed: a failed create whose record exists means an earlier attempt landed. (A real PDS
+            # answers a taken rkey with 500 InternalServerError, so 5xx is checked too.)
+            retryish = exc.error_class in (ErrorClass.CONTENT_REJECTED, ErrorClass.TRANSIENT)
+            if retryish and (found := self._get_record(creds, rkey)):
                 raise PlatformError(self.platform, ErrorClass.DUPLICATE, f"record {rkey} already exists",
                                     status=exc.status, code=exc.code,
                                     details={"existing_post_id": found.post_id}) from exc

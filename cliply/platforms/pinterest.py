@@ -185,8 +185,8 @@ class PinterestClient(PlatformClient):
 
     # ---- reconciliation ---------------------------------------------------------------------------------------
     def find_existing(self, creds: Credentials, post: VideoPost) -> PublishResult | None:
-        """Walk the board's newest pins: match the ?cliply=<key> link marker when there is one, else the title and
-        description of a video pin."""
+        """Walk the board's newest video pins with our exact destination link: the ?cliply=<key> marker settles it;
+        without a marker (no link), the title and description must match too."""
         marked = with_marker(post.link, post.idempotency_key)
         pages = int(self.config.options.get("reconcile_pages", 4))
         bookmark: str | None = None
@@ -197,10 +197,11 @@ class PinterestClient(PlatformClient):
             for pin in body.get("items") or []:
                 if (pin.get("media") or {}).get("media_type") != "video":
                     continue
-                if post.link and post.idempotency_key:
-                    if _marker_of(pin.get("link") or "") == post.idempotency_key and pin.get("link") == marked:
-                        return self._result(pin)
-                elif (pin.get("title") or "") == post.title and (pin.get("description") or "") == post.full_caption():
+                if (pin.get("link") or "") != marked:
+                    continue
+                if marked and _marker_of(marked) == post.idempotency_key != "":
+                    return self._result(pin)  # the link carries our target id: an exact match
+                if (pin.get("title") or "") == post.title and (pin.get("description") or "") == post.full_caption():
                     return self._result(pin)
             bookmark = body.get("bookmark")
             if not bookmark:

@@ -94,7 +94,7 @@ def chunk_plan(size: int, preferred: int = 0) -> tuple[int, int]:
     chunk = chunk or DEFAULT_CHUNK
     while size // chunk > MAX_CHUNKS:  # very large files: grow the chunk to stay within 1,000 chunks
         chunk = min(MAX_CHUNK, chunk * 2)
-    return chunk, -(-size // chunk)
+    return chunk, size // chunk
 
 
 def _size(post: VideoPost) -> int:

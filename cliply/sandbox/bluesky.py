@@ -257,7 +257,7 @@ def routes(state: SandboxState) -> list[BaseRoute]:
             return _err(400, "InvalidRequest", problem)
         uri = f"at://{did}/app.bsky.feed.post/{rkey}"
         if uri in objs()["records"]:
-            return _err(400, "InvalidRequest", f"Record already exists at {uri}")
+            return E.server_error(500)  # what the real PDS (0.5.x) answers for a taken rkey
         wait = state.hit_limit(P, did, "creates1h", CREATES_PER_HOUR, 3600)
         if wait is not None:
             return _err(429, "RateLimitExceeded", "Rate Limit Exceeded",

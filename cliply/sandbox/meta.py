@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
 from starlette.requests import Request
@@ -99,8 +99,8 @@ def meta_token(request: Request, form: dict[str, str] | None = None) -> str | No
 async def params_of(request: Request) -> dict[str, str]:
     """Graph takes parameters in the query string or a form body, interchangeably."""
     merged = dict(request.query_params)
-    if request.method == "POST" and "form" in request.headers.get("content-type", ""):
-        merged.update({k: str(v) for k, v in (await request.form()).items()})
+    if request.method == "POST" and "x-www-form-urlencoded" in request.headers.get("content-type", ""):
+        merged.update(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
     return merged
 
 

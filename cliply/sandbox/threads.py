@@ -37,7 +37,7 @@ SPEC = ContainerSpec(
     media_edge="threads", publish_edge="threads_publish", limit_edge="threads_publishing_limit", text_field="text",
     media_type="VIDEO", text_max=500, text_length=threads_length, publish_scope="threads_content_publish",
     insights_scope="threads_manage_insights", quota_total=250,
-    permalink=lambda handle, code: f"https://www.threads.net/@{handle}/post/{code}",
+    permalink=lambda handle, code: f"https://www.threads.net/@{handle.replace('-', '_')}/post/{code}",
     metrics={"views": "views", "likes": "likes", "replies": "comments", "reposts": "shares", "quotes": "saves",
              "shares": "shares"},
     status_body=_status, fetch_failed_sync=False,

@@ -90,7 +90,8 @@ def test_real_pds_errors(bluesky_pds, counted, small_clip):
         client.login("carol.test", "wrong-password")
     assert exc.value.error_class is ErrorClass.AUTH_RECONNECT
     creds = client.login("carol.test", "carol-app-pass-1")
-    creds.access_token = "not-a-jwt"
+    head, body, sig = creds.access_token.split(".")
+    creds.access_token = f"{head}.{body}.{sig[::-1]}"  # a well-formed JWT with a bad signature
     with pytest.raises(PlatformError) as exc:
         client.publish(creds, VideoPost(video=small_clip, caption="x", idempotency_key="c1"))
     assert exc.value.error_class is ErrorClass.AUTH_RECONNECT

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlparse
 
@@ -9,7 +10,7 @@ import httpx
 import pytest
 
 from cliply.platforms.errors import ErrorClass, PlatformError
-from cliply.platforms.models import VideoPost
+from cliply.platforms.models import Credentials, VideoPost
 from cliply.platforms.x import XClient
 from tests.fixtures.sandbox import REDIRECT_URI, RunningSandbox
 
@@ -20,7 +21,16 @@ def make(sandbox: RunningSandbox, **overrides: object) -> XClient:
     return XClient(sandbox.config("x", **overrides))
 
 
-def connect_with_scopes(sandbox: RunningSandbox, client: XClient, scopes: str):
+def settle(sandbox: RunningSandbox, method: str, path: str) -> None:
+    """Wait (bounded) until the request the client gave up on has finished server-side, so its late log entry
+    lands in this test and not in the next one's fresh state."""
+    deadline = time.monotonic() + 10
+    while not any(r.method == method and r.path == path for r in sandbox.state.requests_for("x")):
+        assert time.monotonic() < deadline, f"{method} {path} never completed"
+        time.sleep(0.05)
+
+
+def connect_with_scopes(client: XClient, scopes: str) -> Credentials:
     pending = client.authorization_url(redirect_uri=REDIRECT_URI)
     resp = httpx.get(pending.url + "&sandbox_scopes=" + scopes.replace(" ", "%20"), follow_redirects=False)
     code = parse_qs(urlparse(resp.headers["location"]).query)["code"][0]
@@ -59,7 +69,7 @@ def test_pkce_is_enforced(sandbox: RunningSandbox) -> None:
 
 def test_granted_scope_subset_is_reported(sandbox: RunningSandbox, small_clip) -> None:
     client = make(sandbox)
-    creds = connect_with_scopes(sandbox, client, "tweet.read tweet.write users.read")
+    creds = connect_with_scopes(client, "tweet.read tweet.write users.read")
     assert client.missing_scopes(creds) == ["media.write", "offline.access"]
     assert creds.refresh_token is None  # no offline.access, no refresh token
     with pytest.raises(PlatformError) as exc:
@@ -168,6 +178,7 @@ def test_lost_response_on_create_is_reconciled(sandbox: RunningSandbox, small_cl
     with pytest.raises(PlatformError) as exc:
         client.publish(creds, post)
     assert exc.value.error_class is ErrorClass.UNKNOWN_OUTCOME
+    settle(sandbox, "POST", "/x/2/tweets")
     found = client.find_existing(creds, post)
     posts = sandbox.state.posts_for("x")
     assert len(posts) == 1 and found is not None and found.post_id == posts[0].post_id
@@ -182,6 +193,8 @@ def test_timeout_mid_upload_is_transient(sandbox: RunningSandbox, large_clip) ->
     with pytest.raises(PlatformError) as exc:
         client.publish(creds, VideoPost(large_clip, caption="mid-upload"))
     assert exc.value.error_class is ErrorClass.TRANSIENT
+    media_id = next(iter(sandbox.state.objects["x"]))
+    settle(sandbox, "POST", f"/x/2/media/upload/{media_id}/append")
     assert sandbox.state.posts_for("x") == []
 
 
@@ -203,15 +216,9 @@ def test_validation_counts_weighted_and_sends_nothing(sandbox: RunningSandbox, s
     assert (client.validate(post) == []) is ok
     if not ok:
         with pytest.raises(PlatformError) as exc:
-            client.publish(_fake_creds(), post)
+            client.publish(Credentials(access_token="unused", account_id="1"), post)
         assert exc.value.error_class is ErrorClass.CONTENT_REJECTED
         assert sandbox.state.requests_for("x") == []
-
-
-def _fake_creds():
-    from cliply.platforms.models import Credentials
-
-    return Credentials(access_token="unused", account_id="1")
 
 
 def test_metrics_grow_and_batch_by_100(sandbox: RunningSandbox, small_clip) -> None:

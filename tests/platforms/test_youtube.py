@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from cliply.platforms.errors import ErrorClass, PlatformError
 from cliply.platforms.models import VideoPost
 from cliply.platforms.youtube import SCOPE_READONLY, SCOPE_UPLOAD, YouTubeClient, marker_tag, next_pacific_midnight
+from cliply.sandbox.state import RecordedRequest
 from tests.fixtures.sandbox import REDIRECT_URI, RunningSandbox
 
 P = "youtube"
@@ -35,6 +37,13 @@ def publish_error(yt: YouTubeClient, creds, post: VideoPost) -> PlatformError:  
     with pytest.raises(PlatformError) as info:
         yt.publish(creds, post)
     return info.value
+
+
+def wait_logged(sandbox: RunningSandbox, match: Callable[[RecordedRequest], bool]) -> None:
+    """An abandoned request is logged only when its handler finishes: wait (bounded) so it lands in this test."""
+    deadline = time.monotonic() + 10
+    while not any(match(r) for r in sandbox.state.requests_for(P)) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 # ---- OAuth ---------------------------------------------------------------------------------------------------------
@@ -274,9 +283,7 @@ def test_timeout_mid_upload_resumes_from_the_server_offset(sandbox: RunningSandb
     result = yt.publish(creds, post_for(small_clip, options={"wait_processing": False}))
     size = small_clip.stat().st_size
     first_chunk = f"bytes 0-{KIB256 - 1}/{size}"
-    deadline = time.monotonic() + 10  # the abandoned request is logged only when its handler finishes
-    while not any(r.status == 504 for r in sandbox.state.requests_for(P)) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_logged(sandbox, lambda r: r.status == 504)
     puts = [r for r in sandbox.state.requests_for(P) if r.method == "PUT"]
     assert [r.headers["content-range"] for r in puts if r.status == 504] == [first_chunk]  # the dropped chunk
     probes = [r for r in puts if r.headers["content-range"] == f"bytes */{size}"]
@@ -304,6 +311,9 @@ def test_lost_response_on_final_chunk_is_reconciled(sandbox: RunningSandbox, sma
     assert by_session is not None and by_session.post_id == created.post_id
     assert yt.find_existing(creds, post_for(small_clip, idempotency_key="someone-else")) is None
     assert len(sandbox.state.posts_for(P)) == 1
+    size = small_clip.stat().st_size
+    wait_logged(sandbox, lambda r: r.method == "PUT" and r.headers.get("content-range", "").endswith(
+        f"-{size - 1}/{size}"))
 
 
 # ---- analytics and URLs ------------------------------------------------------------------------------------------
@@ -313,6 +323,7 @@ def test_metrics_grow_with_the_clock_and_batch_by_50(sandbox: RunningSandbox, sm
     vid = yt.publish(creds, post_for(small_clip)).post_id
     first = yt.fetch_metrics(creds, [vid])[vid]
     sandbox.state.clock.advance(3 * 3600)
+    creds = yt.refresh(creds)  # the 1 h access token expired with the clock
     ids = [vid] + [f"missing{i:04d}" for i in range(60)]
     before = len(sandbox.state.requests_for(P))
     later = yt.fetch_metrics(creds, ids)
