@@ -60,9 +60,11 @@ class RecordRequests:
                     await counting_receive()
             await send(message)
 
+        self.state.in_flight += 1
         try:
             await self.app(scope, counting_receive, capturing_send)
         finally:
+            self.state.in_flight -= 1
             headers = {k.decode().lower(): v.decode(errors="replace") for k, v in scope["headers"]}
             kept = {k: ("<redacted>" if k == "authorization" else v)
                     for k, v in headers.items() if k in _LOGGED_HEADERS}

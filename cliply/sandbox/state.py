@@ -119,7 +119,15 @@ class SandboxState:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.clock = Clock()
+        self.in_flight = 0  # requests being served (a held "lost response" finishes after the client gave up)
         self.reset()
+
+    def wait_idle(self, timeout_s: float = 30.0) -> bool:
+        """Block until no request is being served, so one test's late requests never land in the next test's log."""
+        deadline = time.monotonic() + timeout_s
+        while self.in_flight and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return not self.in_flight
 
     def reset(self) -> None:
         with self.lock:
