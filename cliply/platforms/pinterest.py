@@ -19,6 +19,7 @@ from cliply.platforms.base import PlatformClient, Progress, json_or_empty, read_
 from cliply.platforms.errors import ErrorClass, PlatformError
 from cliply.platforms.models import Credentials, PostMetrics, PostRef, PublishResult, TokenSet, VideoPost, Violation
 from cliply.platforms.text import check_length
+from cliply.platforms.urls import web_url
 
 API = "https://api.pinterest.com"
 MARKER = "cliply"  # query parameter carrying the idempotency key in the destination link
@@ -228,13 +229,10 @@ class PinterestClient(PlatformClient):
     # ---- URLs -------------------------------------------------------------------------------------------------
     @staticmethod
     def parse_post_url(url: str) -> PostRef | None:
-        try:
-            parts = urlparse(url.strip())
-        except ValueError:
+        parts = web_url(url)
+        if parts is None:
             return None
         host = (parts.hostname or "").lower()
-        if parts.scheme not in ("http", "https"):
-            return None
         if host == "pin.it" and (m := _SHORT_PATH.match(parts.path)):
             return PostRef("pinterest", m[1], id_kind="short_link", needs_resolution=True)
         if _HOST.match(host) and (m := _PIN_PATH.match(parts.path)):

@@ -9,7 +9,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlparse
 
 import httpx
 
@@ -18,6 +17,7 @@ from cliply.platforms.base import PlatformClient, Progress, json_or_empty, retry
 from cliply.platforms.errors import ErrorClass, PlatformError
 from cliply.platforms.models import Credentials, PostMetrics, PostRef, PublishResult, TokenSet, VideoPost, Violation
 from cliply.platforms.text import check_length
+from cliply.platforms.urls import web_url
 
 API = "https://open.tiktokapis.com"
 AUTH = "https://www.tiktok.com"
@@ -360,13 +360,10 @@ class TikTokClient(PlatformClient):
     # ---- URLs ---------------------------------------------------------------------------------------------------
     @staticmethod
     def parse_post_url(url: str) -> PostRef | None:
-        try:
-            parts = urlparse(url.strip())
-        except ValueError:
+        parts = web_url(url)
+        if parts is None or parts.username or parts.port not in (None, 80, 443):
             return None
         host = (parts.hostname or "").lower()
-        if parts.scheme not in ("http", "https") or parts.username or parts.port not in (None, 80, 443):
-            return None
         path = parts.path
         if host in _HOSTS:
             if m := _POST_URL.match(path):

@@ -10,7 +10,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlparse
 
 import httpx
 
@@ -19,6 +18,7 @@ from cliply.platforms.base import PlatformClient, Progress, json_or_empty, retry
 from cliply.platforms.errors import ErrorClass, PlatformError
 from cliply.platforms.models import Credentials, PostMetrics, PostRef, PublishResult, VideoPost, Violation
 from cliply.platforms.text import check_length
+from cliply.platforms.urls import web_url
 
 API = "https://api.x.com"
 MAX_SEGMENT = 5 * 1024 * 1024
@@ -176,11 +176,8 @@ class XClient(PlatformClient):
     # ---- URLs -------------------------------------------------------------------------------------------------
     @staticmethod
     def parse_post_url(url: str) -> PostRef | None:
-        try:
-            parts = urlparse(url.strip())
-        except ValueError:
-            return None
-        if parts.scheme not in ("http", "https") or (parts.hostname or "").lower() not in _HOSTS:
+        parts = web_url(url)
+        if parts is None or (parts.hostname or "").lower() not in _HOSTS:
             return None
         m = _STATUS_PATH.match(parts.path)
         if not m:

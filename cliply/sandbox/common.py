@@ -48,6 +48,16 @@ async def pre_faults(state: SandboxState, platform: str, operation: str, errors:
     return await _respond(fault, errors)
 
 
+async def faulted(state: SandboxState, platform: str, operation: str, errors: ErrorEnvelopes,
+                  grant: Grant | Response) -> Grant | Response:
+    """The usual handler preamble: an authentication failure as is, else a scripted pre-commit fault for
+    `operation`, else the grant."""
+    if isinstance(grant, Response):
+        return grant
+    fault = await pre_faults(state, platform, operation, errors)
+    return grant if fault is None else fault
+
+
 async def _respond(fault: Fault, errors: ErrorEnvelopes) -> Response | None:
     if fault.kind == "slow":
         await asyncio.sleep(fault.delay_s)

@@ -35,6 +35,7 @@ from starlette.routing import BaseRoute, Route
 from cliply.platforms.text import code_points
 from cliply.sandbox.common import (
     after_commit,
+    faulted,
     multipart_fields,
     pre_faults,
     processing_fails,
@@ -207,11 +208,9 @@ def routes(state: SandboxState) -> list[BaseRoute]:
 
     # ---- media -----------------------------------------------------------------------------------------
     async def register_media(request: Request) -> Response:
-        grant = authed(request, "pins:write")
+        grant = await faulted(state, P, "register_media", errors, authed(request, "pins:write"))
         if isinstance(grant, Response):
             return grant
-        if (fault := await pre_faults(state, P, "register_media", errors)) is not None:
-            return fault
         try:
             body = await request.json()
         except ValueError:
@@ -256,11 +255,9 @@ def routes(state: SandboxState) -> list[BaseRoute]:
         return Response(status_code=204)
 
     async def media_status(request: Request) -> Response:
-        grant = authed(request, "pins:read")
+        grant = await faulted(state, P, "media_status", errors, authed(request, "pins:read"))
         if isinstance(grant, Response):
             return grant
-        if (fault := await pre_faults(state, P, "media_status", errors)) is not None:
-            return fault
         media_id = request.path_params["media_id"]
         item = table("media").get(media_id)
         if item is None or item["owner"] != grant.account_id:
@@ -307,11 +304,9 @@ def routes(state: SandboxState) -> list[BaseRoute]:
         return None
 
     async def create_pin(request: Request) -> Response:
-        grant = authed(request, "pins:write", "boards:read")
+        grant = await faulted(state, P, "create_pin", errors, authed(request, "pins:write", "boards:read"))
         if isinstance(grant, Response):
             return grant
-        if (fault := await pre_faults(state, P, "create_pin", errors)) is not None:
-            return fault
         try:
             body = await request.json()
         except ValueError:
@@ -332,11 +327,9 @@ def routes(state: SandboxState) -> list[BaseRoute]:
         return JSONResponse(pin_json(post), 201, headers=limited)
 
     async def board_pins(request: Request) -> Response:
-        grant = authed(request, "boards:read", "pins:read")
+        grant = await faulted(state, P, "board_pins", errors, authed(request, "boards:read", "pins:read"))
         if isinstance(grant, Response):
             return grant
-        if (fault := await pre_faults(state, P, "board_pins", errors)) is not None:
-            return fault
         board_id = request.path_params["board_id"]
         if board_id not in {b["id"] for b in boards_of(grant.account_id)}:
             return _err(404, 50, "Board not found.")
@@ -355,11 +348,9 @@ def routes(state: SandboxState) -> list[BaseRoute]:
         return JSONResponse({"items": [pin_json(p) for p in page], "bookmark": bookmark})
 
     async def analytics(request: Request) -> Response:
-        grant = authed(request, "pins:read")
+        grant = await faulted(state, P, "analytics", errors, authed(request, "pins:read"))
         if isinstance(grant, Response):
             return grant
-        if (fault := await pre_faults(state, P, "analytics", errors)) is not None:
-            return fault
         post = state.find_post(P, request.path_params["pin_id"])
         if post is None or post.account_id != grant.account_id:
             return _err(404, 50, "Pin not found.")

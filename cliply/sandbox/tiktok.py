@@ -449,7 +449,8 @@ def routes(state: SandboxState) -> list[BaseRoute]:
     def own_public_posts(grant: Grant) -> list[Any]:
         return [p for p in state.posts_for(P, grant.account_id) if p.payload.get("mode") == "direct"]
 
-    async def video_query(request: Request) -> Response:
+    async def display_request(request: Request) -> tuple[Grant, list[str], dict[str, Any]] | Response:
+        """What /video/query/ and /video/list/ check first, in TikTok's order: token, scope, fields, JSON body."""
         grant = require_grant(state, P, request, ERR)
         if isinstance(grant, Response):
             return grant
@@ -461,6 +462,13 @@ def routes(state: SandboxState) -> list[BaseRoute]:
         body = await _json(request)
         if isinstance(body, Response):
             return body
+        return grant, fields, body
+
+    async def video_query(request: Request) -> Response:
+        checked = await display_request(request)
+        if isinstance(checked, Response):
+            return checked
+        grant, fields, body = checked
         ids = (body.get("filters") or {}).get("video_ids")
         if not isinstance(ids, list) or not 1 <= len(ids) <= 20:
             return fail(400, "invalid_params", "filters.video_ids must hold 1..20 ids")
@@ -471,17 +479,10 @@ def routes(state: SandboxState) -> list[BaseRoute]:
         return ok({"videos": videos, "cursor": 0, "has_more": False})
 
     async def video_list(request: Request) -> Response:
-        grant = require_grant(state, P, request, ERR)
-        if isinstance(grant, Response):
-            return grant
-        if err := _scope_check(grant, "video.list"):
-            return err
-        fields = video_fields(request)
-        if isinstance(fields, Response):
-            return fields
-        body = await _json(request)
-        if isinstance(body, Response):
-            return body
+        checked = await display_request(request)
+        if isinstance(checked, Response):
+            return checked
+        grant, fields, body = checked
         max_count = body.get("max_count", 10)
         if not _is_int(max_count) or not 1 <= max_count <= 20:
             return fail(400, "invalid_params", "max_count must be 1..20")

@@ -32,6 +32,7 @@ from starlette.routing import BaseRoute, Route
 from cliply.platforms.text import x_weighted_length
 from cliply.sandbox.common import (
     after_commit,
+    faulted,
     multipart_fields,
     pre_faults,
     processing_fails,
@@ -179,11 +180,9 @@ def routes(state: SandboxState) -> list[BaseRoute]:
         return JSONResponse(body)
 
     async def me(request: Request) -> Response:
-        grant = authed(request, "users.read", "tweet.read")
+        grant = await faulted(state, P, "me", errors, authed(request, "users.read", "tweet.read"))
         if isinstance(grant, Response):
             return grant
-        if (fault := await pre_faults(state, P, "me", errors)) is not None:
-            return fault
         acct = state.account(P, grant.account_id)
         return JSONResponse({"data": {"id": acct.account_id, "name": acct.handle, "username": acct.handle}})
 
@@ -220,11 +219,9 @@ def routes(state: SandboxState) -> list[BaseRoute]:
         return item
 
     async def append(request: Request) -> Response:
-        grant = authed(request, "media.write")
+        grant = await faulted(state, P, "append", errors, authed(request, "media.write"))
         if isinstance(grant, Response):
             return grant
-        if (fault := await pre_faults(state, P, "append", errors)) is not None:
-            return fault
         item = owned(request.path_params["id"], grant)
         if item is None or item["state"] != "uploading":
             return _invalid("The media id is invalid or expired.", "id")
@@ -258,11 +255,9 @@ def routes(state: SandboxState) -> list[BaseRoute]:
         return info
 
     async def finalize(request: Request) -> Response:
-        grant = authed(request, "media.write")
+        grant = await faulted(state, P, "finalize", errors, authed(request, "media.write"))
         if isinstance(grant, Response):
             return grant
-        if (fault := await pre_faults(state, P, "finalize", errors)) is not None:
-            return fault
         media_id = request.path_params["id"]
         item = owned(media_id, grant)
         if item is None or item["state"] != "uploading":
@@ -363,11 +358,9 @@ def routes(state: SandboxState) -> list[BaseRoute]:
         return out
 
     async def lookup_tweets(request: Request) -> Response:
-        grant = authed(request, "tweet.read", "users.read")
+        grant = await faulted(state, P, "lookup_tweets", errors, authed(request, "tweet.read", "users.read"))
         if isinstance(grant, Response):
             return grant
-        if (fault := await pre_faults(state, P, "lookup_tweets", errors)) is not None:
-            return fault
         ids = [i for i in request.query_params.get("ids", "").split(",") if i]
         if not 1 <= len(ids) <= 100 or not all(i.isdigit() for i in ids):
             return _invalid("ids must be 1 to 100 numeric post ids.", "ids")
@@ -394,11 +387,9 @@ def routes(state: SandboxState) -> list[BaseRoute]:
         return JSONResponse(body)
 
     async def user_tweets(request: Request) -> Response:
-        grant = authed(request, "tweet.read", "users.read")
+        grant = await faulted(state, P, "user_tweets", errors, authed(request, "tweet.read", "users.read"))
         if isinstance(grant, Response):
             return grant
-        if (fault := await pre_faults(state, P, "user_tweets", errors)) is not None:
-            return fault
         q = request.query_params
         try:
             max_results = int(q.get("max_results", "10"))

@@ -13,6 +13,7 @@ from cliply.platforms.errors import ErrorClass, PlatformError
 from cliply.platforms.facebook import FacebookClient
 from cliply.platforms.models import VideoPost
 from tests.fixtures.sandbox import RunningSandbox
+from tests.platforms.helpers import calls
 
 P = "facebook"
 V = "/facebook/v23.0"
@@ -25,14 +26,10 @@ def client(sandbox: RunningSandbox) -> Iterator[FacebookClient]:
     c.close()
 
 
-def _calls(sandbox: RunningSandbox, since: int = 0) -> list[tuple[str, str]]:
-    return [(r.method, r.path) for r in sandbox.state.requests_for(P)[since:]]
-
-
 def test_connect_gets_never_expiring_page_token_and_refresh_rederives_it(sandbox: RunningSandbox,
                                                                          client: FacebookClient) -> None:
     creds = sandbox.connect(client, account_id="fb-user-9")
-    assert _calls(sandbox) == [("GET", f"{V}/dialog/oauth"), ("GET", f"{V}/oauth/access_token"),
+    assert calls(sandbox, P) == [("GET", f"{V}/dialog/oauth"), ("GET", f"{V}/oauth/access_token"),
                                ("GET", f"{V}/oauth/access_token"), ("GET", f"{V}/me/permissions"),
                                ("GET", f"{V}/me/accounts")]
     assert client.missing_scopes(creds) == []
@@ -52,7 +49,7 @@ def test_publish_reel_exact_requests_binary_upload_and_one_post(sandbox: Running
     result = client.publish(creds, VideoPost(video=small_clip, caption="Watch this", hashtags=("clips",)),
                             progress=seen.append)
     page, vid = creds.account_id, result.post_id
-    assert _calls(sandbox, before) == [
+    assert calls(sandbox, P, before) == [
         ("POST", f"{V}/{page}/video_reels"), ("POST", f"/facebook/video-upload/v23.0/{vid}"),
         ("POST", f"{V}/{page}/video_reels"), ("GET", f"{V}/{vid}"), ("GET", f"{V}/{vid}")]
     upload = sandbox.state.requests_for(P)[before + 1]

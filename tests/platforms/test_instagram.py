@@ -17,6 +17,7 @@ from cliply.platforms.errors import ErrorClass, PlatformError
 from cliply.platforms.instagram import InstagramClient
 from cliply.platforms.models import VideoPost
 from tests.fixtures.sandbox import REDIRECT_URI, RunningSandbox
+from tests.platforms.helpers import calls
 
 P = "instagram"
 
@@ -61,17 +62,13 @@ def _post(small_clip: Path, clip_server: tuple[str, list[str]], caption: str = "
     return VideoPost(video=small_clip, caption=caption, video_url=clip_server[0] + path, cover_time_s=1.5)
 
 
-def _calls(sandbox: RunningSandbox, since: int = 0) -> list[tuple[str, str]]:
-    return [(r.method, r.path) for r in sandbox.state.requests_for(P)[since:]]
-
-
 def test_connect_exchanges_for_long_lived_token_refreshes_after_a_day_and_reports_scopes(
         sandbox: RunningSandbox, client: InstagramClient) -> None:
     creds = sandbox.connect(client, account_id="ig-17841")
     assert creds.account_id == "ig-17841"
     assert client.missing_scopes(creds) == []
     assert creds.expires_at and creds.expires_at - datetime.now(UTC) > timedelta(days=59)
-    assert [(m, p) for m, p in _calls(sandbox)] == [
+    assert [(m, p) for m, p in calls(sandbox, P)] == [
         ("GET", "/instagram/oauth/authorize"), ("POST", "/instagram/oauth/access_token"),
         ("GET", "/instagram/access_token")]
     with pytest.raises(PlatformError):  # a long-lived token must be 24 h old before it can be refreshed
@@ -109,7 +106,7 @@ def test_publish_reel_exact_requests_and_one_post(sandbox: RunningSandbox, clien
     assert clip_server[1][fetched_before:] == ["/clip.mp4"]  # the sandbox really pulled the video_url
     user, container, media = creds.account_id, result.raw["container_id"], result.post_id
     v = "/instagram/v23.0"
-    assert _calls(sandbox, before) == [
+    assert calls(sandbox, P, before) == [
         ("GET", f"{v}/{user}/content_publishing_limit"), ("POST", f"{v}/{user}/media"),
         *[("GET", f"{v}/{container}")] * 3, ("POST", f"{v}/{user}/media_publish"), ("GET", f"{v}/{media}")]
     assert all(r.headers.get("authorization") == "<redacted>" for r in sandbox.state.requests_for(P)[before:])
@@ -158,7 +155,7 @@ def test_publishing_cap_read_from_content_publishing_limit(sandbox: RunningSandb
     with pytest.raises(PlatformError) as err:
         client.publish(creds, _post(small_clip, clip_server, caption="second"))
     assert err.value.error_class is ErrorClass.QUOTA_EXHAUSTED and err.value.retry_at is not None
-    assert [m for m, _ in _calls(sandbox, before)] == ["GET"]  # refused before creating a container
+    assert [m for m, _ in calls(sandbox, P, before)] == ["GET"]  # refused before creating a container
     sandbox.state.clock.advance(24 * 3600 + 60)
     client.publish(creds, _post(small_clip, clip_server, caption="second"))
     assert len(sandbox.state.posts_for(P)) == 2

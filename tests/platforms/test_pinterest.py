@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlparse
@@ -14,19 +13,11 @@ from cliply.platforms.errors import ErrorClass, PlatformError
 from cliply.platforms.models import Credentials, VideoPost
 from cliply.platforms.pinterest import PinterestClient, with_marker
 from tests.fixtures.sandbox import REDIRECT_URI, RunningSandbox
+from tests.platforms.helpers import settle
 
 
 def make(sandbox: RunningSandbox, **overrides: object) -> PinterestClient:
     return PinterestClient(sandbox.config("pinterest", **overrides))
-
-
-def settle(sandbox: RunningSandbox, method: str, path: str) -> None:
-    """Wait (bounded) until the request the client gave up on has finished server-side, so its late log entry
-    lands in this test and not in the next one's fresh state."""
-    deadline = time.monotonic() + 10
-    while not any(r.method == method and r.path == path for r in sandbox.state.requests_for("pinterest")):
-        assert time.monotonic() < deadline, f"{method} {path} never completed"
-        time.sleep(0.05)
 
 
 def connected(sandbox: RunningSandbox, **overrides: object) -> tuple[PinterestClient, Credentials, str]:
@@ -162,7 +153,7 @@ def test_lost_response_on_create_is_reconciled(sandbox: RunningSandbox, small_cl
     with pytest.raises(PlatformError) as exc:
         client.publish(creds, post)
     assert exc.value.error_class is ErrorClass.UNKNOWN_OUTCOME
-    settle(sandbox, "POST", "/pinterest/v5/pins")
+    settle(sandbox, "pinterest", "POST", "/pinterest/v5/pins")
     found = client.find_existing(creds, post)
     posts = sandbox.state.posts_for("pinterest")
     assert len(posts) == 1 and found is not None and found.post_id == posts[0].post_id
@@ -185,7 +176,7 @@ def test_timeout_mid_upload_is_transient(sandbox: RunningSandbox, large_clip) ->
     with pytest.raises(PlatformError) as exc:
         client.publish(creds, clip_post(large_clip, board))
     assert exc.value.error_class is ErrorClass.TRANSIENT
-    settle(sandbox, "POST", "/pinterest/")
+    settle(sandbox, "pinterest", "POST", "/pinterest/")
     assert sandbox.state.posts_for("pinterest") == []
 
 

@@ -12,6 +12,7 @@ from cliply.platforms.errors import ErrorClass, PlatformError
 from cliply.platforms.models import VideoPost
 from cliply.platforms.threads import ThreadsClient, threads_length
 from tests.fixtures.sandbox import RunningSandbox
+from tests.platforms.helpers import calls
 from tests.platforms.test_instagram import clip_server  # noqa: F401  (fixture)
 
 P = "threads"
@@ -29,14 +30,10 @@ def _post(clip: Path, server: Server, text: str = "New clip is up", path: str = 
     return VideoPost(video=clip, caption=text, video_url=server[0] + path)
 
 
-def _calls(sandbox: RunningSandbox, since: int = 0) -> list[tuple[str, str]]:
-    return [(r.method, r.path) for r in sandbox.state.requests_for(P)[since:]]
-
-
 def test_connect_long_lived_refresh_and_scopes(sandbox: RunningSandbox, client: ThreadsClient) -> None:
     creds = sandbox.connect(client, account_id="th-1")
     assert creds.account_id == "th-1" and client.missing_scopes(creds) == []
-    assert _calls(sandbox) == [("GET", "/threads/oauth/authorize"), ("POST", "/threads/oauth/access_token"),
+    assert calls(sandbox, P) == [("GET", "/threads/oauth/authorize"), ("POST", "/threads/oauth/access_token"),
                                ("GET", "/threads/access_token"), ("GET", "/threads/v1.0/debug_token")]
     with pytest.raises(PlatformError):
         client.refresh(creds)  # th_refresh_token needs a token at least 24 h old
@@ -55,7 +52,7 @@ def test_publish_exact_requests_and_one_post(sandbox: RunningSandbox, client: Th
     assert posts[0].payload["media_type"] == "VIDEO" and posts[0].payload["text"] == "New clip is up"
     assert result.url.startswith("https://www.threads.net/@")
     v, user, container = "/threads/v1.0", creds.account_id, result.raw["container_id"]
-    assert _calls(sandbox, before) == [
+    assert calls(sandbox, P, before) == [
         ("GET", f"{v}/{user}/threads_publishing_limit"), ("POST", f"{v}/{user}/threads"),
         *[("GET", f"{v}/{container}")] * 3, ("POST", f"{v}/{user}/threads_publish"), ("GET", f"{v}/{result.post_id}")]
     assert ThreadsClient.parse_post_url(result.url).post_id == result.raw["shortcode"]  # type: ignore[union-attr]

@@ -16,6 +16,7 @@ from cliply.platforms.models import Credentials, VideoPost
 from cliply.platforms.tiktok import MB, TikTokClient, chunk_plan
 from cliply.sandbox import tiktok as emu
 from tests.fixtures.sandbox import REDIRECT_URI, RunningSandbox
+from tests.platforms.helpers import calls
 
 P = "tiktok"
 ACCOUNT = "open-id-creator-1"
@@ -44,16 +45,12 @@ def post_for(video: Path, **kw: object) -> VideoPost:
     return VideoPost(**values)  # type: ignore[arg-type]
 
 
-def calls(sandbox: RunningSandbox, since: int = 0) -> list[tuple[str, str]]:
-    return [(r.method, r.path) for r in sandbox.state.requests_for(P)[since:]]
-
-
 def settle(sandbox: RunningSandbox, method: str, path: str, count: int) -> None:
     """Wait (bounded) until a response the sandbox was holding back is logged, so it cannot leak into the next test."""
     deadline = time.monotonic() + 10
-    while calls(sandbox).count((method, path)) < count and time.monotonic() < deadline:
+    while calls(sandbox, P).count((method, path)) < count and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert calls(sandbox).count((method, path)) == count
+    assert calls(sandbox, P).count((method, path)) == count
 
 
 def expect(exc_info: pytest.ExceptionInfo[PlatformError], cls: ErrorClass) -> PlatformError:
@@ -165,7 +162,7 @@ def test_inbox_mode_ends_in_user_inbox(sandbox: RunningSandbox, small_clip: Path
     before = len(sandbox.state.requests_for(P))
     result = client.publish(creds, post_for(small_clip, privacy="", options={"mode": "inbox"}))
     assert result.status == "inbox" and result.raw["status"] == "SEND_TO_USER_INBOX"
-    paths = calls(sandbox, before)
+    paths = calls(sandbox, P, before)
     assert paths[:2] == [("POST", INBOX_INIT), ("PUT", UPLOAD)] and CREATOR_INFO not in {p for _, p in paths}
     assert [p.payload["mode"] for p in sandbox.state.posts_for(P)] == ["inbox"]
 
@@ -176,7 +173,7 @@ def test_pull_from_url(sandbox: RunningSandbox, small_clip: Path) -> None:
     before = len(sandbox.state.requests_for(P))
     result = client.publish(creds, post)
     assert result.post_id == sandbox.state.posts_for(P)[0].post_id
-    assert all(m != "PUT" for m, _ in calls(sandbox, before))
+    assert all(m != "PUT" for m, _ in calls(sandbox, P, before))
 
     sandbox.fault(P, "media_fetch_failed", "pull")
     with pytest.raises(PlatformError) as exc:
@@ -196,7 +193,7 @@ def test_unaudited_client_posts_private_without_public_id(sandbox: RunningSandbo
     with pytest.raises(PlatformError) as exc:  # creator_info offers only SELF_ONLY: stop before init
         client.publish(creds, post_for(small_clip))
     assert expect(exc, ErrorClass.CONTENT_REJECTED).code == "privacy_level_option_mismatch"
-    assert INIT not in {p for _, p in calls(sandbox)}
+    assert INIT not in {p for _, p in calls(sandbox, P)}
     result = client.publish(creds, post_for(small_clip, privacy="SELF_ONLY"))
     assert result.status == "published" and result.post_id == "" and result.raw["status"] == "PUBLISH_COMPLETE"
     assert len(sandbox.state.posts_for(P)) == 1
@@ -208,7 +205,7 @@ def test_clip_longer_than_creator_max_is_refused_before_init(sandbox: RunningSan
     with pytest.raises(PlatformError) as exc:
         client.publish(creds, post_for(small_clip))
     assert expect(exc, ErrorClass.CONTENT_REJECTED).code == "duration_check_failed"
-    assert [p for _, p in calls(sandbox)][-1] == CREATOR_INFO
+    assert [p for _, p in calls(sandbox, P)][-1] == CREATOR_INFO
 
 
 # ---- faults --------------------------------------------------------------------------------------------------
@@ -312,7 +309,7 @@ def test_lost_final_chunk_response_is_reconciled_by_publish_id(sandbox: RunningS
     posts = sandbox.state.posts_for(P)
     assert found is not None and len(posts) == 1 and found.post_id == posts[0].post_id
     settle(sandbox, "PUT", UPLOAD, 1)
-    assert calls(sandbox).count(("POST", INIT)) == 1
+    assert calls(sandbox, P).count(("POST", INIT)) == 1
 
 
 def test_timeout_mid_upload_is_transient_and_nothing_posted(sandbox: RunningSandbox, large_clip: Path) -> None:

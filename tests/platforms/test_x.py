@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlparse
 
@@ -13,21 +12,13 @@ from cliply.platforms.errors import ErrorClass, PlatformError
 from cliply.platforms.models import Credentials, VideoPost
 from cliply.platforms.x import XClient
 from tests.fixtures.sandbox import REDIRECT_URI, RunningSandbox
+from tests.platforms.helpers import settle
 
 CAPTION = "Cliply test clip & friends <3 https://example.com/watch"
 
 
 def make(sandbox: RunningSandbox, **overrides: object) -> XClient:
     return XClient(sandbox.config("x", **overrides))
-
-
-def settle(sandbox: RunningSandbox, method: str, path: str) -> None:
-    """Wait (bounded) until the request the client gave up on has finished server-side, so its late log entry
-    lands in this test and not in the next one's fresh state."""
-    deadline = time.monotonic() + 10
-    while not any(r.method == method and r.path == path for r in sandbox.state.requests_for("x")):
-        assert time.monotonic() < deadline, f"{method} {path} never completed"
-        time.sleep(0.05)
 
 
 def connect_with_scopes(client: XClient, scopes: str) -> Credentials:
@@ -178,7 +169,7 @@ def test_lost_response_on_create_is_reconciled(sandbox: RunningSandbox, small_cl
     with pytest.raises(PlatformError) as exc:
         client.publish(creds, post)
     assert exc.value.error_class is ErrorClass.UNKNOWN_OUTCOME
-    settle(sandbox, "POST", "/x/2/tweets")
+    settle(sandbox, "x", "POST", "/x/2/tweets")
     found = client.find_existing(creds, post)
     posts = sandbox.state.posts_for("x")
     assert len(posts) == 1 and found is not None and found.post_id == posts[0].post_id
@@ -194,7 +185,7 @@ def test_timeout_mid_upload_is_transient(sandbox: RunningSandbox, large_clip) ->
         client.publish(creds, VideoPost(large_clip, caption="mid-upload"))
     assert exc.value.error_class is ErrorClass.TRANSIENT
     media_id = next(iter(sandbox.state.objects["x"]))
-    settle(sandbox, "POST", f"/x/2/media/upload/{media_id}/append")
+    settle(sandbox, "x", "POST", f"/x/2/media/upload/{media_id}/append")
     assert sandbox.state.posts_for("x") == []
 
 
