@@ -1,0 +1,1 @@
+"""Publishing: the posts ledger, platform limits and the publisher (domain code, no Dagster)."""
