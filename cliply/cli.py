@@ -226,5 +226,10 @@ def sandbox(host: str, port: int, faults_file: Path | None) -> None:
     serve(host, port, str(faults_file) if faults_file else None)
 
 
+from cliply.cli_publishing import register  # noqa: E402 - accounts, posts, keys, serve, readyz
+
+register(main)
+
+
 if __name__ == "__main__":
     main()

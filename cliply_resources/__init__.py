@@ -120,6 +120,7 @@ class TranscriberResource(dg.ConfigurableResource):
 
 def default_resources() -> dict[str, dg.ConfigurableResource]:
     from cliply_resources.platforms import platform_resources
+    from cliply_resources.publishing import NotifierResource, TokenVaultResource
 
     return {
         "settings": SettingsResource(),
@@ -128,4 +129,6 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
         "inbox": InboxResource(),
         "transcriber": TranscriberResource(),
         **platform_resources(),
+        "token_vault": TokenVaultResource(),
+        "notifier": NotifierResource(),
     }

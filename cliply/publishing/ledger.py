@@ -191,7 +191,7 @@ def retry_target(scope: WorkspaceScope, target_id: str, *, now: datetime | None 
     target.state = "scheduled"
     target.due_at = now
     target.error_class = target.error_message = target.wait_reason = None
-    target.attempt_started_at = None
+    # attempt_started_at stays: an earlier attempt may have reached the platform, so the next claim reconciles first.
     target.updated_at = now
     session.flush()
     refresh_aggregate(session, target.post_id)
@@ -423,7 +423,7 @@ def mark_failed(
     target.error_class = ErrorClass(error_class).value
     target.error_message = message
     target.wait_reason = None
-    target.attempt_started_at = None
+    # attempt_started_at is kept: a retry must ask the platform "did it post?" before creating again.
     _clear_lease(target)
     _without_recovering(target)
     target.updated_at = now or utcnow()

@@ -1,0 +1,198 @@
+"""Publishing under load: N posts due within a window across the nine sandbox platforms and M accounts, published by
+the real Dagster daemon (due-posts sensor → one `posts` run per platform) on this machine.
+
+Run: .venv/bin/python bench/publish_load.py [--posts 1000] [--window-s 600] [--accounts 50]
+Reports lateness (publish start − scheduled time) p50/p99 (target p99 ≤ 60 s), throughput, duplicates (must be 0),
+posts lost (must be 0) and 429 responses our calls caused (must be 0). The baseline measured in the same run is the
+schedule itself: throughput is compared with the rate at which posts fall due."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import uvicorn
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from cliply.media.ffmpeg import run_ffmpeg  # noqa: E402
+from cliply.platforms import PLATFORMS, make_client  # noqa: E402
+from cliply.platforms.base import PlatformConfig  # noqa: E402
+from cliply.publishing import ledger  # noqa: E402
+from cliply.sandbox.app import create_app  # noqa: E402
+from cliply.sandbox.state import SandboxState  # noqa: E402
+from cliply.security.vault import KeyRing, TokenVault, generate_key  # noqa: E402
+from cliply.storage.media_store import LocalMediaStore  # noqa: E402
+from cliply.store.accounts import AccountsRepo  # noqa: E402
+from cliply.store.db import Database  # noqa: E402
+from cliply.store.models_publishing import PostTarget  # noqa: E402
+from cliply.store.repo import WorkspaceScope, get_or_create_workspace  # noqa: E402
+
+REDIRECT = "http://127.0.0.1:9/callback"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_sandbox() -> tuple[SandboxState, str, uvicorn.Server]:
+    state = SandboxState()
+    server = uvicorn.Server(uvicorn.Config(create_app(state), host="127.0.0.1", port=free_port(),
+                                           log_level="warning", lifespan="off"))
+    threading.Thread(target=server.run, daemon=True).start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return state, f"http://127.0.0.1:{server.config.port}", server
+
+
+def connect(platform: str, base: str, account: str) -> object:
+    client = make_client(platform, PlatformConfig(platform, base_url=f"{base}/{platform}",
+                                                  client_id=f"cliply-{platform}", client_secret="sandbox-secret"))
+    try:
+        if platform == "bluesky":
+            handle = f"{account}.test"
+            httpx.post(f"{base}/bluesky/xrpc/com.atproto.server.createAccount",
+                       json={"handle": handle, "password": "app-password-1", "email": f"{account}@example.com"},
+                       timeout=10).raise_for_status()
+            return client.login(handle, "app-password-1")  # type: ignore[attr-defined]
+        pending = client.authorization_url(redirect_uri=REDIRECT)
+        resp = httpx.get(pending.url + f"&sandbox_account={account}", follow_redirects=False, timeout=10)
+        code = parse_qs(urlparse(resp.headers["location"]).query)["code"][0]
+        return client.exchange_code(code=code, redirect_uri=REDIRECT, code_verifier=pending.code_verifier)
+    finally:
+        client.close()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--posts", type=int, default=1000)
+    ap.add_argument("--window-s", type=float, default=600)
+    ap.add_argument("--accounts", type=int, default=50)
+    ap.add_argument("--drain-s", type=float, default=300, help="extra time allowed after the last post falls due")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="cliply-publish-bench-"))
+    state, base, sandbox_server = start_sandbox()
+    home, dagster_home = work / "home", work / "dagster"
+    dagster_home.mkdir(parents=True)
+    shutil.copyfile(ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    serve_port = free_port()
+    env = {**os.environ, "CLIPLY_HOME": str(home), "DAGSTER_HOME": str(dagster_home),
+           "CLIPLY_TOKEN_KEYS": f"k1:{generate_key()}", "CLIPLY_PUBLIC_BASE_URL": f"http://127.0.0.1:{serve_port}",
+           "CLIPLY_MEDIA_URL_KEY": "bench-media-url-key"}
+    for p in PLATFORMS:
+        env |= {f"CLIPLY_{p.upper()}_BASE_URL": f"{base}/{p}", f"CLIPLY_{p.upper()}_CLIENT_ID": f"cliply-{p}",
+                f"CLIPLY_{p.upper()}_CLIENT_SECRET": "sandbox-secret", f"CLIPLY_{p.upper()}_POLL_INTERVAL_S": "0.2"}
+    os.environ.update(env)
+
+    clip = work / "clip.mp4"
+    run_ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=1080x1920:rate=30:duration=4", "-f", "lavfi", "-i",
+                "sine=duration=4", "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "600k", "-pix_fmt", "yuv420p",
+                "-c:a", "aac", "-shortest", "-movflags", "+faststart", str(clip)])
+    db = Database(f"sqlite:///{home / 'cliply.db'}")
+    db.migrate()
+    media = LocalMediaStore(home / "media")
+    media.put_file("clips/src1/bench.mp4", clip)
+    vault = TokenVault(KeyRing.from_env(env, home))
+    with db.session() as s:
+        scope = WorkspaceScope(s, get_or_create_workspace(s, "default"))
+        scope.add_source("src1", "file", str(clip), "bench.mp4", status="ready")
+        clip_id = scope.replace_clips("src1", [{"start_s": 0.0, "end_s": 4.0, "media_key": "clips/src1/bench.mp4",
+                                                "duration_s": 4.0, "width": 1080, "height": 1920}])[0].id
+    accounts: list[tuple[str, int]] = []
+    for i in range(args.accounts):
+        platform = PLATFORMS[i % len(PLATFORMS)]
+        creds = connect(platform, base, f"acct{i:02d}")
+        with db.session() as s:
+            repo = AccountsRepo(WorkspaceScope(s, get_or_create_workspace(s, "default")), vault)
+            accounts.append((platform, repo.connect(platform, creds, f"acct{i:02d}").id))  # type: ignore[arg-type]
+
+    options = {"tiktok": {"privacy": "SELF_ONLY"}, "pinterest": {"board_id": "board-1"}}
+    start = datetime.now(UTC) + timedelta(seconds=30)
+    with db.session() as s:
+        scope = WorkspaceScope(s, get_or_create_workspace(s, "default"))
+        for n in range(args.posts):
+            platform, account_id = accounts[n % len(accounts)]
+            due = start + timedelta(seconds=args.window_s * n / args.posts)
+            ledger.create_post(scope, clip_id=clip_id, caption=f"Load test clip {n} #cliply", timezone="UTC",
+                               scheduled_at=due, targets=[ledger.TargetSpec(platform, account_id,
+                                                                          options=options.get(platform, {}))])
+    print(f"seeded {args.accounts} accounts and {args.posts} posts due {start:%H:%M:%S}–"
+          f"{start + timedelta(seconds=args.window_s):%H:%M:%S} UTC", flush=True)
+
+    exe = Path(sys.executable)
+    log = (work / "daemon.log").open("w")
+    daemon = subprocess.Popen([str(exe.with_name("dagster-daemon")), "run", "-w", "workspace.yaml"], cwd=ROOT, env=env,
+                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    service = subprocess.Popen([str(exe.with_name("cliply")), "serve", "--port", str(serve_port)], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    began = time.monotonic()
+    deadline = began + 30 + args.window_s + args.drain_s
+    try:
+        while time.monotonic() < deadline:
+            with db.session() as s:
+                counts = Counter(t.state for t in s.query(PostTarget))
+            if counts.get("published", 0) + counts.get("failed", 0) >= args.posts:
+                break
+            time.sleep(5)
+    finally:
+        for proc in (daemon, service):
+            os.killpg(proc.pid, signal.SIGTERM)
+        for proc in (daemon, service):
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        sandbox_server.should_exit = True
+
+    with db.session() as s:
+        rows = [(t.state, t.due_at, t.published_at, t.attempt_started_at, t.error_class, t.id)
+                for t in s.query(PostTarget)]
+    published = [r for r in rows if r[0] == "published"]
+    lateness = [max(0.0, ((r[3] or r[2]) - r[1]).total_seconds()) for r in published if (r[3] or r[2])]
+    per_target = Counter(p.payload.get("idempotency_key") or p.payload.get("cliply_target") or p.post_id
+                         for p in state.posts_for())
+    duplicates = max(0, len(state.posts_for()) - len(published))
+    caused_429 = sum(1 for r in state.requests if r.status == 429)
+    lost = args.posts - len(published) - sum(1 for r in rows if r[0] == "failed")
+    span = max((r[2] for r in published), default=start) - start
+    print(f"published {len(published)}/{args.posts}, failed {sum(1 for r in rows if r[0] == 'failed')}, "
+          f"states {dict(Counter(r[0] for r in rows))}")
+    if lateness:
+        print(f"lateness p50 {statistics.median(lateness):.1f} s, p99 {percentile(lateness, 0.99):.1f} s, "
+              f"max {max(lateness):.1f} s (target p99 <= 60 s)")
+    due_rate = args.posts / args.window_s
+    rate = len(published) / max(1.0, span.total_seconds())
+    print(f"throughput {rate:.2f} posts/s vs due rate {due_rate:.2f} posts/s (ratio {rate / due_rate:.2f})")
+    print(f"sandbox posts {len(state.posts_for())} for {len(published)} published targets: duplicates {duplicates}; "
+          f"posts lost {lost}; 429 responses caused {caused_429}; distinct keys {len(per_target)}")
+    print(f"work folder (daemon log): {work}")
+    return 0 if duplicates == 0 and lost == 0 and caused_429 == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,467 @@
+"""The publisher: claims due targets of one platform and drives each to published / waiting / failed / unknown,
+exactly once per target. No Dagster here: the ops/sensors call publish_due().
+
+Exactly-once rests on three rules:
+1. mark_attempt is COMMITTED before any call that can create a post, so a crash leaves evidence (attempt_started_at).
+2. A target that may already have posted (recovering after a crash/lease expiry, or an unknown outcome) is reconciled
+   with client.find_existing before any new create; handles from PlatformError.details are saved as soon as seen.
+3. Only errors the clients classify as "nothing was created" (TRANSIENT, AUTH_REFRESHABLE, rate/quota) are retried
+   in place; UNKNOWN_OUTCOME and DUPLICATE always go through find_existing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from cliply.platforms.base import PlatformClient
+from cliply.platforms.errors import ErrorClass, PlatformError
+from cliply.platforms.models import Credentials, PublishResult, VideoPost
+from cliply.publishing import ledger, limits
+from cliply.publishing.media_urls import MediaUrlError, MediaUrlSigner
+from cliply.publishing.switches import PublishSwitches
+from cliply.security.vault import TokenVault
+from cliply.storage.media_store import MediaStore
+from cliply.store.accounts import AccountDisconnected, AccountsRepo
+from cliply.store.db import Database
+from cliply.store.models import Clip, Workspace
+from cliply.store.models_accounts import Account
+from cliply.store.models_publishing import Post, PostTarget
+from cliply.store.repo import WorkspaceScope
+
+log = logging.getLogger(__name__)
+
+PULL_PLATFORMS = frozenset({"instagram", "threads"})  # Meta fetches video_url itself
+REFRESH_AHEAD = timedelta(minutes=5)
+MAX_TRIES = 3
+DEFAULT_RATE_WAIT = timedelta(seconds=60)  # a 429 without a reset time
+UNUSABLE_ACCOUNT = frozenset({"disconnected", "reauth_required"})
+# Reconciliation handles a client may put in PlatformError.details; the value is the VideoPost.options key that the
+# client's find_existing reads (YouTube reads its resumable session under a prefixed name).
+HANDLE_KEYS = {"publish_id": "publish_id", "container_id": "container_id", "video_id": "video_id",
+               "session_uri": "youtube_session_uri", "existing_post_id": "existing_post_id", "rkey": "rkey"}
+# Options that are VideoPost fields rather than free-form platform options.
+_POST_FIELDS = ("privacy", "link", "board_id")
+
+
+@dataclass(frozen=True)
+class TargetOutcome:
+    target_id: str
+    platform: str
+    state: str  # published | waiting | failed | unknown_outcome | skipped
+    post_id: str = ""
+    url: str = ""
+    error_class: str = ""
+    message: str = ""
+    until: datetime | None = None
+    reconciled: bool = False  # found by find_existing rather than created in this run
+
+
+@dataclass
+class _Job:
+    """One claimed target's working set (plain values: no ORM objects cross threads)."""
+
+    target_id: str
+    post_id: str
+    workspace_id: int
+    platform: str
+    account_id: int
+    caption: str
+    title: str
+    options: dict[str, Any]
+    handle: dict[str, Any]
+    recovering: bool
+    clip_key: str
+    worker_id: str = ""
+    creds: Credentials | None = None  # the newest credentials (after any refresh); never logged
+    handles_tried: dict[str, Any] = field(default_factory=dict)  # the handles find_existing last saw
+
+
+class _Done(Exception):
+    def __init__(self, outcome: TargetOutcome) -> None:
+        super().__init__(outcome.state)
+        self.outcome = outcome
+
+
+def _is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, PlatformError) and exc.error_class is ErrorClass.TRANSIENT
+
+
+def _handles(details: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in (details or {}).items() if k in HANDLE_KEYS and v not in (None, "")}
+
+
+class Publisher:
+    """One publish_due run's collaborators. Thread-safe across the targets of that run."""
+
+    def __init__(self, *, db: Database, vault: TokenVault, media: MediaStore,
+                 clients: Callable[[str], PlatformClient], switches: PublishSwitches | None = None,
+                 signer: MediaUrlSigner | None = None, backoff_s: float = 1.0,
+                 sleep: Callable[[float], None] | None = None,
+                 limit_rules: Mapping[str, Sequence[limits.LimitRule]] | None = None) -> None:
+        self.db = db
+        self.vault = vault
+        self.media = media
+        self.clients = clients
+        self.switches = switches or PublishSwitches.from_env()
+        self.signer = signer or MediaUrlSigner.from_env(media)
+        self.backoff_s = backoff_s
+        self.sleep = sleep
+        self.limit_rules = limit_rules  # None = limits.DEFAULT_LIMITS
+        self.lease_s = ledger.DEFAULT_LEASE_S
+        self._client_lock = threading.Lock()
+        self._client_cache: dict[str, PlatformClient] = {}
+        self._account_locks: dict[int, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
+
+    # ---- the run ----------------------------------------------------------------------------------------------
+    def publish_due(self, platform: str, *, now: datetime | None = None, worker_id: str, max_items: int = 200,
+                    concurrency: int = 4, lease_s: int = 300) -> list[TargetOutcome]:
+        if not self.switches.allows(platform):
+            # Not claimed at all: the targets stay scheduled and are picked up once the switch is back on.
+            log.info("publishing to %s is switched off; nothing claimed", platform)
+            return []
+        now = now or datetime.now(UTC)
+        self.lease_s = lease_s
+        with self.db.session() as session:
+            claimed = ledger.claim_due(session, platform, now=now, limit=max_items, worker_id=worker_id,
+                                       lease_s=lease_s)
+            jobs = [self._job(session, t, worker_id) for t in claimed]
+        if not jobs:
+            return []
+        workers = max(1, min(concurrency, len(jobs)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"publish-{platform}") as pool:
+            outcomes = list(pool.map(lambda j: self._run(j, now, worker_id), jobs))
+        with self.db.session() as session:
+            for post_id in sorted({j.post_id for j in jobs}):
+                ledger.refresh_aggregate(session, post_id)
+        return outcomes
+
+    def _job(self, session: Any, target: PostTarget, worker_id: str) -> _Job:
+        post = session.get(Post, target.post_id)
+        clip = session.get(Clip, post.clip_id) if post is not None else None
+        handle = dict(target.handle or {})
+        return _Job(
+            target_id=target.id, post_id=target.post_id, workspace_id=target.workspace_id,
+            platform=target.platform, account_id=target.account_id,
+            caption=target.caption or (post.caption if post is not None else ""), title=target.title or "",
+            options=dict(target.options or {}), handle=handle,
+            recovering=bool(handle.get("recovering")) or target.attempt_started_at is not None,
+            clip_key=(clip.media_key or "") if clip is not None else "", worker_id=worker_id,
+        )
+
+    def _run(self, job: _Job, now: datetime, worker_id: str) -> TargetOutcome:
+        try:
+            # Renew the lease first: a job that queued behind slow ones must not run on a lease another worker
+            # may already have taken over.
+            with self.db.session() as session:
+                ledger.heartbeat(session, job.target_id, worker_id, lease_s=self.lease_s)
+            return self._publish_target(job, now, worker_id)
+        except _Done as done:
+            return done.outcome
+        except ledger.InvalidTransition as exc:
+            # Lease lost or the target moved on (e.g. cancelled): someone else owns it now, so write nothing.
+            log.warning("target %s skipped: %s", job.target_id, exc)
+            return TargetOutcome(job.target_id, job.platform, "skipped", message=str(exc))
+        except Exception as exc:  # a bug or infrastructure failure must not strand the other targets
+            log.exception("publishing target %s failed unexpectedly", job.target_id)
+            return self._unexpected(job, exc)
+
+    # ---- one target -------------------------------------------------------------------------------------------
+    def _publish_target(self, job: _Job, now: datetime, worker_id: str) -> TargetOutcome:
+        client = self._client(job.platform)
+        creds = self._credentials(job, client)
+        with self._video(job) as video:
+            post = self._video_post(job, video)
+            if job.recovering:
+                # A create may have happened before a crash or a lost response: ask before creating again.
+                try:
+                    found = self._reconcile(job, client, creds, post)
+                except PlatformError as exc:
+                    # Cannot tell yet; unknown_outcome keeps the "reconcile first" marker for the next tick.
+                    if exc.error_class is ErrorClass.AUTH_RECONNECT:
+                        self._reauth(job, exc.message)
+                    return self._unknown(job, f"reconciliation failed: {exc.message}")
+                if found is not None:
+                    return self._published(job, found, reconciled=True)
+                creds = job.creds or creds
+            with self.db.session() as session:
+                until = limits.reserve(session, job.platform, job.account_id, now, rules=self.limit_rules)
+            if until is not None:
+                return self._waiting(job, "quota", until, "Cliply's own limit for this account is reached")
+            with self.db.session() as session:
+                # Committed before the create: a crash from here on leaves attempt_started_at as evidence.
+                ledger.mark_attempt(session, job.target_id, worker_id, lease_s=self.lease_s)
+            try:
+                result = self._publish_with_retries(job, client, creds, post)
+            except PlatformError as exc:
+                return self._classified(job, client, creds, post, exc)
+            return self._published(job, result)
+
+    def _publish_with_retries(self, job: _Job, client: PlatformClient, creds: Credentials,
+                              post: VideoPost) -> PublishResult:
+        state = {"creds": creds, "refreshed": False, "post": post}
+        beat = self._heartbeat(job)
+
+        def once() -> PublishResult:
+            current: VideoPost = state["post"]
+            if job.handles_tried != _handles_of(job):
+                # A previous try left a handle (e.g. TikTok publish_id): it may have posted, so look first.
+                found = self._find(job, client, state["creds"], current)
+                if found is not None:
+                    return replace(found, raw={**found.raw, "reconciled": True})
+            try:
+                return client.publish(state["creds"], current, progress=beat)
+            except PlatformError as exc:
+                self._save_handles(job, exc.details)
+                state["post"] = self._with_handles(current, job)
+                if exc.error_class is ErrorClass.AUTH_REFRESHABLE and not state["refreshed"]:
+                    state["creds"] = job.creds = self._refresh(job, client, state["creds"], rejected=True)
+                    state["refreshed"] = True  # only once: a 401 with a fresh token means reconnect (below)
+                    return once()
+                raise
+
+        retrying = Retrying(
+            stop=stop_after_attempt(MAX_TRIES), retry=retry_if_exception(_is_transient), reraise=True,
+            wait=wait_exponential_jitter(initial=self.backoff_s, max=self.backoff_s * 8, jitter=self.backoff_s),
+            **({"sleep": self.sleep} if self.sleep else {}),
+        )
+        result: PublishResult = retrying(once)
+        return result
+
+    def _classified(self, job: _Job, client: PlatformClient, creds: Credentials, post: VideoPost,
+                    exc: PlatformError) -> TargetOutcome:
+        cls = exc.error_class
+        creds = job.creds or creds
+        if cls in (ErrorClass.UNKNOWN_OUTCOME, ErrorClass.DUPLICATE):
+            post = self._with_handles(post, job)
+            try:
+                found = self._find(job, client, creds, post, force=True)
+            except PlatformError as find_exc:
+                return self._unknown(job, f"{exc.message}; reconciliation failed: {find_exc.message}")
+            if found is not None:
+                return self._published(job, found, reconciled=True)
+            if cls is ErrorClass.DUPLICATE:
+                return self._failed(job, cls.value, exc.message)
+            return self._unknown(job, exc.message)
+        if cls in (ErrorClass.RATE_LIMITED, ErrorClass.QUOTA_EXHAUSTED):
+            until = exc.retry_at or datetime.now(UTC) + DEFAULT_RATE_WAIT
+            return self._waiting(job, "rate" if cls is ErrorClass.RATE_LIMITED else "quota", until, exc.message)
+        if cls in (ErrorClass.AUTH_RECONNECT, ErrorClass.AUTH_REFRESHABLE):
+            # AUTH_REFRESHABLE here means the refreshed token was rejected too: the user must reconnect.
+            self._reauth(job, exc.message)
+            return self._failed(job, ErrorClass.AUTH_RECONNECT.value, exc.message)
+        return self._failed(job, cls.value, exc.message)
+
+    def _heartbeat(self, job: _Job) -> Callable[[float], None]:
+        """A progress callback that extends the lease during long uploads, so a slow upload is not reclaimed as a
+        crashed one (which would reconcile and maybe create a second post while this one is still running)."""
+        last = [time.monotonic()]
+
+        def beat(_fraction: float) -> None:
+            if time.monotonic() - last[0] < self.lease_s / 3:
+                return
+            last[0] = time.monotonic()
+            try:
+                with self.db.session() as session:
+                    ledger.heartbeat(session, job.target_id, job.worker_id, lease_s=self.lease_s)
+            except ledger.LeaseLost:
+                log.warning("target %s: lease lost during upload", job.target_id)
+
+        return beat
+
+    # ---- reconciliation -----------------------------------------------------------------------------------------
+    def _find(self, job: _Job, client: PlatformClient, creds: Credentials, post: VideoPost, *,
+              force: bool = False) -> PublishResult | None:
+        handles = _handles_of(job)
+        if not force and job.handles_tried == handles and job.handles_tried:
+            return None
+        job.handles_tried = handles
+        return client.find_existing(creds, self._with_handles(post, job))
+
+    def _reconcile(self, job: _Job, client: PlatformClient, creds: Credentials,
+                   post: VideoPost) -> PublishResult | None:
+        try:
+            return self._find(job, client, creds, post, force=True)
+        except PlatformError as exc:
+            if exc.error_class is not ErrorClass.AUTH_REFRESHABLE:
+                raise
+            job.creds = self._refresh(job, client, creds, rejected=True)
+            return self._find(job, client, job.creds, post, force=True)
+
+    def _save_handles(self, job: _Job, details: dict[str, Any]) -> None:
+        new = {k: v for k, v in _handles(details).items() if job.handle.get(k) != v}
+        if not new:
+            return
+        job.handle.update(new)
+        with self.db.session() as session:
+            ledger.record_handle(session, job.target_id, **new)
+
+    def _with_handles(self, post: VideoPost, job: _Job) -> VideoPost:
+        extra = {HANDLE_KEYS[k]: v for k, v in _handles_of(job).items()}
+        return replace(post, options={**post.options, **extra})
+
+    # ---- credentials ---------------------------------------------------------------------------------------------
+    def _account_lock(self, account_id: int) -> threading.Lock:
+        with self._locks_lock:
+            return self._account_locks.setdefault(account_id, threading.Lock())
+
+    def _load_account(self, job: _Job) -> tuple[Account, Credentials]:
+        with self.db.session() as session:
+            repo = self._repo(session, job.workspace_id)
+            account = repo.get(job.account_id)
+            if account is None:
+                raise _Done(self._failed(job, ErrorClass.CONFIG.value, "the account no longer exists"))
+            if account.status in UNUSABLE_ACCOUNT:
+                raise _Done(self._failed(job, ErrorClass.AUTH_RECONNECT.value,
+                                         f"the account is {account.status}: reconnect it"))
+            try:
+                return account, repo.credentials(account)
+            except AccountDisconnected as exc:
+                raise _Done(self._failed(job, ErrorClass.AUTH_RECONNECT.value, str(exc))) from None
+
+    def _credentials(self, job: _Job, client: PlatformClient) -> Credentials:
+        _, creds = self._load_account(job)
+        # Token lifetimes run on the wall clock, not on the scheduler's `now`.
+        if creds.expires_at is not None and creds.expires_at - REFRESH_AHEAD <= datetime.now(UTC):
+            creds = self._refresh(job, client, creds, rejected=False)
+        job.creds = creds
+        return creds
+
+    def _refresh(self, job: _Job, client: PlatformClient, creds: Credentials, *, rejected: bool) -> Credentials:
+        """Refresh at most once per account at a time: rotating refresh tokens (TikTok, X) are single-use, so two
+        targets of one account refreshing together would burn the family. Whoever waited reuses the new token."""
+        with self._account_lock(job.account_id):
+            _, stored = self._load_account(job)
+            if stored.access_token != creds.access_token:
+                return stored  # another target refreshed while we waited
+            try:
+                fresh = client.refresh(stored)
+            except PlatformError as exc:
+                if exc.error_class is ErrorClass.AUTH_RECONNECT:
+                    self._reauth(job, exc.message)
+                    raise _Done(self._failed(job, ErrorClass.AUTH_RECONNECT.value, exc.message)) from None
+                if exc.error_class is ErrorClass.CONFIG:  # e.g. invalid_client: an app set-up problem
+                    raise _Done(self._failed(job, ErrorClass.CONFIG.value, exc.message)) from None
+                if rejected:
+                    raise  # transient: the retry loop tries publish + refresh again
+                return stored  # a proactive refresh that failed transiently: the token is still valid for now
+            with self.db.session() as session:
+                self._repo(session, job.workspace_id).store_refreshed(job.account_id, fresh)
+            return fresh
+
+    def _reauth(self, job: _Job, message: str) -> None:
+        with self.db.session() as session:
+            self._repo(session, job.workspace_id).set_status(job.account_id, "reauth_required", message)
+
+    def _repo(self, session: Any, workspace_id: int) -> AccountsRepo:
+        workspace = session.get(Workspace, workspace_id)
+        return AccountsRepo(WorkspaceScope(session, workspace), self.vault)
+
+    # ---- media ---------------------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _video(self, job: _Job) -> Iterator[Path]:
+        if not job.clip_key:
+            raise _Done(self._failed(job, ErrorClass.CONFIG.value, "the clip has no rendered media"))
+        # Checked before mark_attempt: a missing file must fail the target, not look like an unknown outcome.
+        local = self.media.local_path(job.clip_key)
+        if local is not None:
+            if not local.is_file():
+                raise _Done(self._failed(job, ErrorClass.CONFIG.value, "the clip's media file is missing"))
+            yield local
+            return
+        tmp = Path(tempfile.mkdtemp(prefix="cliply-publish-"))
+        try:
+            try:
+                path = self.media.get_file(job.clip_key, tmp / Path(job.clip_key).name)
+            except FileNotFoundError:
+                raise _Done(self._failed(job, ErrorClass.CONFIG.value, "the clip's media file is missing")) from None
+            yield path
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _video_post(self, job: _Job, video: Path) -> VideoPost:
+        opts = dict(job.options)
+        fields: dict[str, Any] = {k: str(opts.pop(k)) for k in _POST_FIELDS if opts.get(k) is not None}
+        if opts.get("hashtags"):
+            fields["hashtags"] = tuple(opts.pop("hashtags"))
+        if opts.get("cover_time_s") is not None:
+            fields["cover_time_s"] = float(opts.pop("cover_time_s"))
+        try:
+            video_url = self.signer.url_for(job.clip_key) if job.platform in PULL_PLATFORMS else ""
+        except MediaUrlError as exc:
+            raise _Done(self._failed(job, ErrorClass.CONFIG.value, str(exc))) from None
+        post = VideoPost(video=video, caption=job.caption, title=job.title, video_url=video_url,
+                         idempotency_key=job.target_id, options=opts, **fields)
+        return self._with_handles(post, job)
+
+    def _client(self, platform: str) -> PlatformClient:
+        with self._client_lock:
+            if platform not in self._client_cache:
+                self._client_cache[platform] = self.clients(platform)
+            return self._client_cache[platform]
+
+    # ---- ledger transitions ------------------------------------------------------------------------------------
+    def _published(self, job: _Job, result: PublishResult, *, reconciled: bool = False) -> TargetOutcome:
+        with self.db.session() as session:
+            ledger.mark_published(session, job.target_id, result)
+        return TargetOutcome(job.target_id, job.platform, "published", post_id=result.post_id, url=result.url,
+                             reconciled=reconciled or bool(result.raw.get("reconciled")))
+
+    def _waiting(self, job: _Job, reason: str, until: datetime, message: str) -> TargetOutcome:
+        with self.db.session() as session:
+            ledger.mark_waiting(session, job.target_id, reason=reason, until=until, message=message)
+        return TargetOutcome(job.target_id, job.platform, "waiting", error_class=reason, message=message, until=until)
+
+    def _failed(self, job: _Job, error_class: str, message: str) -> TargetOutcome:
+        with self.db.session() as session:
+            ledger.mark_failed(session, job.target_id, error_class=error_class, message=message)
+        return TargetOutcome(job.target_id, job.platform, "failed", error_class=error_class, message=message)
+
+    def _unknown(self, job: _Job, message: str) -> TargetOutcome:
+        with self.db.session() as session:
+            ledger.mark_unknown(session, job.target_id, message)
+        return TargetOutcome(job.target_id, job.platform, "unknown_outcome",
+                             error_class=ErrorClass.UNKNOWN_OUTCOME.value, message=message)
+
+    def _unexpected(self, job: _Job, exc: Exception) -> TargetOutcome:
+        """After mark_attempt a create may have happened: unknown (reconciled next tick). Before it: failed."""
+        message = f"internal error: {type(exc).__name__}"
+        try:
+            with self.db.session() as session:
+                target = session.get(PostTarget, job.target_id)
+                started = target is not None and target.state in ("uploading", "processing", "publishing")
+            return self._unknown(job, message) if started else self._failed(job, ErrorClass.CONFIG.value, message)
+        except Exception:  # the database itself is failing: the lease expiry will bring the target back
+            log.exception("could not record the failure of target %s", job.target_id)
+            return TargetOutcome(job.target_id, job.platform, "claimed", message=message)
+
+
+def _handles_of(job: _Job) -> dict[str, Any]:
+    return _handles(job.handle)
+
+
+def publish_due(platform: str, *, db: Database, vault: TokenVault, media: MediaStore,
+                clients: Callable[[str], PlatformClient], now: datetime | None = None, worker_id: str,
+                max_items: int = 200, concurrency: int = 4, switches: PublishSwitches | None = None,
+                signer: MediaUrlSigner | None = None, backoff_s: float = 1.0, lease_s: int = 300,
+                sleep: Callable[[float], None] | None = None,
+                limit_rules: Mapping[str, Sequence[limits.LimitRule]] | None = None) -> list[TargetOutcome]:
+    """Publish every due target of `platform` (see the module docstring). `clients(platform)` is called once per
+    run; the caller owns (and closes) the clients it hands out."""
+    publisher = Publisher(db=db, vault=vault, media=media, clients=clients, switches=switches, signer=signer,
+                          backoff_s=backoff_s, sleep=sleep, limit_rules=limit_rules)
+    return publisher.publish_due(platform, now=now, worker_id=worker_id, max_items=max_items,
+                                 concurrency=concurrency, lease_s=lease_s)

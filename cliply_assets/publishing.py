@@ -1,0 +1,187 @@
+"""Publishing in Dagster: the `posts` asset (day × platform), the token-refresh and media-retention jobs.
+
+Thin wiring only: the per-target truth and the exactly-once rules live in cliply.publishing (ledger, publisher); these
+functions build the collaborators from resources and turn outcomes into materialisation metadata (never secrets)."""
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import dagster as dg
+
+from cliply.platforms import PLATFORMS
+from cliply.platforms.base import PlatformClient
+from cliply.publishing.publisher import TargetOutcome, publish_due
+from cliply.publishing.retention import DEFAULT_RETENTION_DAYS, sweep_media
+from cliply.publishing.switches import PublishSwitches
+from cliply.publishing.token_refresh import refresh_accounts
+
+OWNERS = ["team:cliply"]
+PLATFORM_TAG = "cliply/platform"
+# One op-level pool for every publishing step (`dagster instance concurrency set cliply_publish N`); per-platform
+# exclusivity comes from the due-posts sensor (never two runs of one platform) and the cliply/platform run tag.
+PUBLISH_POOL = "cliply_publish"
+DAY_FORMAT = "%Y-%m-%d"
+
+# end_offset=1: today's day partition exists today (a plain DailyPartitionsDefinition only has it tomorrow).
+posts_partitions = dg.MultiPartitionsDefinition(
+    {
+        "day": dg.DailyPartitionsDefinition(start_date="2026-01-01", end_offset=1),
+        "platform": dg.StaticPartitionsDefinition(list(PLATFORMS)),
+    }
+)
+
+
+def posts_partition_key(day: datetime, platform: str) -> dg.MultiPartitionKey:
+    return dg.MultiPartitionKey({"day": day.astimezone(UTC).strftime(DAY_FORMAT), "platform": platform})
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw else default
+
+
+class PostsConfig(dg.Config):
+    """0 = CLIPLY_PUBLISH_MAX_ITEMS / _CONCURRENCY / _LEASE_S, else 200 / 4 / 300."""
+
+    max_items: int = 0
+    concurrency: int = 0
+    lease_s: int = 0
+
+
+@contextmanager
+def client_factory(resources: Any) -> Iterator[Callable[[str], PlatformClient]]:
+    """`clients(platform)` backed by the platform resources (keyed by platform name); closes what it handed out."""
+    made: list[PlatformClient] = []
+
+    def clients(platform: str) -> PlatformClient:
+        client = getattr(resources, platform).get_client()
+        made.append(client)
+        return client
+
+    try:
+        yield clients
+    finally:
+        for client in made:
+            client.close()
+
+
+def outcome_metadata(outcomes: Sequence[TargetOutcome]) -> dict[str, Any]:
+    """Published ids/URLs, deferred (until when), failed (class + human message). Outcomes never hold tokens."""
+    published = [{"target": o.target_id, "post_id": o.post_id, "url": o.url, "reconciled": o.reconciled}
+                 for o in outcomes if o.state == "published"]
+    deferred = [{"target": o.target_id, "until": o.until.isoformat() if o.until else None,
+                 "reason": o.error_class or "limit", "message": o.message}
+                for o in outcomes if o.state == "waiting"]
+    failed = [{"target": o.target_id, "error_class": o.error_class, "message": o.message}
+              for o in outcomes if o.state == "failed"]
+    unknown = [{"target": o.target_id, "message": o.message} for o in outcomes if o.state == "unknown_outcome"]
+    skipped = [o.target_id for o in outcomes if o.state not in ("published", "waiting", "failed", "unknown_outcome")]
+    return {
+        "num_claimed": len(outcomes),
+        "num_published": len(published),
+        "num_deferred": len(deferred),
+        "num_failed": len(failed),
+        "num_unknown": len(unknown),
+        "published": dg.MetadataValue.json(published),
+        "deferred": dg.MetadataValue.json(deferred),
+        "failed": dg.MetadataValue.json(failed),
+        "unknown_outcome": dg.MetadataValue.json(unknown),
+        "skipped": dg.MetadataValue.json(skipped),
+    }
+
+
+@dg.asset(
+    partitions_def=posts_partitions,
+    group_name="publish",
+    kinds={"python"},
+    owners=OWNERS,
+    pool=PUBLISH_POOL,
+    required_resource_keys={"database", "media_store", "token_vault", *PLATFORMS},
+    description="One run per (day, platform): publishes every due post target of that platform through the posts "
+                "ledger (claim → attempt → publish / reconcile), exactly once per target. Metadata lists what was "
+                "published (ids, URLs), deferred (until when) and failed (error class, message).",
+)
+def posts(context: dg.AssetExecutionContext, config: PostsConfig) -> dg.MaterializeResult:
+    key = context.partition_key
+    platform = key.keys_by_dimension["platform"] if isinstance(key, dg.MultiPartitionKey) else key.split("|")[-1]
+    res = context.resources
+    switches = PublishSwitches.from_env()
+    with client_factory(res) as clients:
+        outcomes = publish_due(
+            platform,
+            db=res.database.get(),
+            vault=res.token_vault.get(),
+            media=res.media_store.get(),
+            clients=clients,
+            now=datetime.now(UTC),
+            worker_id=f"dagster:{context.run_id}:{os.getpid()}",  # names the worker process
+            max_items=config.max_items or _env_int("CLIPLY_PUBLISH_MAX_ITEMS", 200),
+            concurrency=config.concurrency or _env_int("CLIPLY_PUBLISH_CONCURRENCY", 4),
+            lease_s=config.lease_s or _env_int("CLIPLY_PUBLISH_LEASE_S", 300),
+            switches=switches,
+        )
+    meta = outcome_metadata(outcomes)
+    context.log.info(f"{platform}: claimed {meta['num_claimed']}, published {meta['num_published']}, deferred "
+                     f"{meta['num_deferred']}, failed {meta['num_failed']}, unknown {meta['num_unknown']}")
+    return dg.MaterializeResult(metadata={"platform": platform, "switched_on": switches.allows(platform), **meta})
+
+
+publish_posts_job = dg.define_asset_job(
+    "publish_posts",
+    selection=[posts],
+    executor_def=dg.in_process_executor,
+    description="Publish the due post targets of one platform (partition day|platform).",
+    tags={"cliply/stage": "publish"},
+)
+
+
+# ---- token refresh ------------------------------------------------------------------------------------------------
+
+@dg.op(required_resource_keys={"database", "token_vault", "notifier", *PLATFORMS})
+def refresh_expiring_tokens(context: dg.OpExecutionContext) -> dict[str, Any]:
+    res = context.resources
+    with client_factory(res) as clients:
+        report = refresh_accounts(res.database.get(), res.token_vault.get(), clients, res.notifier.notify,
+                                  now=datetime.now(UTC))
+    context.log.info(f"tokens refreshed {len(report.refreshed)}, reauth required {len(report.reauth_required)}, "
+                     f"warned {len(report.warned)}, errors {len(report.errors)}")
+    context.add_output_metadata({"refreshed": report.refreshed, "reauth_required": report.reauth_required,
+                                 "warned": report.warned, "errors": dg.MetadataValue.json(report.errors)})
+    return {"refreshed": report.refreshed, "reauth_required": report.reauth_required, "warned": report.warned}
+
+
+@dg.job(executor_def=dg.in_process_executor, tags={"cliply/stage": "maintenance"},
+        description="Refresh account tokens near expiry; flag accounts that need re-authorisation; warn 7 days ahead.")
+def refresh_tokens_job() -> None:
+    refresh_expiring_tokens()
+
+
+# ---- media retention ------------------------------------------------------------------------------------------------
+
+def retention_days() -> int:
+    return _env_int("CLIPLY_RETENTION_DAYS", DEFAULT_RETENTION_DAYS)
+
+
+@dg.op(required_resource_keys={"database", "media_store"})
+def delete_expired_media(context: dg.OpExecutionContext) -> dict[str, Any]:
+    days = retention_days()
+    report = sweep_media(context.resources.database.get(), context.resources.media_store.get(),
+                         now=datetime.now(UTC), days=days)
+    context.log.info(f"retention {days} d: deleted media of {len(report.deleted_clips)} clips "
+                     f"({report.deleted_objects} objects), kept {len(report.kept_for_posts)} for scheduled posts")
+    context.add_output_metadata({"retention_days": days, "deleted_clips": report.deleted_clips,
+                                 "kept_for_posts": report.kept_for_posts, "deleted_objects": report.deleted_objects})
+    return {"deleted_clips": report.deleted_clips, "kept_for_posts": report.kept_for_posts}
+
+
+@dg.job(executor_def=dg.in_process_executor, tags={"cliply/stage": "maintenance"},
+        description="Delete rendered clips/thumbnails older than CLIPLY_RETENTION_DAYS unless a post still needs them.")
+def media_retention_job() -> None:
+    delete_expired_media()
+
+
+PUBLISHING_ASSETS = [posts]
+PUBLISHING_JOBS = [publish_posts_job, refresh_tokens_job, media_retention_job]
