@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -61,3 +63,24 @@ def make_video(path: Path, *, seconds: float, codec: str = "libx264", size: str 
     run_ffmpeg(["-f", "lavfi", "-i", f"color=c=blue:size={size}:rate={rate}", "-t", str(seconds), "-c:v", codec,
                 *extra, str(path)])
     return path
+
+
+def run_threads(n: int, target: Callable[[int], object]) -> None:
+    """Run target(0..n-1) in n threads released together; re-raise the first error a thread hit."""
+    errors: list[BaseException] = []
+    start = threading.Barrier(n)
+
+    def run(i: int) -> None:
+        try:
+            start.wait()
+            target(i)
+        except BaseException as exc:  # a thread's exception would otherwise vanish
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,14 +35,6 @@ def _ring(*kids: str) -> KeyRing:
 
 
 VAULT = TokenVault(_ring("k1"))
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    database = Database(db_url)
-    database.migrate()
-    yield database
-    database.dispose()
 
 
 def _creds(n: int = 1, *, access: str | None = None, refresh: str | None = "default", **kw: Any) -> Credentials:

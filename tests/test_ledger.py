@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -38,6 +37,7 @@ from cliply.publishing.ledger import (
 from cliply.store import Database, NotFound, WorkspaceScope, get_or_create_workspace
 from cliply.store.models_accounts import Account
 from cliply.store.models_publishing import Post, PostTarget
+from tests.helpers import run_threads
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 ALL_STATES = ("scheduled", "claimed", "uploading", "processing", "publishing", "published", "failed", "waiting",
@@ -52,14 +52,6 @@ class World:
     clip_b: str
     acct: dict[str, int]  # workspace a: platform -> account id
     acct_b: int  # workspace b's youtube account
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    database = Database(db_url)
-    database.migrate()
-    yield database
-    database.dispose()
 
 
 def _account(s, ws: int, platform: str, ext: str) -> int:  # type: ignore[no-untyped-def]
@@ -309,27 +301,16 @@ def test_concurrent_claimers_take_every_target_exactly_once(db: Database, world:
                                targets=[TargetSpec("youtube", world.acct["youtube"])])
             expected |= {t.id for t in list_targets(scope, post.id)}
     claimed: dict[int, list[str]] = {i: [] for i in range(threads)}
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(threads)
 
     def work(i: int) -> None:
-        try:
-            barrier.wait()
-            while True:
-                with db.session() as s:
-                    batch = [t.id for t in claim_due(s, "youtube", now=T0, limit=7, worker_id=f"w{i}")]
-                if not batch:
-                    return
-                claimed[i].extend(batch)
-        except BaseException as exc:  # surfaced below; a thread's exception would otherwise vanish
-            errors.append(exc)
+        while True:
+            with db.session() as s:
+                batch = [t.id for t in claim_due(s, "youtube", now=T0, limit=7, worker_id=f"w{i}")]
+            if not batch:
+                return
+            claimed[i].extend(batch)
 
-    pool = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    assert errors == []
+    run_threads(threads, work)
     everything = [tid for ids in claimed.values() for tid in ids]
     assert len(everything) == len(set(everything)) == n_targets  # no duplicates
     assert set(everything) == expected  # none lost

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -13,6 +12,7 @@ from sqlalchemy import func, select
 from cliply.publishing.limits import DEFAULT_LIMITS, LimitRule, default_limits, reserve
 from cliply.store import Database
 from cliply.store.models_publishing import LimitEvent
+from tests.helpers import run_threads
 
 PT = ZoneInfo("America/Los_Angeles")
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -26,14 +26,6 @@ ROLLING = {
     "bluesky": ("videos_day", 24, 86400),
     "pinterest": ("writes_min", 10, 60),
 }
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    database = Database(db_url)
-    database.migrate()
-    yield database
-    database.dispose()
 
 
 def _reserve(db: Database, platform: str, account: int | None, now: datetime, **kw: object) -> datetime | None:
@@ -150,26 +142,15 @@ def test_limit_rule_validation() -> None:
 
 def test_concurrent_reserve_never_exceeds_the_limit(db: Database) -> None:
     threads, per_thread = (8, 10) if db.dialect == "postgresql" else (4, 20)  # 80 tries for 48 slots
-    barrier = threading.Barrier(threads)
     results: list[datetime | None] = []
-    errors: list[BaseException] = []
     lock = threading.Lock()
 
     def work(i: int) -> None:
-        try:
-            barrier.wait()
-            for j in range(per_thread):
-                got = _reserve(db, "instagram", 5, T0 + timedelta(milliseconds=j))
-                with lock:
-                    results.append(got)
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
+        for j in range(per_thread):
+            got = _reserve(db, "instagram", 5, T0 + timedelta(milliseconds=j))
+            with lock:
+                results.append(got)
 
-    pool = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    assert errors == []
+    run_threads(threads, work)
     assert sum(r is None for r in results) == 48
     assert _events(db) == 48

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,19 +22,12 @@ from cliply.store import (
     sources_with_status,
 )
 from cliply.store.models import Base
+from tests.helpers import run_threads
 
 APP_TABLES = {"workspaces", "sources", "transcripts", "clips", "usage_records"}
 PERIOD = "2025-11"
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "cliply" / "store" / "migrations" / "versions"
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    database = Database(db_url)
-    database.migrate()
-    yield database
-    database.dispose()
 
 
 def _tables(database: Database) -> set[str]:
@@ -189,25 +180,6 @@ def test_usage_increments_per_period(db: Database) -> None:
         assert (ws.usage(PERIOD).clips, ws.usage("2025-12").clips) == (5, 1)
 
 
-def _run_threads(n: int, target) -> None:  # type: ignore[no-untyped-def]
-    errors: list[BaseException] = []
-    start = threading.Barrier(n)
-
-    def run(i: int) -> None:
-        try:
-            start.wait()
-            target(i)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-
-
 def test_concurrent_usage_increments_land_exactly(db: Database) -> None:
     threads, per_thread = 8, 15
     with db.session() as s:
@@ -220,7 +192,7 @@ def test_concurrent_usage_increments_land_exactly(db: Database) -> None:
                     PERIOD, source_minutes=0.5, clips=1, projects=2
                 )
 
-    _run_threads(threads, work)
+    run_threads(threads, work)
     with db.session() as s:
         rec = WorkspaceScope(s, get_or_create_workspace(s, "acme")).usage(PERIOD)
         n = threads * per_thread
@@ -258,7 +230,7 @@ def test_consume_is_atomic_under_concurrency(db: Database) -> None:
         except PlanLimitExceeded as exc:
             refused.append(exc)
 
-    _run_threads(attempts, work)
+    run_threads(attempts, work)
     limit = get_plan("free").projects_per_month
     assert len(refused) == attempts - limit
     with db.session() as s:

@@ -61,6 +61,30 @@ def test_session_reuse_blob_and_record(sandbox, client, small_clip):
     assert mention[0]["features"][0]["did"] == bob
 
 
+def test_two_accounts_uploading_the_same_video_each_own_their_blob(sandbox, client, small_clip):
+    """Blobs belong to a repo: bob uploading the same bytes (same CID) must not take alice's blob away from her."""
+    _account(sandbox)
+    _account(sandbox, "bob.test")
+    alice = client.login("alice.test", "app-pass-1234")
+    bob = client.login("bob.test", "app-pass-1234")
+    xrpc = f"{sandbox.url('bluesky')}/xrpc"
+
+    def upload(creds):  # type: ignore[no-untyped-def]
+        resp = httpx.post(f"{xrpc}/com.atproto.repo.uploadBlob", content=small_clip.read_bytes(),
+                          headers={"Authorization": f"Bearer {creds.access_token}", "Content-Type": "video/mp4"})
+        assert resp.status_code == 200, resp.text
+        return resp.json()["blob"]
+
+    blob = upload(alice)
+    assert upload(bob)["ref"] == blob["ref"]
+    record = {"$type": POST, "text": "mine", "createdAt": "2026-11-21T10:00:00.000Z",
+              "embed": {"$type": "app.bsky.embed.video", "video": blob, "aspectRatio": {"width": 9, "height": 16}}}
+    auth = {"Authorization": f"Bearer {alice.access_token}"}
+    resp = httpx.post(f"{xrpc}/com.atproto.repo.createRecord", headers=auth,
+                      json={"repo": alice.account_id, "collection": POST, "rkey": tid_for("a1"), "record": record})
+    assert resp.status_code == 200, resp.text
+
+
 def test_expired_token_refreshes_once_and_rotates(sandbox, client, small_clip):
     _account(sandbox)
     creds = client.login("alice.test", "app-pass-1234")
