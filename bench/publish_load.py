@@ -64,22 +64,32 @@ def start_sandbox() -> tuple[SandboxState, str, uvicorn.Server]:
     return state, f"http://127.0.0.1:{server.config.port}", server
 
 
-def connect(platform: str, base: str, account: str) -> object:
+def connect(platform: str, base: str, account: str) -> tuple[object, dict[str, str]]:
+    """Authorise like a user would (OAuth through the sandbox, or a Bluesky session); returns creds and options."""
     client = make_client(platform, PlatformConfig(platform, base_url=f"{base}/{platform}",
                                                   client_id=f"cliply-{platform}", client_secret="sandbox-secret"))
     try:
-        if platform == "bluesky":
-            handle = f"{account}.test"
-            httpx.post(f"{base}/bluesky/xrpc/com.atproto.server.createAccount",
-                       json={"handle": handle, "password": "app-password-1", "email": f"{account}@example.com"},
-                       timeout=10).raise_for_status()
-            return client.login(handle, "app-password-1")  # type: ignore[attr-defined]
-        pending = client.authorization_url(redirect_uri=REDIRECT)
-        resp = httpx.get(pending.url + f"&sandbox_account={account}", follow_redirects=False, timeout=10)
-        code = parse_qs(urlparse(resp.headers["location"]).query)["code"][0]
-        return client.exchange_code(code=code, redirect_uri=REDIRECT, code_verifier=pending.code_verifier)
+        creds = _authorise(client, platform, base, account)
+        if platform == "pinterest":  # pins go to one of the user's own boards
+            return creds, {"board_id": client.list_boards(creds)[0]["id"]}  # type: ignore[attr-defined]
+        if platform == "tiktok":
+            return creds, {"privacy": "SELF_ONLY"}
+        return creds, {}
     finally:
         client.close()
+
+
+def _authorise(client, platform: str, base: str, account: str) -> object:  # type: ignore[no-untyped-def]
+    if platform == "bluesky":
+        handle = f"{account}.test"
+        httpx.post(f"{base}/bluesky/xrpc/com.atproto.server.createAccount",
+                   json={"handle": handle, "password": "app-password-1", "email": f"{account}@example.com"},
+                   timeout=10).raise_for_status()
+        return client.login(handle, "app-password-1")
+    pending = client.authorization_url(redirect_uri=REDIRECT)
+    resp = httpx.get(pending.url + f"&sandbox_account={account}", follow_redirects=False, timeout=10)
+    code = parse_qs(urlparse(resp.headers["location"]).query)["code"][0]
+    return client.exchange_code(code=code, redirect_uri=REDIRECT, code_verifier=pending.code_verifier)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -123,24 +133,23 @@ def main() -> int:
         scope.add_source("src1", "file", str(clip), "bench.mp4", status="ready")
         clip_id = scope.replace_clips("src1", [{"start_s": 0.0, "end_s": 4.0, "media_key": "clips/src1/bench.mp4",
                                                 "duration_s": 4.0, "width": 1080, "height": 1920}])[0].id
-    accounts: list[tuple[str, int]] = []
+    accounts: list[tuple[str, int, dict[str, str]]] = []
     for i in range(args.accounts):
         platform = PLATFORMS[i % len(PLATFORMS)]
-        creds = connect(platform, base, f"acct{i:02d}")
+        creds, opts = connect(platform, base, f"acct{i:02d}")
         with db.session() as s:
             repo = AccountsRepo(WorkspaceScope(s, get_or_create_workspace(s, "default")), vault)
-            accounts.append((platform, repo.connect(platform, creds, f"acct{i:02d}").id))  # type: ignore[arg-type]
+            accounts.append((platform, repo.connect(platform, creds, f"acct{i:02d}").id, opts))  # type: ignore[arg-type]
 
-    options = {"tiktok": {"privacy": "SELF_ONLY"}, "pinterest": {"board_id": "board-1"}}
     start = datetime.now(UTC) + timedelta(seconds=30)
     with db.session() as s:
         scope = WorkspaceScope(s, get_or_create_workspace(s, "default"))
         for n in range(args.posts):
-            platform, account_id = accounts[n % len(accounts)]
+            platform, account_id, opts = accounts[n % len(accounts)]
             due = start + timedelta(seconds=args.window_s * n / args.posts)
             ledger.create_post(scope, clip_id=clip_id, caption=f"Load test clip {n} #cliply", timezone="UTC",
                                scheduled_at=due, targets=[ledger.TargetSpec(platform, account_id,
-                                                                          options=options.get(platform, {}))])
+                                                                          options=opts)])
     print(f"seeded {args.accounts} accounts and {args.posts} posts due {start:%H:%M:%S}–"
           f"{start + timedelta(seconds=args.window_s):%H:%M:%S} UTC", flush=True)
 

@@ -159,7 +159,8 @@ def routes(state: SandboxState) -> list[BaseRoute]:
     # ---- blobs and the video service -----------------------------------------------------------------------
     def store_blob(did: str, data: bytes, mime: str) -> dict[str, Any]:
         cid = cid_for(data)
-        objs()["blobs"][cid] = {"did": did, "size": len(data), "mime": mime}
+        # Blobs belong to a repo: two accounts uploading the same bytes each own their copy (same CID).
+        objs()["blobs"][(did, cid)] = {"did": did, "size": len(data), "mime": mime}
         return {"$type": "blob", "ref": {"$link": cid}, "mimeType": mime, "size": len(data)}
 
     async def upload_blob(request: Request) -> Response:
@@ -231,7 +232,7 @@ def routes(state: SandboxState) -> list[BaseRoute]:
         if embed is not None:
             if embed.get("$type") != "app.bsky.embed.video":
                 return "only app.bsky.embed.video embeds are emulated"
-            blob = objs()["blobs"].get(((embed.get("video") or {}).get("ref") or {}).get("$link"))
+            blob = objs()["blobs"].get((did, ((embed.get("video") or {}).get("ref") or {}).get("$link")))
             if blob is None or blob["did"] != did or not blob["mime"].startswith("video/"):
                 return "Could not find blob"
             ratio = embed.get("aspectRatio") or {}
