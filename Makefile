@@ -47,6 +47,7 @@ bench: install
 	$(BIN)/python bench/render_vs_ffmpeg.py
 	$(BIN)/python bench/transcribe_rtf.py
 	$(BIN)/python bench/process_e2e.py
+	$(BIN)/python bench/publish_load.py
 
 # Re-resolve the lock from pyproject (run after changing dependencies).
 lock:

@@ -163,9 +163,12 @@ def main() -> int:
     deadline = began + 30 + args.window_s + args.drain_s
     try:
         while time.monotonic() < deadline:
+            now = datetime.now(UTC)
             with db.session() as s:
-                counts = Counter(t.state for t in s.query(PostTarget))
-            if counts.get("published", 0) + counts.get("failed", 0) >= args.posts:
+                # Settled: published, failed, or deferred by a quota to a later window (not lost, not late).
+                pending = sum(1 for t in s.query(PostTarget) if t.state not in ("published", "failed")
+                              and not (t.state == "waiting" and t.due_at > now))
+            if pending == 0 and now > start + timedelta(seconds=args.window_s):
                 break
             time.sleep(5)
     finally:
@@ -187,9 +190,13 @@ def main() -> int:
                          for p in state.posts_for())
     duplicates = max(0, len(state.posts_for()) - len(published))
     caused_429 = sum(1 for r in state.requests if r.status == 429)
-    lost = args.posts - len(published) - sum(1 for r in rows if r[0] == "failed")
+    final = datetime.now(UTC)
+    deferred = [r for r in rows if r[0] == "waiting" and r[1] > final]
+    lost = args.posts - len(published) - sum(1 for r in rows if r[0] == "failed") - len(deferred)
     span = max((r[2] for r in published), default=start) - start
+    earliest = min((r[1] for r in deferred), default=final)
     print(f"published {len(published)}/{args.posts}, failed {sum(1 for r in rows if r[0] == 'failed')}, "
+          f"deferred by platform quotas {len(deferred)} (next window from {earliest:%Y-%m-%d %H:%M} UTC), "
           f"states {dict(Counter(r[0] for r in rows))}")
     if lateness:
         print(f"lateness p50 {statistics.median(lateness):.1f} s, p99 {percentile(lateness, 0.99):.1f} s, "

@@ -389,6 +389,7 @@ def mark_published(
         target.handle = {**(target.handle or {}), "publish_status": result.status}
     target.updated_at = now
     session.flush()
+    refresh_aggregate(session, target.post_id)
     return target
 
 
@@ -411,6 +412,7 @@ def mark_waiting(
     _without_recovering(target)
     target.updated_at = now or utcnow()
     session.flush()
+    refresh_aggregate(session, target.post_id)
     return target
 
 
@@ -428,6 +430,7 @@ def mark_failed(
     _without_recovering(target)
     target.updated_at = now or utcnow()
     session.flush()
+    refresh_aggregate(session, target.post_id)
     return target
 
 
@@ -465,10 +468,14 @@ def aggregate_status(states: Sequence[str]) -> str:
 
 
 def refresh_aggregate(session: Session, post_id: str) -> str:
-    states = list(session.scalars(select(PostTarget.state).where(PostTarget.post_id == post_id)))
-    post = session.get(Post, post_id)
+    # Lock the post first: targets of one post finish in different transactions, and the last to commit must see
+    # the others' final states (READ COMMITTED re-reads them once the lock is granted).
+    post = session.scalars(
+        select(Post).where(Post.id == post_id).with_for_update().execution_options(populate_existing=True)
+    ).one_or_none()
     if post is None:
         raise NotFound(f"no post {post_id!r}")
+    states = list(session.scalars(select(PostTarget.state).where(PostTarget.post_id == post_id)))
     status = aggregate_status(states)
     if post.status != status:
         post.status = status
