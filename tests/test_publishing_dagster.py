@@ -103,14 +103,8 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: RunningSandb
     monkeypatch.setenv("CLIPLY_TOKEN_KEYS", f"k1:{generate_key()}")
     monkeypatch.setenv("CLIPLY_PUBLISH_RUN_STALE_S", "")
     for platform in ("x", "linkedin", "bluesky", "tiktok", "youtube"):
-        cfg = sandbox.config(platform)
-        prefix = f"CLIPLY_{platform.upper()}_"
-        monkeypatch.setenv(prefix + "BASE_URL", cfg.base_url)
-        monkeypatch.setenv(prefix + "CLIENT_ID", cfg.client_id)
-        monkeypatch.setenv(prefix + "CLIENT_SECRET", cfg.client_secret)
-        monkeypatch.setenv(prefix + "TIMEOUT_S", "3")
-        monkeypatch.setenv(prefix + "POLL_INTERVAL_S", "0.05")
-        monkeypatch.setenv(prefix + "POLL_TIMEOUT_S", "10")
+        for key, value in sandbox.env(platform).items():
+            monkeypatch.setenv(key, value)
     db = Database(settings.resolved_database_url)
     db.migrate()
     store = LocalMediaStore(Path(settings.resolved_media_url))

@@ -132,14 +132,8 @@ def e2e(backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandb
     monkeypatch.setenv("CLIPLY_TOKEN_KEYS", f"k1:{generate_key()}")
     monkeypatch.setenv("CLIPLY_MEDIA_URL_KEY", MEDIA_URL_KEY)
     for platform in PLATFORMS:
-        cfg = sandbox.config(platform)
-        prefix = f"CLIPLY_{platform.upper()}_"
-        monkeypatch.setenv(prefix + "BASE_URL", cfg.base_url)
-        monkeypatch.setenv(prefix + "CLIENT_ID", cfg.client_id)
-        monkeypatch.setenv(prefix + "CLIENT_SECRET", cfg.client_secret)
-        monkeypatch.setenv(prefix + "TIMEOUT_S", "3")
-        monkeypatch.setenv(prefix + "POLL_INTERVAL_S", "0.05")
-        monkeypatch.setenv(prefix + "POLL_TIMEOUT_S", "20")
+        for key, value in sandbox.env(platform, poll_timeout_s=20.0).items():
+            monkeypatch.setenv(key, value)
     monkeypatch.setenv("CLIPLY_X_TIMEOUT_S", "20")  # the held create outlives the kill, as in the existing e2e test
     # Publisher ↔ daemon timings: a killed run's lease runs out after 15 s and its STARTED run is stale after 20 s.
     monkeypatch.setenv("CLIPLY_PUBLISH_LEASE_S", "15")
