@@ -50,21 +50,15 @@ class RecordRequests:
                 body_done = True
             return message
 
-        async def capturing_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                # An endpoint that answers without reading the body (auth error, scripted fault, 404) must still
-                # log the full size and hash; once the response starts the server no longer hands the body over.
-                while not body_done:
-                    await counting_receive()
-            await send(message)
+        recorded = False
 
-        self.state.in_flight += 1
-        try:
-            await self.app(scope, counting_receive, capturing_send)
-        finally:
-            self.state.in_flight -= 1
+        def record() -> None:
+            # Logged when the response starts, before the client can see it: a test that counts requests right
+            # after a call returns never misses that call's entry.
+            nonlocal recorded
+            if recorded:
+                return
+            recorded = True
             headers = {k.decode().lower(): v.decode(errors="replace") for k, v in scope["headers"]}
             kept = {k: ("<redacted>" if k == "authorization" else v)
                     for k, v in headers.items() if k in _LOGGED_HEADERS}
@@ -73,6 +67,24 @@ class RecordRequests:
                 platform, scope["method"], scope["path"], scope.get("query_string", b"").decode(), kept, size,
                 digest.hexdigest(), status,
             ))
+
+        async def capturing_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                # An endpoint that answers without reading the body (auth error, scripted fault, 404) must still
+                # log the full size and hash; once the response starts the server no longer hands the body over.
+                while not body_done:
+                    await counting_receive()
+                record()
+            await send(message)
+
+        self.state.in_flight += 1
+        try:
+            await self.app(scope, counting_receive, capturing_send)
+        finally:
+            self.state.in_flight -= 1
+            record()  # a request that ended without a response (client gone, server error)
 
 
 def _control_routes(state: SandboxState) -> list[Route]:
