@@ -13,16 +13,15 @@ import dagster as dg
 
 from cliply.platforms import PLATFORMS
 from cliply.platforms.base import PlatformClient
-from cliply.publishing.publisher import TargetOutcome, publish_due
+from cliply.publishing.publisher import Publisher, TargetOutcome
 from cliply.publishing.retention import DEFAULT_RETENTION_DAYS, sweep_media
 from cliply.publishing.switches import PublishSwitches
 from cliply.publishing.token_refresh import refresh_accounts
 
 OWNERS = ["team:cliply"]
 PLATFORM_TAG = "cliply/platform"
-# One op-level pool for every publishing step (`dagster instance concurrency set cliply_publish N`); per-platform
-# exclusivity comes from the due-posts sensor (never two runs of one platform) and the cliply/platform run tag.
-PUBLISH_POOL = "cliply_publish"
+# Per-platform exclusivity comes from the due-posts sensor (never two runs of one platform) and the cliply/platform
+# run-tag limit. No shared op pool: runs linger, so a pool smaller than the platform count would starve platforms.
 DAY_FORMAT = "%Y-%m-%d"
 
 # end_offset=1: today's day partition exists today (a plain DailyPartitionsDefinition only has it tomorrow).
@@ -43,12 +42,24 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
-class PostsConfig(dg.Config):
-    """0 = CLIPLY_PUBLISH_MAX_ITEMS / _CONCURRENCY / _LEASE_S, else 200 / 4 / 300."""
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    return float(raw) if raw else default
 
-    max_items: int = 0
-    concurrency: int = 0
-    lease_s: int = 0
+
+class PostsConfig(dg.Config):
+    """How one publish run behaves; 0 = the CLIPLY_PUBLISH_* setting of the same name, else the default shown.
+
+    A run lingers: after publishing what is due it keeps claiming targets as they fall due, until it has been idle
+    for linger_s or has run for max_run_s. A steady stream of posts then costs one run launch per platform rather
+    than one per sensor tick (on two cores the launches, not the uploads, were what made posts late)."""
+
+    max_items: int = 0  # CLIPLY_PUBLISH_MAX_ITEMS, 1000 per run
+    concurrency: int = 0  # CLIPLY_PUBLISH_CONCURRENCY, 4 targets at once
+    lease_s: int = 0  # CLIPLY_PUBLISH_LEASE_S, 300
+    linger_s: float = 0  # CLIPLY_PUBLISH_LINGER_S, 60 (negative: publish what is due now and stop)
+    max_run_s: float = 0  # CLIPLY_PUBLISH_MAX_RUN_S, 600
+    poll_s: float = 0  # CLIPLY_PUBLISH_POLL_S, 1
 
 
 @contextmanager
@@ -98,7 +109,6 @@ def outcome_metadata(outcomes: Sequence[TargetOutcome]) -> dict[str, Any]:
     group_name="publish",
     kinds={"python"},
     owners=OWNERS,
-    pool=PUBLISH_POOL,
     required_resource_keys={"database", "media_store", "token_vault", *PLATFORMS},
     description="One run per (day, platform): publishes every due post target of that platform through the posts "
                 "ledger (claim → attempt → publish / reconcile), exactly once per target. Metadata lists what was "
@@ -109,24 +119,38 @@ def posts(context: dg.AssetExecutionContext, config: PostsConfig) -> dg.Material
     platform = key.keys_by_dimension["platform"] if isinstance(key, dg.MultiPartitionKey) else key.split("|")[-1]
     res = context.resources
     switches = PublishSwitches.from_env()
+    linger_s = config.linger_s or _env_float("CLIPLY_PUBLISH_LINGER_S", 60)
+
+    def report(outcome: TargetOutcome) -> None:  # progress in the run's log as each target settles
+        where = f" {outcome.url or outcome.post_id}" if outcome.state == "published" else ""
+        until = f" until {outcome.until:%Y-%m-%d %H:%M:%S} UTC" if outcome.until else ""
+        why = f" ({outcome.error_class}: {outcome.message})" if outcome.state in ("failed", "unknown_outcome") else ""
+        context.log.info(f"{platform} target {outcome.target_id}: {outcome.state}{where}{until}{why}")
+
     with client_factory(res) as clients:
-        outcomes = publish_due(
+        publisher = Publisher(db=res.database.get(), vault=res.token_vault.get(), media=res.media_store.get(),
+                              clients=clients, switches=switches)
+        outcomes = publisher.publish_due(
             platform,
-            db=res.database.get(),
-            vault=res.token_vault.get(),
-            media=res.media_store.get(),
-            clients=clients,
-            now=datetime.now(UTC),
             worker_id=f"dagster:{context.run_id}:{os.getpid()}",  # names the worker process
-            max_items=config.max_items or _env_int("CLIPLY_PUBLISH_MAX_ITEMS", 200),
+            max_items=config.max_items or _env_int("CLIPLY_PUBLISH_MAX_ITEMS", 1000),
             concurrency=config.concurrency or _env_int("CLIPLY_PUBLISH_CONCURRENCY", 4),
             lease_s=config.lease_s or _env_int("CLIPLY_PUBLISH_LEASE_S", 300),
-            switches=switches,
+            linger_s=max(0.0, linger_s),
+            max_run_s=config.max_run_s or _env_float("CLIPLY_PUBLISH_MAX_RUN_S", 600),
+            poll_s=config.poll_s or _env_float("CLIPLY_PUBLISH_POLL_S", 1),
+            on_outcome=report,
         )
+        backfilled = publisher.backfill_post_ids(platform) if switches.allows(platform) else []
     meta = outcome_metadata(outcomes)
     context.log.info(f"{platform}: claimed {meta['num_claimed']}, published {meta['num_published']}, deferred "
                      f"{meta['num_deferred']}, failed {meta['num_failed']}, unknown {meta['num_unknown']}")
-    return dg.MaterializeResult(metadata={"platform": platform, "switched_on": switches.allows(platform), **meta})
+    return dg.MaterializeResult(metadata={"platform": platform, "switched_on": switches.allows(platform), **meta,
+                                          "ids_backfilled": dg.MetadataValue.json(_backfilled(backfilled))})
+
+
+def _backfilled(outcomes: Sequence[TargetOutcome]) -> list[dict[str, str]]:
+    return [{"target": o.target_id, "post_id": o.post_id, "url": o.url} for o in outcomes]
 
 
 publish_posts_job = dg.define_asset_job(
@@ -134,7 +158,8 @@ publish_posts_job = dg.define_asset_job(
     selection=[posts],
     executor_def=dg.in_process_executor,
     description="Publish the due post targets of one platform (partition day|platform).",
-    tags={"cliply/stage": "publish"},
+    # A publish run mostly waits on the network: small ECS tasks rather than the media-sized default.
+    tags={"cliply/stage": "publish", "ecs/cpu": "512", "ecs/memory": "1024"},
 )
 
 
@@ -157,6 +182,30 @@ def refresh_expiring_tokens(context: dg.OpExecutionContext) -> dict[str, Any]:
         description="Refresh account tokens near expiry; flag accounts that need re-authorisation; warn 7 days ahead.")
 def refresh_tokens_job() -> None:
     refresh_expiring_tokens()
+
+
+# ---- public ids assigned after publishing (TikTok moderation) -------------------------------------------------------
+
+@dg.op(required_resource_keys={"database", "media_store", "token_vault", *PLATFORMS})
+def backfill_public_ids(context: dg.OpExecutionContext) -> dict[str, Any]:
+    res = context.resources
+    switches = PublishSwitches.from_env()
+    filled: dict[str, list[dict[str, str]]] = {}
+    with client_factory(res) as clients:
+        publisher = Publisher(db=res.database.get(), vault=res.token_vault.get(), media=res.media_store.get(),
+                              clients=clients, switches=switches)
+        for platform in PLATFORMS:
+            if switches.allows(platform) and (found := publisher.backfill_post_ids(platform)):
+                filled[platform] = _backfilled(found)
+    context.log.info(f"public ids back-filled: {sum(len(v) for v in filled.values())}")
+    context.add_output_metadata({"ids_backfilled": dg.MetadataValue.json(filled)})
+    return {p: [f["target"] for f in v] for p, v in filled.items()}
+
+
+@dg.job(executor_def=dg.in_process_executor, tags={"cliply/stage": "maintenance"},
+        description="Ask the platforms for the public ids of posts published while still in moderation.")
+def backfill_ids_job() -> None:
+    backfill_public_ids()
 
 
 # ---- media retention ------------------------------------------------------------------------------------------------
@@ -184,4 +233,4 @@ def media_retention_job() -> None:
 
 
 PUBLISHING_ASSETS = [posts]
-PUBLISHING_JOBS = [publish_posts_job, refresh_tokens_job, media_retention_job]
+PUBLISHING_JOBS = [publish_posts_job, refresh_tokens_job, backfill_ids_job, media_retention_job]

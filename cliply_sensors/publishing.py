@@ -6,12 +6,14 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from cliply.publishing.ledger import due_counts
+from cliply.publishing.ledger import awaiting_post_id, due_counts
+from cliply.publishing.publisher import BACKFILL_WINDOW
 from cliply.publishing.retention import has_expired_media
 from cliply.publishing.switches import PublishSwitches
 from cliply.store.accounts import EXPIRY_WARNING, accounts_expiring
 from cliply_assets.publishing import (
     PLATFORM_TAG,
+    backfill_ids_job,
     media_retention_job,
     posts_partition_key,
     publish_posts_job,
@@ -110,6 +112,23 @@ def token_refresh_schedule(context: dg.ScheduleEvaluationContext, database: Data
 
 
 @dg.schedule(
+    name="public_ids_backfill",
+    job=backfill_ids_job,
+    cron_schedule="7,37 * * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Twice an hour: fetch the public ids of posts still in platform moderation (skips when none).",
+)
+def public_ids_schedule(context: dg.ScheduleEvaluationContext, database: DatabaseResource):  # type: ignore[no-untyped-def]
+    now = context.scheduled_execution_time or datetime.now(UTC)
+    with database.get().session() as session:
+        waiting = awaiting_post_id(session, None, since=now - BACKFILL_WINDOW, limit=1)
+    if not waiting:
+        return dg.SkipReason("no published post is waiting for its public id")
+    return dg.RunRequest(run_key=f"public_ids:{now:%Y%m%dT%H%M}")
+
+
+@dg.schedule(
     name="media_retention",
     job=media_retention_job,
     cron_schedule="30 3 * * *",
@@ -145,4 +164,4 @@ def run_failure_notifier(context: dg.RunFailureSensorContext, notifier: Notifier
 
 
 PUBLISHING_SENSORS = [due_posts_sensor, run_failure_notifier]
-PUBLISHING_SCHEDULES = [token_refresh_schedule, media_retention_schedule]
+PUBLISHING_SCHEDULES = [token_refresh_schedule, public_ids_schedule, media_retention_schedule]

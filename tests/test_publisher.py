@@ -5,6 +5,7 @@ record of accepted posts."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,10 +21,11 @@ from sqlalchemy import select, update
 from cliply.platforms import make_client
 from cliply.platforms.base import PlatformClient
 from cliply.platforms.models import VideoPost
+from cliply.platforms.tiktok import TikTokClient
 from cliply.publishing import ledger
 from cliply.publishing.limits import LimitRule
 from cliply.publishing.media_urls import MediaUrlSigner
-from cliply.publishing.publisher import TargetOutcome, publish_due
+from cliply.publishing.publisher import Publisher, TargetOutcome, publish_due
 from cliply.publishing.switches import PublishSwitches
 from cliply.security.vault import KeyRing, TokenVault, generate_key
 from cliply.storage.media_store import LocalMediaStore, MediaStore, S3MediaStore
@@ -584,3 +586,122 @@ def test_two_workers_ticking_at_once_publish_each_target_once(both: World) -> No
     assert sorted(handled) == sorted(targets)  # every target claimed by exactly one worker
     assert all(o.state == "published" for outcomes in results.values() for o in outcomes)
     assert len(_posts(w, "tiktok")) == 4 and w.calls("tiktok", "POST", INIT) == 4
+
+
+# ---- a lingering run (what a Dagster run does) --------------------------------------------------------------------
+
+def test_a_lingering_run_publishes_targets_as_they_fall_due_then_stops_when_idle(world: World) -> None:
+    w = world
+    accounts = [w.connect("tiktok", f"tt-{i}") for i in range(3)]
+    now = datetime.now(UTC)
+    posts = [w.post(("tiktok", a, TIKTOK), at=now + timedelta(seconds=delay))
+             for a, delay in zip(accounts, (-1, 1.5, 3.0), strict=True)]
+    seen: list[tuple[str, float]] = []
+    began = time.monotonic()
+
+    outcomes = w.run("tiktok", linger_s=2.0, poll_s=0.1, max_run_s=60,
+                     on_outcome=lambda o: seen.append((o.target_id, time.monotonic() - began)))
+    took = time.monotonic() - began
+    assert [o.state for o in outcomes] == ["published"] * 3
+    assert [tid for tid, _ in seen] == [tids[0] for _, tids in posts]  # in due order, each reported as it settled
+    for _, [tid] in posts:
+        t = w.target(tid)
+        assert t.attempt_started_at >= t.due_at  # never before its time
+        assert (t.attempt_started_at - t.due_at).total_seconds() < 1.5  # claimed within a few polls of falling due
+    assert 3.0 + 2.0 <= took < 30  # idle for linger_s after the last one, then it returned by itself
+    assert len(_posts(w, "tiktok")) == 3
+
+
+def test_a_lingering_run_stops_at_max_run_s_and_leaves_later_targets_for_the_next_run(world: World) -> None:
+    w = world
+    acct = w.connect("tiktok", "tt-a")
+    _, [later] = w.post(("tiktok", acct, TIKTOK), at=datetime.now(UTC) + timedelta(seconds=30))
+    began = time.monotonic()
+    assert w.run("tiktok", linger_s=120, poll_s=0.1, max_run_s=1.0) == []
+    assert time.monotonic() - began < 15
+    assert w.target(later).state == "scheduled" and w.calls("tiktok", "POST", INIT) == 0
+
+
+def test_a_lingering_run_does_not_hammer_a_target_it_could_not_reconcile(world: World) -> None:
+    w = world
+    acct = w.connect("tiktok", "tt-a")
+    _, [tid] = w.post(("tiktok", acct, TIKTOK))
+    _claim_and_attempt(w, tid)  # a crashed attempt: the target must be reconciled before anything else
+    w.sandbox.fault("tiktok", "error", "video_list", status=500, times=-1)
+    with w.db.session() as s:  # the dead worker's lease has run out
+        s.execute(update(PostTarget).where(PostTarget.id == tid)
+                  .values(claimed_until=datetime.now(UTC) - timedelta(seconds=1)))
+
+    outcomes = w.run("tiktok", linger_s=1.5, poll_s=0.1, max_run_s=60)
+    assert [o.state for o in outcomes] == ["unknown_outcome"]  # tried once in this run, left for a later pass
+    assert w.calls("tiktok", "POST", VIDEO_LIST) <= 2 and w.calls("tiktok", "POST", INIT) == 0
+
+
+def test_a_run_never_holds_more_leases_than_it_has_workers(world: World) -> None:
+    w = world
+    accounts = [w.connect("tiktok", f"tt-{i}") for i in range(5)]
+    _, targets = w.post(*[("tiktok", a, TIKTOK) for a in accounts])
+    leased: list[int] = []
+
+    def count_leases(_: TargetOutcome) -> None:
+        with w.db.session() as s:
+            leased.append(len(list(s.scalars(select(PostTarget.id).where(PostTarget.claimed_by == WORKER)))))
+
+    outcomes = w.run("tiktok", concurrency=2, on_outcome=count_leases)
+    assert sorted(o.target_id for o in outcomes) == sorted(targets)
+    assert max(leased) <= 2  # the rest waited unclaimed (no lease ticking away in a queue)
+    assert len(_posts(w, "tiktok")) == 5
+
+
+# ---- ids the platform assigns later ---------------------------------------------------------------------------------
+
+def test_a_tiktok_id_assigned_after_moderation_is_backfilled_later(world: World,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    w = world
+    w.configs["tiktok"] = {"poll_interval_s": 0.05, "poll_timeout_s": 1.0}
+    real = TikTokClient._result
+
+    def still_moderating(self: TikTokClient, publish_id: str, data: dict[str, Any], *, private: bool, final: bool,
+                         handle: str = "") -> Any:
+        # While the publish call waits, moderation never ends; a later lookup sees the public id.
+        if not final:
+            data = {**data, "publicaly_available_post_id": []}
+        return real(self, publish_id, data, private=private, final=final, handle=handle)
+
+    monkeypatch.setattr(TikTokClient, "_result", still_moderating)
+    acct = w.connect("tiktok", "tt-a")
+    _, [tid] = w.post(("tiktok", acct, TIKTOK))
+    [out] = w.run("tiktok")
+    assert (out.state, out.post_id) == ("published", "")
+    t = w.target(tid)
+    assert not t.platform_post_id and t.handle["publish_status"] == "processing" and t.handle["publish_id"]
+
+    publisher = Publisher(db=w.db, vault=w.vault, media=w.media, clients=w.client, signer=w.signer,
+                          switches=PublishSwitches.all_on())
+    [filled] = publisher.backfill_post_ids("tiktok")
+    t = w.target(tid)
+    assert t.platform_post_id == filled.post_id == _posts(w, "tiktok")[0] and t.url == filled.url
+    assert t.state == "published" and "publish_status" not in t.handle
+    assert publisher.backfill_post_ids("tiktok") == []  # nothing left to ask about
+    assert len(_posts(w, "tiktok")) == 1 and w.calls("tiktok", "POST", INIT) == 1
+
+
+def test_reconciliation_never_hands_a_post_owned_by_another_target_to_a_second_one(world: World) -> None:
+    w = world
+    acct = w.connect("tiktok", "tt-a")
+    # The same clip and caption scheduled twice on one account: the first publishes normally.
+    _, [first] = w.post(("tiktok", acct, TIKTOK), caption="Same words twice")
+    [out] = w.run("tiktok")
+    assert out.state == "published"
+    # The second crashed before its init reached TikTok (no publish_id): only caption matching could answer, and
+    # the one matching post already belongs to the first target.
+    _, [second] = w.post(("tiktok", acct, TIKTOK), caption="Same words twice")
+    _claim_and_attempt(w, second)
+    with w.db.session() as s:
+        s.execute(update(PostTarget).where(PostTarget.id == second)
+                  .values(claimed_until=datetime.now(UTC) - timedelta(seconds=1)))
+
+    [again] = w.run("tiktok")
+    assert again.target_id == second and again.state == "published" and not again.reconciled
+    assert again.post_id != w.target(first).platform_post_id
+    assert len(_posts(w, "tiktok")) == 2

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -22,6 +23,7 @@ from sqlalchemy import select
 from cliply.definitions import defs
 from cliply.platforms import make_client
 from cliply.platforms.base import PlatformConfig
+from cliply.platforms.tiktok import TikTokClient
 from cliply.publishing.ledger import TargetSpec, create_post
 from cliply.security.vault import KeyRing, TokenVault, generate_key
 from cliply.storage.media_store import LocalMediaStore
@@ -33,6 +35,7 @@ from cliply.store.models_publishing import PostTarget
 from cliply.store.repo import WorkspaceScope, get_or_create_workspace
 from cliply_assets.publishing import (
     PLATFORM_TAG,
+    backfill_ids_job,
     media_retention_job,
     posts,
     posts_partition_key,
@@ -40,13 +43,19 @@ from cliply_assets.publishing import (
     refresh_tokens_job,
 )
 from cliply_resources import DatabaseResource, default_resources
-from cliply_sensors.publishing import due_posts_sensor, media_retention_schedule, token_refresh_schedule
+from cliply_sensors.publishing import (
+    due_posts_sensor,
+    media_retention_schedule,
+    public_ids_schedule,
+    token_refresh_schedule,
+)
 from tests.fixtures.media import REPO
 from tests.fixtures.sandbox import RunningSandbox
 from tests.helpers import pipeline_settings, settings_env
 from tests.test_notifier import SmtpInbox, WebhookReceiver, smtp_server, webhook_server  # noqa: F401 (fixtures)
 
 PUBLISH_PLATFORMS = ("x", "linkedin", "bluesky")
+TIKTOK_OPTS = {"privacy": "PUBLIC_TO_EVERYONE"}
 
 
 @dataclass
@@ -76,10 +85,10 @@ class World:
         return WorkspaceScope(session, get_or_create_workspace(session, "default"))
 
     def schedule(self, clip_id: str, targets: list[tuple[str, int]], *, caption: str,
-                 at: datetime | None = None) -> list[str]:
+                 at: datetime | None = None, options: dict[str, Any] | None = None) -> list[str]:
         with self.db.session() as s:
             post = create_post(self.scope(s), clip_id=clip_id, caption=caption, timezone="UTC",
-                               targets=[TargetSpec(p, a) for p, a in targets],
+                               targets=[TargetSpec(p, a, options=options or {}) for p, a in targets],
                                scheduled_at=at or datetime.now(UTC) - timedelta(minutes=1))
             return [t.id for t in s.scalars(select(PostTarget).where(PostTarget.post_id == post.id))]
 
@@ -102,6 +111,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: RunningSandb
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("CLIPLY_TOKEN_KEYS", f"k1:{generate_key()}")
     monkeypatch.setenv("CLIPLY_PUBLISH_RUN_STALE_S", "")
+    monkeypatch.setenv("CLIPLY_PUBLISH_LINGER_S", "0")  # in-process materialisations publish what is due and stop
     for platform in ("x", "linkedin", "bluesky", "tiktok", "youtube"):
         for key, value in sandbox.env(platform).items():
             monkeypatch.setenv(key, value)
@@ -388,6 +398,44 @@ def test_retention_deletes_old_media_but_keeps_what_a_post_needs(world: World) -
     assert media_retention_schedule.evaluate_tick(sched_ctx).run_requests == []
 
 
+# ---- public ids after moderation -----------------------------------------------------------------------------------
+
+def test_public_ids_schedule_and_job_backfill_a_tiktok_post_published_while_moderating(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLIPLY_TIKTOK_POLL_TIMEOUT_S", "1")
+    real = TikTokClient._result
+
+    moderating = [True]
+
+    def still_moderating(self: TikTokClient, publish_id: str, data: dict[str, Any], *, private: bool, final: bool,
+                         handle: str = "") -> Any:
+        if moderating[0]:  # published, but the public id is not out yet (for longer than the run waits)
+            data = {**data, "publicaly_available_post_id": []}
+        return real(self, publish_id, data, private=private, final=final, handle=handle)
+
+    monkeypatch.setattr(TikTokClient, "_result", still_moderating)
+    acc = world.connect("tiktok", "tt-mod")
+    [tid] = world.schedule(world.clip_ids[0], [("tiktok", acc)], caption="moderated for a while", options=TIKTOK_OPTS)
+    sched_ctx = dg.build_schedule_context(instance=world.instance, scheduled_execution_time=datetime.now(UTC),
+                                          resources={"database": DatabaseResource(url=str(world.db.url))})
+    assert public_ids_schedule.evaluate_tick(sched_ctx).run_requests == []  # nothing published yet
+
+    meta = _metadata(_materialize(world, "tiktok"))
+    assert meta["num_published"] == 1 and meta["published"][0]["post_id"] == ""  # type: ignore[index]
+    assert meta["ids_backfilled"] == []  # the run asked once more before it ended: still moderating
+    assert public_ids_schedule.evaluate_tick(sched_ctx).run_requests
+    moderating[0] = False
+
+    result = backfill_ids_job.execute_in_process(instance=world.instance, resources=default_resources())
+    assert result.success
+    [post] = world.sandbox.state.posts_for("tiktok")
+    assert result.output_for_node("backfill_public_ids") == {"tiktok": [tid]}
+    with world.db.session() as s:
+        target = s.get(PostTarget, tid)
+        assert target is not None and target.platform_post_id == post.post_id and target.state == "published"
+    assert public_ids_schedule.evaluate_tick(sched_ctx).run_requests == []  # nothing left to ask about
+
+
 # ---- run-failure notifier ------------------------------------------------------------------------------------------
 
 @dg.op
@@ -449,7 +497,7 @@ def test_real_daemon_publishes_every_target_once_even_after_a_killed_run(world: 
     dagster_home.mkdir()
     shutil.copyfile(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
     env = {**os.environ, "DAGSTER_HOME": str(dagster_home), "CLIPLY_X_TIMEOUT_S": "20",
-           "CLIPLY_PUBLISH_LEASE_S": "15", "CLIPLY_PUBLISH_RUN_STALE_S": "20"}
+           "CLIPLY_PUBLISH_LEASE_S": "15", "CLIPLY_PUBLISH_RUN_STALE_S": "20", "CLIPLY_PUBLISH_LINGER_S": "3"}
     log = tmp_path / "daemon.log"
     daemon = str(Path(sys.executable).with_name("dagster-daemon"))
     with log.open("w") as out:

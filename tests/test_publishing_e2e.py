@@ -138,6 +138,7 @@ def e2e(backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandb
     # Publisher ↔ daemon timings: a killed run's lease runs out after 15 s and its STARTED run is stale after 20 s.
     monkeypatch.setenv("CLIPLY_PUBLISH_LEASE_S", "15")
     monkeypatch.setenv("CLIPLY_PUBLISH_RUN_STALE_S", "20")
+    monkeypatch.setenv("CLIPLY_PUBLISH_LINGER_S", "3")  # runs linger briefly, then hand over to the next tick
 
     db = Database(settings.resolved_database_url)
     db.migrate()

@@ -41,6 +41,10 @@ class VideoPost:
     video_url: str = ""  # pull-based platforms (Instagram, Threads): a signed URL of `video`
     idempotency_key: str = ""  # Cliply's target id: embedded where harmless so reconciliation can match
     options: dict[str, Any] = field(default_factory=dict)  # anything platform-specific (e.g. TikTok is_aigc)
+    # Reconciliation by caption: nothing published before `created_after` (the target's first attempt, known to the
+    # publisher) and no id in `exclude_post_ids` (posts other targets of this account already own) can be ours.
+    created_after: datetime | None = None
+    exclude_post_ids: frozenset[str] = frozenset()
 
     def full_caption(self) -> str:
         tags = " ".join(f"#{t.lstrip('#')}" for t in self.hashtags if t.strip("#"))

@@ -9,7 +9,7 @@ Every function only flushes: the caller's unit of work (Database.session()) comm
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,6 +33,7 @@ ACTIVE_STATES = ("claimed", "uploading", "processing", "publishing", "unknown_ou
 READY_STATES = ("scheduled", "waiting")
 TERMINAL_STATES = ("published", "failed", "cancelled")
 IN_FLIGHT = ("claimed", "uploading", "processing", "publishing")
+LATER_ID_HANDLES = ("publish_id", "container_id", "video_id")
 
 # to-state -> states it may be entered from (claims are handled by claim_due's own predicate).
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -215,20 +216,24 @@ def _claimable(now: datetime) -> Any:
 
 
 def claim_due(
-    session: Session, platform: str, *, now: datetime, limit: int, worker_id: str, lease_s: int = DEFAULT_LEASE_S
+    session: Session, platform: str, *, now: datetime, limit: int, worker_id: str, lease_s: int = DEFAULT_LEASE_S,
+    exclude: Collection[str] = (),
 ) -> list[PostTarget]:
     """Atomically lease up to `limit` due targets of `platform` (oldest due first) to `worker_id`.
 
     Includes targets whose lease expired mid-attempt or that ended in unknown_outcome: those come back with
     `recovering` set (handle["recovering"]) and must be reconciled with the platform before any new create.
     PostgreSQL: FOR UPDATE SKIP LOCKED lets claimers run side by side; SQLite: BEGIN IMMEDIATE serialises them.
-    Commit promptly: the lease is only visible to other workers once committed."""
+    Commit promptly: the lease is only visible to other workers once committed. `exclude`: targets this worker
+    already handled and does not want back yet (e.g. an unknown outcome it just failed to reconcile)."""
     _aware(now, "now")
     if limit <= 0:
         return []
+    query = select(PostTarget.id).where(PostTarget.platform == platform, _claimable(now))
+    if exclude:
+        query = query.where(PostTarget.id.not_in(list(exclude)))
     ids = list(session.scalars(
-        select(PostTarget.id)
-        .where(PostTarget.platform == platform, _claimable(now))
+        query
         .order_by(PostTarget.due_at, PostTarget.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -309,6 +314,7 @@ def mark_attempt(
     target.updated_at = now
     _without_recovering(target)
     session.flush()
+    refresh_aggregate(session, target.post_id)  # the post shows "processing" while this attempt runs
     return target.attempts
 
 
@@ -386,7 +392,9 @@ def mark_published(
     _clear_lease(target)
     _without_recovering(target)
     if result.status != "published":
-        target.handle = {**(target.handle or {}), "publish_status": result.status}
+        # Published but not final (e.g. TikTok moderating): keep the handle the public id can be asked for with.
+        later = {k: result.raw[k] for k in LATER_ID_HANDLES if result.raw.get(k)}
+        target.handle = {**(target.handle or {}), **later, "publish_status": result.status}
     target.updated_at = now
     session.flush()
     refresh_aggregate(session, target.post_id)
@@ -447,7 +455,50 @@ def mark_unknown(session: Session, target_id: str, message: str, *, now: datetim
     _clear_lease(target)
     target.updated_at = now or utcnow()
     session.flush()
+    refresh_aggregate(session, target.post_id)
     return target
+
+
+# --- platform ids known later (system-level) ---
+
+
+def owned_post_ids(session: Session, platform: str, account_id: int, *, except_target: str,
+                   limit: int = 1000) -> frozenset[str]:
+    """Platform post ids other targets of this account already own: reconciliation must never hand one of them to a
+    second target (two posts with the same caption on one account would otherwise both match the first)."""
+    rows = session.scalars(
+        select(PostTarget.platform_post_id)
+        .where(PostTarget.platform == platform, PostTarget.account_id == account_id, PostTarget.id != except_target,
+               PostTarget.platform_post_id.is_not(None), PostTarget.platform_post_id != "")
+        .order_by(PostTarget.published_at.desc())
+        .limit(limit)
+    )
+    return frozenset(str(r) for r in rows)
+
+
+def awaiting_post_id(session: Session, platform: str | None, *, since: datetime, limit: int) -> list[PostTarget]:
+    """Published targets (of `platform`, None = any) whose platform had not assigned the public id yet (e.g. TikTok
+    still moderating)."""
+    query = select(PostTarget).where(
+        PostTarget.state == "published", PostTarget.published_at >= since,
+        or_(PostTarget.platform_post_id.is_(None), PostTarget.platform_post_id == ""))
+    if platform is not None:
+        query = query.where(PostTarget.platform == platform)
+    rows = session.scalars(query.order_by(PostTarget.published_at))
+    return [t for t in rows if (t.handle or {}).get("publish_status") == "processing"][:limit]
+
+
+def record_post_id(session: Session, target_id: str, result: PublishResult, *, now: datetime | None = None) -> bool:
+    """Back-fill the public id of a published target; False when it already has one (nothing changed)."""
+    target = _load(session, target_id)
+    if target.state != "published" or target.platform_post_id or not result.post_id:
+        return False
+    target.platform_post_id = result.post_id
+    target.url = result.url or target.url
+    target.handle = {k: v for k, v in (target.handle or {}).items() if k != "publish_status"}
+    target.updated_at = now or utcnow()
+    session.flush()
+    return True
 
 
 # --- aggregate ---

@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -47,6 +47,8 @@ PULL_PLATFORMS = frozenset({"instagram", "threads"})  # Meta fetches video_url i
 REFRESH_AHEAD = timedelta(minutes=5)
 MAX_TRIES = 3
 DEFAULT_RATE_WAIT = timedelta(seconds=60)  # a 429 without a reset time
+BACKFILL_WINDOW = timedelta(days=7)  # how long a published target keeps asking for its public id
+REQUEUE_S = 30.0  # a lingering run takes a target it just handled (e.g. an unknown outcome) back after this long
 UNUSABLE_ACCOUNT = frozenset({"disconnected", "reauth_required"})
 # Reconciliation handles a client may put in PlatformError.details; the value is the VideoPost.options key that the
 # client's find_existing reads (YouTube reads its resumable session under a prefixed name).
@@ -85,6 +87,7 @@ class _Job:
     recovering: bool
     clip_key: str
     worker_id: str = ""
+    created_after: datetime | None = None  # the post's creation: nothing of ours can be older
     creds: Credentials | None = None  # the newest credentials (after any refresh); never logged
     handles_tried: dict[str, Any] = field(default_factory=dict)  # the handles find_existing last saw
 
@@ -128,26 +131,57 @@ class Publisher:
 
     # ---- the run ----------------------------------------------------------------------------------------------
     def publish_due(self, platform: str, *, now: datetime | None = None, worker_id: str, max_items: int = 200,
-                    concurrency: int = 4, lease_s: int = 300) -> list[TargetOutcome]:
+                    concurrency: int = 4, lease_s: int = 300, linger_s: float = 0.0, max_run_s: float = 600.0,
+                    poll_s: float = 1.0, requeue_s: float = REQUEUE_S,
+                    on_outcome: Callable[[TargetOutcome], None] | None = None) -> list[TargetOutcome]:
+        """Claim due targets as workers free up (never more than `concurrency` leased at once, so no lease ticks
+        away in a queue) and publish them. linger_s=0 returns once nothing is due; a Dagster run lingers, claiming
+        targets as they fall due until it has been idle for linger_s or has run max_run_s: a steady stream of due
+        posts then costs one run launch, not one per sensor tick. `now` pins the clock used for claiming (tests)."""
         if not self.switches.allows(platform):
             # Not claimed at all: the targets stay scheduled and are picked up once the switch is back on.
             log.info("publishing to %s is switched off; nothing claimed", platform)
             return []
-        now = now or datetime.now(UTC)
         self.lease_s = lease_s
-        with self.db.session() as session:
-            claimed = ledger.claim_due(session, platform, now=now, limit=max_items, worker_id=worker_id,
-                                       lease_s=lease_s)
-            jobs = [self._job(session, t, worker_id) for t in claimed]
-        if not jobs:
-            return []
-        workers = max(1, min(concurrency, len(jobs)))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"publish-{platform}") as pool:
-            outcomes = list(pool.map(lambda j: self._run(j, now, worker_id), jobs))
-        with self.db.session() as session:
-            for post_id in sorted({j.post_id for j in jobs}):
-                ledger.refresh_aggregate(session, post_id)
+        started = last_busy = time.monotonic()
+        # Targets handled in this call and when they may be claimed again here (an unknown outcome is reclaimed by
+        # a later pass, not hammered in a loop); a one-shot call never takes one back.
+        resting: dict[str, float] = {}
+        outcomes: list[TargetOutcome] = []
+        in_flight: dict[Future[TargetOutcome], _Job] = {}
+        claimed = 0
+        with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix=f"publish-{platform}") as pool:
+            while True:
+                clock = time.monotonic()
+                accepting = clock - started < max_run_s and claimed < max_items
+                free = min(concurrency - len(in_flight), max_items - claimed)
+                if accepting and free > 0:
+                    at = now or datetime.now(UTC)
+                    exclude = {t for t, until in resting.items() if until > clock}
+                    for job in self._claim(platform, at, free, worker_id, exclude):
+                        in_flight[pool.submit(self._run, job, at, worker_id)] = job
+                        claimed += 1
+                if in_flight:
+                    done, _ = wait(in_flight, timeout=poll_s, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        job = in_flight.pop(future)
+                        outcome = future.result()  # _run never raises
+                        outcomes.append(outcome)
+                        resting[job.target_id] = time.monotonic() + requeue_s if linger_s > 0 else float("inf")
+                        if on_outcome is not None:
+                            on_outcome(outcome)
+                    last_busy = time.monotonic()
+                    continue
+                if not accepting or time.monotonic() - last_busy >= linger_s:
+                    break
+                time.sleep(poll_s)
         return outcomes
+
+    def _claim(self, platform: str, now: datetime, limit: int, worker_id: str, exclude: set[str]) -> list[_Job]:
+        with self.db.session() as session:
+            targets = ledger.claim_due(session, platform, now=now, limit=limit, worker_id=worker_id,
+                                       lease_s=self.lease_s, exclude=exclude)
+            return [self._job(session, t, worker_id) for t in targets]
 
     def _job(self, session: Any, target: PostTarget, worker_id: str) -> _Job:
         post = session.get(Post, target.post_id)
@@ -160,6 +194,7 @@ class Publisher:
             options=dict(target.options or {}), handle=handle,
             recovering=bool(handle.get("recovering")) or target.attempt_started_at is not None,
             clip_key=(clip.media_key or "") if clip is not None else "", worker_id=worker_id,
+            created_after=post.created_at if post is not None else None,
         )
 
     def _run(self, job: _Job, now: datetime, worker_id: str) -> TargetOutcome:
@@ -289,7 +324,9 @@ class Publisher:
         if not force and job.handles_tried == handles and job.handles_tried:
             return None
         job.handles_tried = handles
-        return client.find_existing(creds, self._with_handles(post, job))
+        with self.db.session() as session:
+            owned = ledger.owned_post_ids(session, job.platform, job.account_id, except_target=job.target_id)
+        return client.find_existing(creds, replace(self._with_handles(post, job), exclude_post_ids=owned))
 
     def _reconcile(self, job: _Job, client: PlatformClient, creds: Credentials,
                    post: VideoPost) -> PublishResult | None:
@@ -404,8 +441,44 @@ class Publisher:
         except MediaUrlError as exc:
             raise _Done(self._failed(job, ErrorClass.CONFIG.value, str(exc))) from None
         post = VideoPost(video=video, caption=job.caption, title=job.title, video_url=video_url,
-                         idempotency_key=job.target_id, options=opts, **fields)
+                         idempotency_key=job.target_id, options=opts, created_after=job.created_after, **fields)
         return self._with_handles(post, job)
+
+    # ---- ids the platform assigns later ------------------------------------------------------------------------
+    def backfill_post_ids(self, platform: str, *, now: datetime | None = None, limit: int = 20,
+                          max_age: timedelta = BACKFILL_WINDOW) -> list[TargetOutcome]:
+        """Published targets still waiting for their public id (TikTok moderation): ask the platform by the saved
+        handle and record the id once it exists. Never changes a target's state; a failed lookup waits for the
+        next call."""
+        now = now or datetime.now(UTC)
+        with self.db.session() as session:
+            jobs = [self._job(session, t, "backfill")
+                    for t in ledger.awaiting_post_id(session, platform, since=now - max_age, limit=limit)]
+        found_ids: list[TargetOutcome] = []
+        for job in jobs:
+            if not _handles_of(job):
+                continue  # matching by caption alone is not safe enough to name a post after the fact
+            try:
+                with self.db.session() as session:
+                    repo = self._repo(session, job.workspace_id)
+                    account = repo.get(job.account_id)
+                    if account is None or account.status in UNUSABLE_ACCOUNT:
+                        continue
+                    creds = repo.credentials(account)
+                lookup = VideoPost(video=Path(f"{job.target_id}.lookup"), caption=job.caption, title=job.title,
+                                   idempotency_key=job.target_id, created_after=job.created_after,
+                                   options={HANDLE_KEYS[k]: v for k, v in _handles_of(job).items()})
+                found = self._client(platform).find_existing(creds, lookup)
+            except (PlatformError, AccountDisconnected) as exc:
+                log.info("target %s: public id not available yet (%s)", job.target_id, exc)
+                continue
+            if found is None or not found.post_id:
+                continue
+            with self.db.session() as session:
+                if ledger.record_post_id(session, job.target_id, found):
+                    found_ids.append(TargetOutcome(job.target_id, platform, "published", post_id=found.post_id,
+                                                   url=found.url, reconciled=True))
+        return found_ids
 
     def _client(self, platform: str) -> PlatformClient:
         with self._client_lock:
@@ -458,10 +531,13 @@ def publish_due(platform: str, *, db: Database, vault: TokenVault, media: MediaS
                 max_items: int = 200, concurrency: int = 4, switches: PublishSwitches | None = None,
                 signer: MediaUrlSigner | None = None, backoff_s: float = 1.0, lease_s: int = 300,
                 sleep: Callable[[float], None] | None = None,
-                limit_rules: Mapping[str, Sequence[limits.LimitRule]] | None = None) -> list[TargetOutcome]:
+                limit_rules: Mapping[str, Sequence[limits.LimitRule]] | None = None, linger_s: float = 0.0,
+                max_run_s: float = 600.0, poll_s: float = 1.0,
+                on_outcome: Callable[[TargetOutcome], None] | None = None) -> list[TargetOutcome]:
     """Publish every due target of `platform` (see the module docstring). `clients(platform)` is called once per
     run; the caller owns (and closes) the clients it hands out."""
     publisher = Publisher(db=db, vault=vault, media=media, clients=clients, switches=switches, signer=signer,
                           backoff_s=backoff_s, sleep=sleep, limit_rules=limit_rules)
     return publisher.publish_due(platform, now=now, worker_id=worker_id, max_items=max_items,
-                                 concurrency=concurrency, lease_s=lease_s)
+                                 concurrency=concurrency, lease_s=lease_s, linger_s=linger_s, max_run_s=max_run_s,
+                                 poll_s=poll_s, on_outcome=on_outcome)
