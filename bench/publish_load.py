@@ -16,15 +16,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
-
-import httpx
-import uvicorn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -33,8 +29,7 @@ from cliply.media.ffmpeg import run_ffmpeg  # noqa: E402
 from cliply.platforms import PLATFORMS, make_client  # noqa: E402
 from cliply.platforms.base import PlatformConfig  # noqa: E402
 from cliply.publishing import ledger  # noqa: E402
-from cliply.sandbox.app import create_app  # noqa: E402
-from cliply.sandbox.state import SandboxState  # noqa: E402
+from cliply.sandbox.local import CLIENT_SECRET, LocalSandbox, free_port  # noqa: E402
 from cliply.security.vault import KeyRing, TokenVault, generate_key  # noqa: E402
 from cliply.storage.media_store import LocalMediaStore  # noqa: E402
 from cliply.store.accounts import AccountsRepo  # noqa: E402
@@ -45,31 +40,17 @@ from cliply.store.repo import WorkspaceScope, get_or_create_workspace  # noqa: E
 REDIRECT = "http://127.0.0.1:9/callback"
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_sandbox() -> tuple[SandboxState, str, uvicorn.Server]:
-    state = SandboxState()
-    server = uvicorn.Server(uvicorn.Config(create_app(state), host="127.0.0.1", port=free_port(),
-                                           log_level="warning", lifespan="off"))
-    threading.Thread(target=server.run, daemon=True).start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return state, f"http://127.0.0.1:{server.config.port}", server
-
-
-def connect(platform: str, base: str, account: str) -> tuple[object, dict[str, str]]:
-    """Authorise like a user would (OAuth through the sandbox, or a Bluesky session); returns creds and options."""
-    client = make_client(platform, PlatformConfig(platform, base_url=f"{base}/{platform}",
-                                                  client_id=f"cliply-{platform}", client_secret="sandbox-secret"))
+def connect(sandbox: LocalSandbox, platform: str, account: str) -> tuple[object, dict[str, str]]:
+    """Authorise like a user would (OAuth consent in the sandbox, or a Bluesky session); creds and options."""
+    client = make_client(platform, PlatformConfig(platform, base_url=f"{sandbox.base_url}/{platform}",
+                                                  client_id=f"cliply-{platform}", client_secret=CLIENT_SECRET))
     try:
-        creds = _authorise(client, platform, base, account)
+        if platform == "bluesky":
+            creds = client.login(*sandbox.create_bluesky_account(account))  # type: ignore[attr-defined]
+        else:
+            pending = client.authorization_url(redirect_uri=REDIRECT)
+            code = parse_qs(urlparse(sandbox.consent(pending.url, account)).query)["code"][0]
+            creds = client.exchange_code(code=code, redirect_uri=REDIRECT, code_verifier=pending.code_verifier)
         if platform == "pinterest":  # pins go to one of the user's own boards
             return creds, {"board_id": client.list_boards(creds)[0]["id"]}  # type: ignore[attr-defined]
         if platform == "tiktok":
@@ -77,19 +58,6 @@ def connect(platform: str, base: str, account: str) -> tuple[object, dict[str, s
         return creds, {}
     finally:
         client.close()
-
-
-def _authorise(client, platform: str, base: str, account: str) -> object:  # type: ignore[no-untyped-def]
-    if platform == "bluesky":
-        handle = f"{account}.test"
-        httpx.post(f"{base}/bluesky/xrpc/com.atproto.server.createAccount",
-                   json={"handle": handle, "password": "app-password-1", "email": f"{account}@example.com"},
-                   timeout=10).raise_for_status()
-        return client.login(handle, "app-password-1")
-    pending = client.authorization_url(redirect_uri=REDIRECT)
-    resp = httpx.get(pending.url + f"&sandbox_account={account}", follow_redirects=False, timeout=10)
-    code = parse_qs(urlparse(resp.headers["location"]).query)["code"][0]
-    return client.exchange_code(code=code, redirect_uri=REDIRECT, code_verifier=pending.code_verifier)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -106,17 +74,15 @@ def main() -> int:
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="cliply-publish-bench-"))
-    state, base, sandbox_server = start_sandbox()
+    sandbox = LocalSandbox().__enter__()
+    state = sandbox.state
     home, dagster_home = work / "home", work / "dagster"
     dagster_home.mkdir(parents=True)
     shutil.copyfile(ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
     serve_port = free_port()
     env = {**os.environ, "CLIPLY_HOME": str(home), "DAGSTER_HOME": str(dagster_home),
            "CLIPLY_TOKEN_KEYS": f"k1:{generate_key()}", "CLIPLY_PUBLIC_BASE_URL": f"http://127.0.0.1:{serve_port}",
-           "CLIPLY_MEDIA_URL_KEY": "bench-media-url-key"}
-    for p in PLATFORMS:
-        env |= {f"CLIPLY_{p.upper()}_BASE_URL": f"{base}/{p}", f"CLIPLY_{p.upper()}_CLIENT_ID": f"cliply-{p}",
-                f"CLIPLY_{p.upper()}_CLIENT_SECRET": "sandbox-secret", f"CLIPLY_{p.upper()}_POLL_INTERVAL_S": "0.2"}
+           "CLIPLY_MEDIA_URL_KEY": "bench-media-url-key", **sandbox.env()}
     os.environ.update(env)
 
     clip = work / "clip.mp4"
@@ -136,7 +102,7 @@ def main() -> int:
     accounts: list[tuple[str, int, dict[str, str]]] = []
     for i in range(args.accounts):
         platform = PLATFORMS[i % len(PLATFORMS)]
-        creds, opts = connect(platform, base, f"acct{i:02d}")
+        creds, opts = connect(sandbox, platform, f"acct{i:02d}")
         with db.session() as s:
             repo = AccountsRepo(WorkspaceScope(s, get_or_create_workspace(s, "default")), vault)
             accounts.append((platform, repo.connect(platform, creds, f"acct{i:02d}").id, opts))  # type: ignore[arg-type]
@@ -179,7 +145,7 @@ def main() -> int:
                 proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
-        sandbox_server.should_exit = True
+        sandbox.__exit__(None, None, None)
 
     with db.session() as s:
         rows = [(t.state, t.due_at, t.published_at, t.attempt_started_at, t.error_class, t.id)
@@ -206,6 +172,12 @@ def main() -> int:
     print(f"throughput {rate:.2f} posts/s vs due rate {due_rate:.2f} posts/s (ratio {rate / due_rate:.2f})")
     print(f"sandbox posts {len(state.posts_for())} for {len(published)} published targets: duplicates {duplicates}; "
           f"posts lost {lost}; 429 responses caused {caused_429}; distinct keys {len(per_target)}")
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        runs = instance.get_run_records(filters=dg.RunsFilter(job_name="publish_posts"))
+        by_status = Counter(r.dagster_run.status.value for r in runs)
+    print(f"publish runs launched {len(runs)} ({dict(by_status)}) for {len(published)} published targets")
     print(f"work folder (daemon log): {work}")
     return 0 if duplicates == 0 and lost == 0 and caused_429 == 0 else 1
 

@@ -100,6 +100,25 @@ def test_caption_over_limit_is_refused_with_the_platform_named(env: Env) -> None
     assert env.count(Post) == 0 and env.count(PostTarget) == 0
 
 
+def test_instagram_and_threads_need_a_public_media_url_at_creation(env: Env,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    ig, th = env.account("instagram", "ig1"), env.account("threads", "th1")
+    with env.db.session() as s:
+        scope = WorkspaceScope(s, get_or_create_workspace(s, "default"))
+        scope.add_source("src_2", "file", "/in/b.mp4", "b.mp4", status="ready")
+        scope.replace_clips("src_2", [{"start_s": 0.0, "end_s": 15.0, "text": TEXT,
+                                       "media_key": "clips/src_2/src_2-c01.mp4"}])
+    args = ("posts", "create", "--clip", "src_2-c01", "--targets", f"instagram:{ig},threads:{th}", "--caption", "hi")
+    # A local media store and no public base URL: Meta could never fetch the clip, so nothing is created.
+    r = env.cli(*args)
+    assert r.exit_code == 2 and "instagram and threads fetch the video from a public URL" in r.stderr
+    assert "CLIPLY_PUBLIC_BASE_URL" in r.stderr and env.count(Post) == 0
+    monkeypatch.setenv("CLIPLY_PUBLIC_BASE_URL", "https://cliply.example.org")
+    r = env.cli(*args, "--json")
+    assert r.exit_code == 0, r.output
+    assert sorted(t["platform"] for t in json.loads(r.stdout)["targets"]) == ["instagram", "threads"]
+
+
 def test_bad_input_is_a_clear_error(env: Env) -> None:
     yt = env.account("youtube", "UC1")
     r = env.cli("posts", "create", "--clip", "src_1-c01", "--targets", "youtube:")

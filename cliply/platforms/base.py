@@ -233,6 +233,45 @@ def json_or_empty(resp: httpx.Response) -> dict[str, Any]:
     return data if isinstance(data, dict) else {"data": data}
 
 
+# ---- reconciliation by caption ------------------------------------------------------------------------------
+RECONCILE_SKEW = timedelta(minutes=5)  # our clock vs the platform's when comparing against post.created_after
+
+
+def reconcile_since(post: VideoPost) -> datetime | None:
+    """The earliest creation time a post of this target can have (created_after less the skew), or None."""
+    return _aware(post.created_after) - RECONCILE_SKEW if post.created_after else None
+
+
+def created_in_window(when: datetime | None, post: VideoPost) -> bool:
+    """False only when a candidate provably predates this target's first attempt: an identical caption posted
+    earlier (a re-post, another target) is not ours. An unknown time (or no created_after) never excludes."""
+    since = reconcile_since(post)
+    return when is None or since is None or _aware(when) >= since
+
+
+def caption_candidate(post: VideoPost, post_id: object, when: datetime | None) -> bool:
+    """May a post whose caption matched be this target's? Not if another target of the account owns its id, nor
+    if it was created before the target's first attempt."""
+    return str(post_id) not in post.exclude_post_ids and created_in_window(when, post)
+
+
+def parse_timestamp(value: Any, *, epoch_unit_s: float = 1.0) -> datetime | None:
+    """A platform timestamp as an aware UTC datetime: epoch numbers (× epoch_unit_s, e.g. 0.001 for ms) or ISO
+    8601 strings ("Z", "+0000" or none, which the APIs mean as UTC). None when missing or unparsable."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        if isinstance(value, int | float) or (isinstance(value, str) and value.strip().lstrip("-").isdigit()):
+            return datetime.fromtimestamp(float(value) * epoch_unit_s, UTC)
+        return _aware(datetime.fromisoformat(str(value).strip().replace("Z", "+00:00")))
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 def retry_at_from(resp: httpx.Response, default_s: float | None = None) -> datetime | None:
     rl = read_rate_limit(resp.headers)
     if rl and rl.reset_at:

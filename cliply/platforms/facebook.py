@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cliply.platforms import oauth, text
-from cliply.platforms.base import Progress, json_or_empty
+from cliply.platforms.base import Progress, caption_candidate, json_or_empty
 from cliply.platforms.errors import ErrorClass, PlatformError
 from cliply.platforms.meta import MetaClient, parse_time
 from cliply.platforms.models import Credentials, PostMetrics, PostRef, PublishResult, TokenSet, VideoPost, Violation
@@ -154,10 +154,8 @@ class FacebookClient(MetaClient):
     def find_existing(self, creds: Credentials, post: VideoPost) -> PublishResult | None:
         token = creds.access_token
         video_id = str(post.options.get("video_id") or "")
-        since = datetime.now(UTC) - timedelta(days=1)
         if not video_id and _key(post) in self._videos:
-            video_id, since = self._videos[_key(post)]
-            since -= timedelta(minutes=5)
+            video_id = self._videos[_key(post)][0]
         if video_id:
             status = self.call("GET", video_id, token, params={"fields": "status"}).get("status") or {}
             phase = (status.get("publishing_phase") or {}).get("status")
@@ -166,9 +164,13 @@ class FacebookClient(MetaClient):
             return None
         reels = self.call("GET", f"{creds.account_id}/video_reels", token,
                           params={"fields": "id,description,created_time", "limit": "25"}).get("data") or []
+        # Without post.created_after (checked per reel by caption_candidate) only the last day's reels can be ours.
+        since = datetime.now(UTC) - timedelta(days=1) if post.created_after is None else None
         for reel in reels:
             when = parse_time(reel.get("created_time"))
-            if reel.get("description") == post.full_caption() and (when is None or when >= since):
+            if reel.get("description") != post.full_caption() or not caption_candidate(post, reel.get("id"), when):
+                continue
+            if since is None or when is None or when >= since:
                 return self._result(str(reel["id"]), reconciled=True)
         return None
 

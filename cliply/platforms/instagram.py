@@ -10,7 +10,7 @@ from typing import Any
 
 from cliply.platforms import oauth, text
 from cliply.platforms.errors import ErrorClass
-from cliply.platforms.meta import CONTENT_SUBCODES, MEDIA_FETCH, ContainerClient
+from cliply.platforms.meta import CONTENT_SUBCODES, MEDIA_FETCH, MEDIA_FETCH_CODE, TRANSIENT_SUBCODES, ContainerClient
 from cliply.platforms.models import PostMetrics, PostRef, VideoPost, Violation
 
 CAPTION_MAX = 2200
@@ -32,6 +32,7 @@ class InstagramClient(ContainerClient):
     limit_edge = "content_publishing_limit"
     status_field = "status_code"
     text_field = "caption"
+    reason_field = "status"
     exchange_grant = "ig_exchange_token"
     refresh_grant = "ig_refresh_token"
     insight_metrics = ("views", "reach", "likes", "comments", "shares", "saved")
@@ -73,10 +74,13 @@ class InstagramClient(ContainerClient):
         sub = int(match.group(1)) if match else None
         if sub in CONTENT_SUBCODES:
             return ErrorClass.CONTENT_REJECTED, str(sub)
-        if sub in (2207001, 2207032, 2207053):
+        if sub in MEDIA_FETCH:  # 2207052 / 2207003: Meta could not download our signed URL
+            return ErrorClass.TRANSIENT, MEDIA_FETCH_CODE
+        if sub in TRANSIENT_SUBCODES:
             return ErrorClass.TRANSIENT, str(sub)
-        # 2207052/2207003 or no subcode at all: Meta could not use what it pulled — re-sign/re-host and retry.
-        return ErrorClass.MEDIA_FETCH_FAILED, str(sub if sub in MEDIA_FETCH else "ERROR")
+        # No (or an unknown) subcode: nothing blames the content, and a failed container never publishes, so a
+        # new container is a safe, bounded retry.
+        return ErrorClass.TRANSIENT, str(sub or "ERROR")
 
     def to_metrics(self, pid: str, values: Mapping[str, int | None]) -> PostMetrics:
         return PostMetrics(pid, views=values.get("views"), likes=values.get("likes"),

@@ -12,7 +12,14 @@ from urllib.parse import quote
 import httpx
 
 from cliply.platforms import oauth
-from cliply.platforms.base import PlatformClient, Progress, json_or_empty, retry_at_from
+from cliply.platforms.base import (
+    PlatformClient,
+    Progress,
+    caption_candidate,
+    json_or_empty,
+    parse_timestamp,
+    retry_at_from,
+)
 from cliply.platforms.errors import ErrorClass, PlatformError
 from cliply.platforms.models import Credentials, PostMetrics, PostRef, PublishResult, TokenSet, VideoPost, Violation
 from cliply.platforms.text import check_length
@@ -149,13 +156,17 @@ class LinkedInClient(PlatformClient):
 
     # ---- reconciliation / analytics ------------------------------------------------------------------------
     def find_existing(self, creds: Credentials, post: VideoPost) -> PublishResult | None:
+        """The author's recent posts with our exact (escaped) commentary, created since the target's first attempt
+        and not owned by another target (LinkedIn offers no idempotency handle)."""
         author = self._author(creds)
         resp = self._call(creds, "GET", f"{self.config.host(API)}/rest/posts",
                           params={"q": "author", "author": author, "count": "10", "sortBy": "LAST_MODIFIED"},
                           headers={"X-RestLi-Method": "FINDER"})
         want = escape_little_text(post.full_caption())
         for el in resp.json().get("elements", []):
-            if el.get("commentary") == want:
+            created = el.get("createdAt") if el.get("createdAt") is not None else el.get("publishedAt")  # epoch ms
+            if el.get("commentary") == want and caption_candidate(post, el.get("id"),
+                                                                  parse_timestamp(created, epoch_unit_s=0.001)):
                 urn = el["id"]
                 return PublishResult(self.platform, urn, url=f"https://www.linkedin.com/feed/update/{urn}/", raw=el)
         return None

@@ -13,7 +13,14 @@ from typing import Any, ClassVar
 
 import httpx
 
-from cliply.platforms.base import PlatformClient, Progress, json_or_empty
+from cliply.platforms.base import (
+    RECONCILE_SKEW,
+    PlatformClient,
+    Progress,
+    caption_candidate,
+    json_or_empty,
+    parse_timestamp,
+)
 from cliply.platforms.errors import ErrorClass, PlatformError
 from cliply.platforms.models import Credentials, PostMetrics, PublishResult, TokenSet, VideoPost
 
@@ -27,7 +34,10 @@ RATE_SUBCODES = frozenset({1390008})
 QUOTA_CODES = frozenset({9})  # IG 9/2207042 "publishing limit"; also used for FB/Threads caps in the sandbox
 QUOTA_SUBCODES = frozenset({2207042})
 RECONNECT_SUBCODES = frozenset({458, 459, 460, 464, 467})  # app removed, checkpoint, password changed, …
+# Meta could not download video_url: 9004/2207052 "media could not be fetched from URI", -2/2207003 download timeout.
+# TRANSIENT (code MEDIA_FETCH_CODE): a container that failed never publishes, so a new one is a safe retry.
 MEDIA_FETCH = frozenset({2207052, 2207003, 9004})
+MEDIA_FETCH_CODE = "media_fetch_failed"
 CONTENT_SUBCODES = frozenset({2207026, 2207057, 2207089, 1609005})
 CONTENT_CODES = frozenset({100, 352, 1609005})
 TRANSIENT_SUBCODES = frozenset({2207001, 2207032, 2207053, 2207027, 2207020})  # retry / recreate the container
@@ -122,12 +132,18 @@ def classify_graph(platform: str, resp: httpx.Response, *, refreshable: bool,
     if g.code == 506:
         return err(ErrorClass.DUPLICATE, "duplicate post")
     if g.subcode in MEDIA_FETCH or g.code in MEDIA_FETCH:
-        return err(ErrorClass.MEDIA_FETCH_FAILED, "the platform could not fetch the media URL")
+        return PlatformError(platform, ErrorClass.TRANSIENT, f"{media_fetch_message(platform)} (code {code_s}, "
+                             f"fbtrace {g.fbtrace_id or '-'})", status=status, code=MEDIA_FETCH_CODE,
+                             details={"code": g.code, "subcode": g.subcode, "is_transient": g.is_transient})
     if g.subcode in TRANSIENT_SUBCODES or g.is_transient or g.code in (1, 2, -1, -2) or status >= 500:
         return err(ErrorClass.TRANSIENT, "temporary platform error")
     if g.subcode in CONTENT_SUBCODES or g.code in CONTENT_CODES or status in (400, 413, 422):
         return err(ErrorClass.CONTENT_REJECTED, "the platform rejected the request")
     return err(ErrorClass.TRANSIENT, f"unexpected HTTP {status}")
+
+
+def media_fetch_message(platform: str) -> str:
+    return f"{platform.title()} could not download the video from the signed URL (safe to retry: a new container)"
 
 
 def _retry_after(resp: httpx.Response) -> float | None:
@@ -203,6 +219,7 @@ class ContainerClient(MetaClient):
     limit_edge: ClassVar[str]  # "content_publishing_limit" / "threads_publishing_limit"
     status_field: ClassVar[str]  # "status_code" / "status"
     text_field: ClassVar[str]  # "caption" / "text"
+    reason_field: ClassVar[str]  # why a container ended ERROR: "status" / "error_message"
     exchange_grant: ClassVar[str]  # "ig_exchange_token" / "th_exchange_token"
     refresh_grant: ClassVar[str]  # "ig_refresh_token" / "th_refresh_token"
     insight_metrics: ClassVar[tuple[str, ...]]
@@ -276,8 +293,10 @@ class ContainerClient(MetaClient):
 
     def container_failure(self, container: str, status: str, data: Mapping[str, Any]) -> PlatformError:
         cls, code = self.failure_class(status, data)
-        return PlatformError(self.platform, cls, f"container {container} ended {status} ({code})", code=code,
-                             details={"container_id": container, "status": status})
+        what = f"container {container} ended {status} ({data.get(self.reason_field) or code})"
+        if code == MEDIA_FETCH_CODE:
+            what = f"{media_fetch_message(self.platform)}: {what}"
+        return PlatformError(self.platform, cls, what, code=code, details={"container_id": container, "status": status})
 
     def failure_class(self, status: str, data: Mapping[str, Any]) -> tuple[ErrorClass, str]:
         raise NotImplementedError
@@ -291,10 +310,14 @@ class ContainerClient(MetaClient):
     def find_existing(self, creds: Credentials, post: VideoPost) -> PublishResult | None:
         token = creds.access_token
         container = str(post.options.get("container_id") or "")
-        since = datetime.now(UTC) - timedelta(seconds=self.reconcile_window_s)
+        # Without post.created_after (checked per item by caption_candidate) only the last reconcile_window_s can
+        # be ours; a container this client created bounds it more tightly.
+        since: datetime | None = None
+        if post.created_after is None:
+            since = datetime.now(UTC) - timedelta(seconds=self.reconcile_window_s)
         if not container and _post_key(post) in self._containers:
-            container, since = self._containers[_post_key(post)]
-            since -= timedelta(minutes=5)  # clock skew between us and Meta
+            container, started = self._containers[_post_key(post)]
+            since = started - RECONCILE_SKEW
         if container:
             status = self.call("GET", container, token, params={"fields": self.status_field}).get(self.status_field)
             if status != "PUBLISHED":
@@ -304,7 +327,9 @@ class ContainerClient(MetaClient):
                          params={"fields": f"id,{self.text_field},permalink,timestamp", "limit": "25"})
         for item in page.get("data") or []:
             when = parse_time(item.get("timestamp"))
-            if (item.get(self.text_field) or "") == text and (when is None or when >= since):
+            if (item.get(self.text_field) or "") != text or not caption_candidate(post, item.get("id"), when):
+                continue  # another caption, another target's post, or posted before this target's first attempt
+            if since is None or when is None or when >= since:
                 return PublishResult(self.platform, str(item["id"]), str(item.get("permalink") or ""),
                                      raw={"container_id": container, "reconciled": True})
         return None
@@ -344,12 +369,5 @@ def _post_key(post: VideoPost) -> str:
 
 
 def parse_time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%S%z")
-    except ValueError:
-        try:
-            return datetime.fromisoformat(str(value))
-        except ValueError:
-            return None
+    """Graph timestamps ("2026-01-02T03:04:05+0000")."""
+    return parse_timestamp(value)

@@ -15,7 +15,15 @@ from xml.etree import ElementTree
 import httpx
 
 from cliply.platforms import oauth
-from cliply.platforms.base import PlatformClient, Progress, json_or_empty, read_rate_limit, retry_at_from
+from cliply.platforms.base import (
+    PlatformClient,
+    Progress,
+    caption_candidate,
+    json_or_empty,
+    parse_timestamp,
+    read_rate_limit,
+    retry_at_from,
+)
 from cliply.platforms.errors import ErrorClass, PlatformError
 from cliply.platforms.models import Credentials, PostMetrics, PostRef, PublishResult, TokenSet, VideoPost, Violation
 from cliply.platforms.text import check_length
@@ -187,7 +195,8 @@ class PinterestClient(PlatformClient):
     # ---- reconciliation ---------------------------------------------------------------------------------------
     def find_existing(self, creds: Credentials, post: VideoPost) -> PublishResult | None:
         """Walk the board's newest video pins with our exact destination link: the ?cliply=<key> marker settles it;
-        without a marker (no link), the title and description must match too."""
+        without a marker (no link), the title and description must match too, on a pin created since the target's
+        first attempt that no other target owns."""
         marked = with_marker(post.link, post.idempotency_key)
         pages = int(self.config.options.get("reconcile_pages", 4))
         bookmark: str | None = None
@@ -202,7 +211,9 @@ class PinterestClient(PlatformClient):
                     continue
                 if marked and _marker_of(marked) == post.idempotency_key != "":
                     return self._result(pin)  # the link carries our target id: an exact match
-                if (pin.get("title") or "") == post.title and (pin.get("description") or "") == post.full_caption():
+                if (pin.get("title") or "") != post.title or (pin.get("description") or "") != post.full_caption():
+                    continue
+                if caption_candidate(post, pin.get("id"), parse_timestamp(pin.get("created_at"))):  # naive = UTC
                     return self._result(pin)
             bookmark = body.get("bookmark")
             if not bookmark:

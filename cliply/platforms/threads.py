@@ -12,7 +12,7 @@ import regex
 
 from cliply.platforms import oauth
 from cliply.platforms.errors import ErrorClass
-from cliply.platforms.meta import THREADS_VERSION, ContainerClient
+from cliply.platforms.meta import MEDIA_FETCH_CODE, THREADS_VERSION, ContainerClient
 from cliply.platforms.models import Credentials, PostMetrics, PostRef, VideoPost, Violation
 
 TEXT_MAX = 500
@@ -38,6 +38,7 @@ class ThreadsClient(ContainerClient):
     limit_edge = "threads_publishing_limit"
     status_field = "status"
     text_field = "text"
+    reason_field = "error_message"
     exchange_grant = "th_exchange_token"
     refresh_grant = "th_refresh_token"
     insight_metrics = ("views", "likes", "replies", "reposts", "quotes", "shares")
@@ -77,11 +78,12 @@ class ThreadsClient(ContainerClient):
 
     def failure_class(self, status: str, data: Mapping[str, Any]) -> tuple[ErrorClass, str]:
         reason = str(data.get("error_message") or status)
-        if status == "EXPIRED" or reason == "UNKNOWN":
-            return ErrorClass.TRANSIENT, reason
         if reason in _CONTENT_ERRORS:
             return ErrorClass.CONTENT_REJECTED, reason
-        return ErrorClass.MEDIA_FETCH_FAILED, reason  # FAILED_DOWNLOADING_VIDEO (or unexplained ERROR)
+        if reason == "FAILED_DOWNLOADING_VIDEO":  # Meta could not download our signed URL
+            return ErrorClass.TRANSIENT, MEDIA_FETCH_CODE
+        # EXPIRED, UNKNOWN or an unexplained ERROR: a failed container never publishes, so a new one is safe.
+        return ErrorClass.TRANSIENT, reason
 
     def to_metrics(self, pid: str, values: Mapping[str, int | None]) -> PostMetrics:
         shares = [values.get(k) for k in ("reposts", "quotes", "shares") if values.get(k) is not None]

@@ -13,7 +13,14 @@ from typing import Any
 import httpx
 
 from cliply.platforms import oauth
-from cliply.platforms.base import PlatformClient, Progress, json_or_empty, retry_at_from
+from cliply.platforms.base import (
+    PlatformClient,
+    Progress,
+    caption_candidate,
+    json_or_empty,
+    parse_timestamp,
+    retry_at_from,
+)
 from cliply.platforms.errors import ErrorClass, PlatformError
 from cliply.platforms.models import Credentials, PostMetrics, PostRef, PublishResult, TokenSet, VideoPost, Violation
 from cliply.platforms.text import check_length
@@ -315,7 +322,8 @@ class TikTokClient(PlatformClient):
     def find_existing(self, creds: Credentials, post: VideoPost) -> PublishResult | None:
         """With a publish_id (PlatformError.details → post.options["publish_id"]): status/fetch. Without one (the
         init answer was lost): a FILE_UPLOAD init without its upload never posts, so only the creator's recent
-        videos (video/list) can show a post — matched on the exact caption."""
+        videos (video/list) can show a post — matched on the exact caption, created since the target's first attempt
+        and not owned by another target."""
         publish_id = post.options.get("publish_id")
         if publish_id:
             try:
@@ -338,8 +346,8 @@ class TikTokClient(PlatformClient):
         data = self._api(creds, "/v2/video/list/", {"max_count": 20}, params={"fields": "id,title,create_time"})
         caption = post.full_caption()
         for video in data.get("videos") or []:
-            if video.get("title") == caption:
-                vid = str(video.get("id"))
+            vid, created = str(video.get("id")), parse_timestamp(video.get("create_time"))  # epoch seconds
+            if video.get("title") == caption and caption_candidate(post, vid, created):
                 return PublishResult(self.platform, vid, url=post_url(vid),
                                      raw={"reconciled": "video_list", **video})
         return None

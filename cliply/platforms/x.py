@@ -14,7 +14,15 @@ from typing import Any
 import httpx
 
 from cliply.platforms import oauth
-from cliply.platforms.base import PlatformClient, Progress, json_or_empty, retry_at_from
+from cliply.platforms.base import (
+    PlatformClient,
+    Progress,
+    caption_candidate,
+    json_or_empty,
+    parse_timestamp,
+    reconcile_since,
+    retry_at_from,
+)
 from cliply.platforms.errors import ErrorClass, PlatformError
 from cliply.platforms.models import Credentials, PostMetrics, PostRef, PublishResult, VideoPost, Violation
 from cliply.platforms.text import check_length
@@ -138,17 +146,20 @@ class XClient(PlatformClient):
     # ---- reconciliation ---------------------------------------------------------------------------------------
     def find_existing(self, creds: Credentials, post: VideoPost) -> PublishResult | None:
         """No idempotency handle on X: read the user's recent posts and match the text (links and entities
-        normalised) within a time window (options["reconcile_window_s"], default 24 h)."""
+        normalised) since the target's first attempt (post.created_after), else within a time window
+        (options["reconcile_window_s"], default 24 h); posts other targets own (post.exclude_post_ids) are skipped."""
         if not creds.account_id:
             raise PlatformError(self.platform, ErrorClass.CONFIG, "account id unknown: cannot reconcile")
         window = float(self.config.options.get("reconcile_window_s", 86400))
-        since = (datetime.now(UTC) - timedelta(seconds=window)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        since = reconcile_since(post) or datetime.now(UTC) - timedelta(seconds=window)
         resp = self.request("GET", f"{self.api}/2/users/{creds.account_id}/tweets", headers=self._auth(creds),
-                            params={"max_results": 20, "start_time": since,
+                            params={"max_results": 20, "start_time": since.strftime("%Y-%m-%dT%H:%M:%SZ"),
                                     "tweet.fields": "created_at,attachments"})
         want = _match_key(post.full_caption())
         for tweet in resp.json().get("data") or []:
-            if _match_key(str(tweet.get("text", ""))) == want and tweet.get("attachments", {}).get("media_keys"):
+            if _match_key(str(tweet.get("text", ""))) != want or not tweet.get("attachments", {}).get("media_keys"):
+                continue
+            if caption_candidate(post, tweet["id"], parse_timestamp(tweet.get("created_at"))):
                 return self._result(creds, str(tweet["id"]), tweet)
         return None
 

@@ -30,7 +30,7 @@ from googleapiclient.errors import HttpError, ResumableUploadError
 from googleapiclient.http import MediaFileUpload
 
 from cliply.platforms import oauth
-from cliply.platforms.base import PlatformClient, Progress
+from cliply.platforms.base import PlatformClient, Progress, caption_candidate, parse_timestamp
 from cliply.platforms.errors import ErrorClass, PlatformError
 from cliply.platforms.models import Credentials, PostMetrics, PostRef, PublishResult, VideoPost, Violation
 from cliply.platforms.text import check_count, check_length, hashtags_in
@@ -309,8 +309,11 @@ class YouTubeClient(PlatformClient):
                               what="videos.list")
             for item in data.get("items", []):
                 snip = item.get("snippet", {})
+                # Without a marker only title + description say it is ours: not when another target owns the video
+                # or it was published before this target's first attempt.
                 hit = marker in snip.get("tags", []) if marker else (
-                    snip.get("title") == self.title_of(post) and snip.get("description") == post.full_caption())
+                    snip.get("title") == self.title_of(post) and snip.get("description") == post.full_caption()
+                    and caption_candidate(post, item.get("id"), parse_timestamp(snip.get("publishedAt"))))
                 if hit:
                     return self._result(item, post)
         return None

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from cliply.platforms import PLATFORMS
 from cliply.platforms.base import PlatformClient
 from cliply.platforms.models import VideoPost, Violation
+from cliply.publishing.media_urls import PULL_PLATFORMS, MediaUrlError, MediaUrlSigner
 
 # Small English stop list: hashtags should be content words, not glue.
 _STOPWORDS = frozenset(
@@ -97,7 +98,7 @@ def parse_targets(spec: str) -> list[tuple[str, int | str]]:
 
 
 def check_drafts(drafts: Iterable[TargetDraft], clients: Callable[[str], PlatformClient],
-                 video: Path | None = None) -> None:
+                 video: Path | None = None, video_url: str = "") -> None:
     """Validate every draft with its platform client; raise CaptionRejected naming each failing platform.
     File checks only count when the clip is a local file (otherwise the publisher checks it at upload)."""
     problems: dict[str, list[Violation]] = {}
@@ -107,7 +108,7 @@ def check_drafts(drafts: Iterable[TargetDraft], clients: Callable[[str], Platfor
             opts = dict(d.options)
             fields = {k: str(opts.pop(k)) for k in POST_FIELDS if opts.get(k) is not None}
             post = VideoPost(video=video or Path("clip.mp4"), caption=d.caption or "", title=d.title or "",
-                             options=opts, **fields)
+                             video_url=video_url if d.platform in PULL_PLATFORMS else "", options=opts, **fields)
             found = [v for v in client.validate(post)
                      if (video is not None and video.is_file()) or v.field not in TEXT_FIELDS_ONLY]
         finally:
@@ -116,6 +117,19 @@ def check_drafts(drafts: Iterable[TargetDraft], clients: Callable[[str], Platfor
             problems.setdefault(d.platform, []).extend(found)
     if problems:
         raise CaptionRejected(problems)
+
+
+def pull_url(media: Any, clip: Any, drafts: Iterable[TargetDraft]) -> str:
+    """A sample of the signed URL Instagram/Threads will fetch (the publisher signs a fresh one at publish time), so
+    a set-up that cannot give them one is refused when the post is created, with the reason, not when it is due."""
+    pulls = sorted({d.platform for d in drafts} & PULL_PLATFORMS)
+    if not pulls or media is None or clip is None or not clip.media_key:
+        return ""
+    try:
+        return MediaUrlSigner.from_env(media).url_for(clip.media_key)
+    except MediaUrlError as exc:
+        raise ValueError(f"{' and '.join(pulls)} fetch the video from a public URL, and none can be made: {exc}") \
+            from None
 
 
 def parse_schedule(at: str | None, tz: str | None, *, now: datetime | None = None) -> tuple[datetime, str]:
@@ -203,7 +217,7 @@ def create_checked_post(scope: Any, *, clip_id: str, drafts: Sequence[TargetDraf
         if d.caption is None:
             d.caption = caption if caption is not None else suggestion.text() if suggestion else ""
     video = media.local_path(clip.media_key) if media is not None and clip.media_key else None
-    check_drafts(drafts, clients, video)
+    check_drafts(drafts, clients, video, pull_url(media, clip, drafts))
     specs = [TargetSpec(platform=d.platform, account_id=d.account_id, caption=d.caption or "", title=d.title or "",
                         options=dict(d.options)) for d in drafts]
     post = create_post(scope, clip_id=clip_id, targets=specs, scheduled_at=scheduled_at, timezone=timezone,
@@ -243,7 +257,7 @@ def edit_post(scope: Any, post_id: str, *, clients: Callable[[str], PlatformClie
                           title if title is not None else t.title, dict(t.options or {})) for t in live]
     clip = session.scalars(select(Clip).where(Clip.id == post.clip_id, Clip.workspace_id == ws)).one_or_none()
     video = media.local_path(clip.media_key) if media is not None and clip is not None and clip.media_key else None
-    check_drafts(drafts, clients, video)
+    check_drafts(drafts, clients, video, pull_url(media, clip, drafts))
     when = None
     if at is not None or tz is not None:
         when, zone = parse_schedule(at, tz or post.timezone) if at else (post.scheduled_at, tz or post.timezone)

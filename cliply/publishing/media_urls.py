@@ -18,6 +18,7 @@ from urllib.parse import quote
 from cliply.config import Settings
 from cliply.storage.media_store import LocalMediaStore, MediaStore, validate_key
 
+PULL_PLATFORMS = frozenset({"instagram", "threads"})  # Meta fetches video_url itself
 DEFAULT_TTL_S = 24 * 3600  # Meta may fetch a container's media late; 24 h matches its container lifetime
 KEY_FILE = "media-url-key"
 

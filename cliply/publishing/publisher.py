@@ -30,7 +30,7 @@ from cliply.platforms.base import PlatformClient
 from cliply.platforms.errors import ErrorClass, PlatformError
 from cliply.platforms.models import Credentials, PublishResult, VideoPost
 from cliply.publishing import ledger, limits
-from cliply.publishing.media_urls import MediaUrlError, MediaUrlSigner
+from cliply.publishing.media_urls import PULL_PLATFORMS, MediaUrlError, MediaUrlSigner
 from cliply.publishing.switches import PublishSwitches
 from cliply.security.vault import TokenVault
 from cliply.storage.media_store import MediaStore
@@ -43,7 +43,6 @@ from cliply.store.repo import WorkspaceScope
 
 log = logging.getLogger(__name__)
 
-PULL_PLATFORMS = frozenset({"instagram", "threads"})  # Meta fetches video_url itself
 REFRESH_AHEAD = timedelta(minutes=5)
 MAX_TRIES = 3
 DEFAULT_RATE_WAIT = timedelta(seconds=60)  # a 429 without a reset time

@@ -4,7 +4,8 @@ the 50-per-24-h cap (account extra `publish_quota` overrides it), content_publis
 
 Fault operations: "create" (POST /{ig-user}/media; media_fetch_failed → 9004/2207052), "publish"
 (POST /{ig-user}/media_publish; lost_response supported), "limit", "list", "read" (GET /{id}), "insights";
-"processing" (processing_failed → container ERROR with subcode 2207052 in `status`)."""
+"processing" (media_fetch_failed → container ERROR with download failure 2207052 in `status`; processing_failed →
+container ERROR with 2207026, the video could not be processed)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ P = "instagram"
 ERRORS = MetaErrors(P, rate_code=80002, quota=(9, 2207042), content=(352, 2207026), media_fetch=(9004, 2207052))
 _ERROR_STATUS = {
     "fetch": "Error: Media download has failed. (2207052)",
-    "processing": "Error: Media download has failed. (2207052)",
+    "processing": "Error: Media upload has failed with error code 2207026",
     "format": "Error: Media upload has failed with error code 2207026",
 }
 

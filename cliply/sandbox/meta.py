@@ -276,6 +276,8 @@ def container_routes(graph: Graph, spec: ContainerSpec) -> list[Route]:
             error = "fetch"
         if error == "fetch" and spec.fetch_failed_sync:
             return errors.media_fetch_failed()
+        if error is None and state.take_fault(P, "processing", frozenset({"media_fetch_failed"})):
+            error = "fetch"  # accepted, then Meta's download fails: the container ends ERROR
         if error is None and processing_fails(state, P):
             error = "processing"
         cid = state.new_id("", 17)

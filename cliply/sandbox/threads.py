@@ -5,7 +5,8 @@ threads_publishing_limit, listing, insights.
 
 Fault operations: "create" (POST /{user}/threads; media_fetch_failed → container ERROR FAILED_DOWNLOADING_VIDEO),
 "publish" (POST /{user}/threads_publish; lost_response supported), "limit", "list", "read", "insights",
-"debug_token"; "processing" (processing_failed → container ERROR FAILED_PROCESSING_VIDEO)."""
+"debug_token"; "processing" (media_fetch_failed → container ERROR FAILED_DOWNLOADING_VIDEO after the create was
+accepted; processing_failed → container ERROR FAILED_PROCESSING_VIDEO)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -186,3 +187,31 @@ def test_parse_post_url(url: str, vid: str, short: bool) -> None:
                                  "https://www.instagram.com/reel/123/"])
 def test_parse_post_url_rejects(url: str) -> None:
     assert FacebookClient.parse_post_url(url) is None
+
+
+def test_find_existing_ignores_the_same_description_posted_before_the_first_attempt(
+        sandbox: RunningSandbox, client: FacebookClient, small_clip: Path) -> None:
+    creds = sandbox.connect(client)
+    post = VideoPost(video=small_clip, caption="Watch this again")
+    old = client.publish(creds, post)
+    created = sandbox.state.find_post(P, old.post_id).created_at  # type: ignore[union-attr]
+    sandbox.state.clock.advance(1800)
+    other = FacebookClient(sandbox.config(P))  # another worker: no video id in memory, so the Page's reels decide
+    assert other.find_existing(creds, replace(post, created_after=sandbox.state.clock.now())) is None
+    for after in (created - timedelta(minutes=1), created + timedelta(minutes=4)):  # ours, clocks a little apart
+        found = other.find_existing(creds, replace(post, created_after=after))
+        assert found is not None and found.post_id == old.post_id
+    other.close()
+
+
+def test_find_existing_skips_reels_other_targets_own(sandbox: RunningSandbox, client: FacebookClient,
+                                                     small_clip: Path) -> None:
+    creds = sandbox.connect(client)
+    post = VideoPost(video=small_clip, caption="Watch this again")
+    first, second = client.publish(creds, post), client.publish(creds, post)
+    other = FacebookClient(sandbox.config(P))
+    mine = other.find_existing(creds, replace(post, exclude_post_ids=frozenset({second.post_id})))
+    assert mine is not None and mine.post_id == first.post_id
+    both = frozenset({first.post_id, second.post_id})
+    assert other.find_existing(creds, replace(post, exclude_post_ids=both)) is None
+    other.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -121,8 +122,9 @@ def test_publish_reel_exact_requests_and_one_post(sandbox: RunningSandbox, clien
     ("quota", "publish", ErrorClass.QUOTA_EXHAUSTED),
     ("expired_token", "create", ErrorClass.AUTH_REFRESHABLE),
     ("content_rejected", "create", ErrorClass.CONTENT_REJECTED),
-    ("media_fetch_failed", "create", ErrorClass.MEDIA_FETCH_FAILED),
-    ("processing_failed", "processing", ErrorClass.MEDIA_FETCH_FAILED),  # container ends ERROR
+    ("media_fetch_failed", "create", ErrorClass.TRANSIENT),  # 9004/2207052 at once: retry with a new container
+    ("media_fetch_failed", "processing", ErrorClass.TRANSIENT),  # container ends ERROR (2207052 in status)
+    ("processing_failed", "processing", ErrorClass.CONTENT_REJECTED),  # container ends ERROR (2207026 in status)
 ])
 def test_faults_are_classified(sandbox: RunningSandbox, client: InstagramClient, small_clip: Path,
                                clip_server: tuple[str, list[str]], kind: str, operation: str,
@@ -137,12 +139,46 @@ def test_faults_are_classified(sandbox: RunningSandbox, client: InstagramClient,
     assert sandbox.state.posts_for(P) == []
 
 
-def test_unreachable_video_url_is_media_fetch_failed(sandbox: RunningSandbox, client: InstagramClient,
-                                                     small_clip: Path, clip_server: tuple[str, list[str]]) -> None:
+def test_unreachable_video_url_is_a_transient_media_fetch_failure(sandbox: RunningSandbox, client: InstagramClient,
+                                                                  small_clip: Path,
+                                                                  clip_server: tuple[str, list[str]]) -> None:
     creds = sandbox.connect(client)
     with pytest.raises(PlatformError) as err:
         client.publish(creds, _post(small_clip, clip_server, path="/gone.mp4"))
-    assert err.value.error_class is ErrorClass.MEDIA_FETCH_FAILED and err.value.code == "9004/2207052"
+    assert err.value.error_class is ErrorClass.TRANSIENT and err.value.code == "media_fetch_failed"
+    assert (err.value.details["code"], err.value.details["subcode"]) == (9004, 2207052)
+    assert "could not download the video from the signed URL" in err.value.message
+
+
+def test_container_that_cannot_fetch_the_video_is_transient_and_a_new_container_publishes(
+        sandbox: RunningSandbox, client: InstagramClient, small_clip: Path,
+        clip_server: tuple[str, list[str]]) -> None:
+    creds = sandbox.connect(client)
+    post = _post(small_clip, clip_server)
+    sandbox.fault(P, "media_fetch_failed", "processing")  # accepted, then Meta's download fails
+    with pytest.raises(PlatformError) as err:
+        client.publish(creds, post)
+    assert err.value.error_class is ErrorClass.TRANSIENT and err.value.retryable
+    assert err.value.code == "media_fetch_failed" and err.value.details["status"] == "ERROR"
+    assert "Instagram could not download the video from the signed URL" in err.value.message
+    failed = err.value.details["container_id"]
+    # The failed container never publishes, so the retry the publisher makes is safe: nothing to find, then one post.
+    assert client.find_existing(creds, replace(post, options={"container_id": failed})) is None
+    result = client.publish(creds, post)
+    assert [p.post_id for p in sandbox.state.posts_for(P)] == [result.post_id]
+    assert result.raw["container_id"] != failed
+
+
+@pytest.mark.parametrize(("status", "expected", "code"), [
+    ("Error: Media download has failed. (2207052)", ErrorClass.TRANSIENT, "media_fetch_failed"),
+    ("Error: timeout while downloading the media (2207003)", ErrorClass.TRANSIENT, "media_fetch_failed"),
+    ("Error: Media upload has failed with error code 2207026", ErrorClass.CONTENT_REJECTED, "2207026"),
+    ("Error: bad thumbnail offset (2207057)", ErrorClass.CONTENT_REJECTED, "2207057"),
+    ("Error: Instagram server error (2207001)", ErrorClass.TRANSIENT, "2207001"),
+])
+def test_container_error_status_classification(client: InstagramClient, status: str, expected: ErrorClass,
+                                               code: str) -> None:
+    assert client.failure_class("ERROR", {"status_code": "ERROR", "status": status}) == (expected, code)
 
 
 def test_publishing_cap_read_from_content_publishing_limit(sandbox: RunningSandbox, client: InstagramClient,
@@ -224,6 +260,37 @@ def test_metrics_grow_with_time(sandbox: RunningSandbox, client: InstagramClient
     assert first.views and later.views and later.views > first.views
     assert later.reach is not None and later.saves is not None and later.likes is not None
     assert later.likes >= first.likes  # type: ignore[operator]
+
+
+def test_find_existing_ignores_the_same_caption_posted_before_the_first_attempt(
+        sandbox: RunningSandbox, client: InstagramClient, small_clip: Path,
+        clip_server: tuple[str, list[str]]) -> None:
+    creds = sandbox.connect(client)
+    post = _post(small_clip, clip_server)
+    old = client.publish(creds, post)
+    created = sandbox.state.find_post(P, old.post_id).created_at  # type: ignore[union-attr]
+    sandbox.state.clock.advance(1800)
+    other = InstagramClient(sandbox.config(P))  # another worker: no container in memory, so the listing decides
+    # The media's `timestamp` predates the first attempt: the same caption posted earlier is not this target's.
+    assert other.find_existing(creds, replace(post, created_after=sandbox.state.clock.now())) is None
+    for after in (created - timedelta(minutes=1), created + timedelta(minutes=4)):  # ours, clocks a little apart
+        found = other.find_existing(creds, replace(post, created_after=after))
+        assert found is not None and found.post_id == old.post_id
+    other.close()
+
+
+def test_find_existing_skips_media_other_targets_own(sandbox: RunningSandbox, client: InstagramClient,
+                                                     small_clip: Path, clip_server: tuple[str, list[str]]) -> None:
+    creds = sandbox.connect(client)
+    post = _post(small_clip, clip_server)
+    first, second = client.publish(creds, post), client.publish(creds, post)
+    other = InstagramClient(sandbox.config(P))
+    assert other.find_existing(creds, post).post_id == second.post_id  # type: ignore[union-attr]  # newest first
+    mine = other.find_existing(creds, replace(post, exclude_post_ids=frozenset({second.post_id})))
+    assert mine is not None and mine.post_id == first.post_id
+    both = frozenset({first.post_id, second.post_id})
+    assert other.find_existing(creds, replace(post, exclude_post_ids=both)) is None
+    other.close()
 
 
 @pytest.mark.parametrize(("url", "shortcode"), [

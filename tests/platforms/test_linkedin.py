@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlparse
 
 import httpx
@@ -184,6 +185,28 @@ def test_lost_response_then_find_existing(sandbox, client, small_clip):
     assert found is not None and found.post_id == recorded.post_id
     finder = [r for r in sandbox.state.requests_for("linkedin") if r.method == "GET" and r.path.endswith("/posts")]
     assert "q=author" in finder[-1].query
+
+
+def test_find_existing_ignores_the_same_commentary_posted_before_the_first_attempt(sandbox, client, small_clip):
+    creds = sandbox.connect(client)
+    post = _post(small_clip)
+    old = client.publish(creds, post)
+    created = sandbox.state.find_post("linkedin", old.post_id).created_at
+    sandbox.state.clock.advance(1800)
+    # createdAt is epoch milliseconds: a post from before the first attempt is not this target's.
+    assert client.find_existing(creds, replace(post, created_after=sandbox.state.clock.now())) is None
+    for after in (created - timedelta(minutes=1), created + timedelta(minutes=4)):  # ours, clocks a little apart
+        found = client.find_existing(creds, replace(post, created_after=after))
+        assert found is not None and found.post_id == old.post_id
+
+
+def test_find_existing_skips_posts_other_targets_own(sandbox, client, small_clip):
+    creds = sandbox.connect(client)
+    post = _post(small_clip)
+    other = client.publish(creds, post)  # another target of this member posted this commentary
+    assert client.find_existing(creds, replace(post, exclude_post_ids=frozenset({"urn:li:share:1"}))).post_id \
+        == other.post_id
+    assert client.find_existing(creds, replace(post, exclude_post_ids=frozenset({other.post_id}))) is None
 
 
 def test_metrics_grow_with_clock(sandbox, client, small_clip):

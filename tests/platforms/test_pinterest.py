@@ -170,6 +170,31 @@ def test_reconcile_without_link_matches_title_and_description(sandbox: RunningSa
     assert client.find_existing(creds, replace(post, title="Another title")) is None
 
 
+def test_reconcile_without_link_ignores_the_same_pin_created_before_the_first_attempt(sandbox: RunningSandbox,
+                                                                                    small_clip) -> None:
+    client, creds, board = connected(sandbox)
+    post = clip_post(small_clip, board, link="", idempotency_key="")
+    old = client.publish(creds, post)
+    created = sandbox.state.find_post("pinterest", old.post_id).created_at  # type: ignore[union-attr]
+    sandbox.state.clock.advance(1800)
+    # created_at is naive ISO (UTC): the same title + description pinned earlier is not this target's.
+    assert client.find_existing(creds, replace(post, created_after=sandbox.state.clock.now())) is None
+    for after in (created - timedelta(minutes=1), created + timedelta(minutes=4)):  # ours, clocks a little apart
+        found = client.find_existing(creds, replace(post, created_after=after))
+        assert found is not None and found.post_id == old.post_id
+
+
+def test_reconcile_without_link_skips_pins_other_targets_own(sandbox: RunningSandbox, small_clip) -> None:
+    client, creds, board = connected(sandbox)
+    post = clip_post(small_clip, board, link="", idempotency_key="")
+    first, second = client.publish(creds, post), client.publish(creds, post)
+    assert client.find_existing(creds, post).post_id == second.post_id  # type: ignore[union-attr]  # newest first
+    mine = client.find_existing(creds, replace(post, exclude_post_ids=frozenset({second.post_id})))
+    assert mine is not None and mine.post_id == first.post_id
+    both = frozenset({first.post_id, second.post_id})
+    assert client.find_existing(creds, replace(post, exclude_post_ids=both)) is None
+
+
 def test_timeout_mid_upload_is_transient(sandbox: RunningSandbox, large_clip) -> None:
     client, creds, board = connected(sandbox, upload_timeout_s=0.4)
     sandbox.fault("pinterest", "timeout", "upload", delay_s=1.2)

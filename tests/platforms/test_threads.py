@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -64,7 +65,8 @@ def test_publish_exact_requests_and_one_post(sandbox: RunningSandbox, client: Th
     ("quota", "publish", ErrorClass.QUOTA_EXHAUSTED),
     ("expired_token", "publish", ErrorClass.AUTH_REFRESHABLE),
     ("content_rejected", "create", ErrorClass.CONTENT_REJECTED),
-    ("media_fetch_failed", "create", ErrorClass.MEDIA_FETCH_FAILED),  # container ERROR FAILED_DOWNLOADING_VIDEO
+    ("media_fetch_failed", "create", ErrorClass.TRANSIENT),  # container ERROR FAILED_DOWNLOADING_VIDEO
+    ("media_fetch_failed", "processing", ErrorClass.TRANSIENT),  # the same, after the create was accepted
     ("processing_failed", "processing", ErrorClass.CONTENT_REJECTED),  # FAILED_PROCESSING_VIDEO
 ])
 def test_faults_are_classified(sandbox: RunningSandbox, client: ThreadsClient, small_clip: Path,
@@ -86,12 +88,39 @@ def test_unreachable_url_and_cap(sandbox: RunningSandbox, client: ThreadsClient,
     creds = sandbox.connect(client, account_id="th-capped")
     with pytest.raises(PlatformError) as err:
         client.publish(creds, _post(small_clip, clip_server, path="/missing.mp4"))
-    assert err.value.error_class is ErrorClass.MEDIA_FETCH_FAILED and err.value.code == "FAILED_DOWNLOADING_VIDEO"
+    assert err.value.error_class is ErrorClass.TRANSIENT and err.value.code == "media_fetch_failed"
+    assert "Threads could not download the video from the signed URL" in err.value.message
     client.publish(creds, _post(small_clip, clip_server))
     with pytest.raises(PlatformError) as err:
         client.publish(creds, _post(small_clip, clip_server, text="again"))
     assert err.value.error_class is ErrorClass.QUOTA_EXHAUSTED and err.value.retry_at is not None
     assert len(sandbox.state.posts_for(P)) == 1
+
+
+def test_container_that_cannot_fetch_the_video_is_transient_and_a_new_container_publishes(
+        sandbox: RunningSandbox, client: ThreadsClient, small_clip: Path, clip_server: Server) -> None:  # noqa: F811
+    creds = sandbox.connect(client)
+    post = _post(small_clip, clip_server)
+    sandbox.fault(P, "media_fetch_failed", "processing")
+    with pytest.raises(PlatformError) as err:
+        client.publish(creds, post)
+    assert err.value.error_class is ErrorClass.TRANSIENT and err.value.retryable
+    assert err.value.code == "media_fetch_failed" and "FAILED_DOWNLOADING_VIDEO" in err.value.message
+    failed = err.value.details["container_id"]
+    assert client.find_existing(creds, replace(post, options={"container_id": failed})) is None
+    result = client.publish(creds, post)
+    assert [p.post_id for p in sandbox.state.posts_for(P)] == [result.post_id]
+
+
+@pytest.mark.parametrize(("message", "expected", "code"), [
+    ("FAILED_DOWNLOADING_VIDEO", ErrorClass.TRANSIENT, "media_fetch_failed"),
+    ("FAILED_PROCESSING_VIDEO", ErrorClass.CONTENT_REJECTED, "FAILED_PROCESSING_VIDEO"),
+    ("INVALID_DURATION", ErrorClass.CONTENT_REJECTED, "INVALID_DURATION"),
+    ("UNKNOWN", ErrorClass.TRANSIENT, "UNKNOWN"),
+])
+def test_container_error_message_classification(client: ThreadsClient, message: str, expected: ErrorClass,
+                                                code: str) -> None:
+    assert client.failure_class("ERROR", {"status": "ERROR", "error_message": message}) == (expected, code)
 
 
 def test_lost_publish_response_then_found_once(sandbox: RunningSandbox, small_clip: Path,
@@ -148,3 +177,32 @@ def test_parse_post_url(url: str, code: str, handle: str) -> None:
                                  "https://www.instagram.com/reel/C8abc/", "https://threads.org/@a/post/C8abc"])
 def test_parse_post_url_rejects(url: str) -> None:
     assert ThreadsClient.parse_post_url(url) is None
+
+
+def test_find_existing_ignores_the_same_text_posted_before_the_first_attempt(
+        sandbox: RunningSandbox, client: ThreadsClient, small_clip: Path, clip_server: Server) -> None:  # noqa: F811
+    creds = sandbox.connect(client)
+    post = _post(small_clip, clip_server)
+    old = client.publish(creds, post)
+    created = sandbox.state.find_post(P, old.post_id).created_at  # type: ignore[union-attr]
+    sandbox.state.clock.advance(1800)
+    other = ThreadsClient(sandbox.config(P))  # another worker: no container in memory, so the listing decides
+    assert other.find_existing(creds, replace(post, created_after=sandbox.state.clock.now())) is None
+    for after in (created - timedelta(minutes=1), created + timedelta(minutes=4)):  # ours, clocks a little apart
+        found = other.find_existing(creds, replace(post, created_after=after))
+        assert found is not None and found.post_id == old.post_id
+    other.close()
+
+
+def test_find_existing_skips_posts_other_targets_own(sandbox: RunningSandbox, client: ThreadsClient,
+                                                     small_clip: Path, clip_server: Server) -> None:  # noqa: F811
+    creds = sandbox.connect(client)
+    post = _post(small_clip, clip_server)
+    first, second = client.publish(creds, post), client.publish(creds, post)
+    other = ThreadsClient(sandbox.config(P))
+    assert other.find_existing(creds, post).post_id == second.post_id  # type: ignore[union-attr]  # newest first
+    mine = other.find_existing(creds, replace(post, exclude_post_ids=frozenset({second.post_id})))
+    assert mine is not None and mine.post_id == first.post_id
+    both = frozenset({first.post_id, second.post_id})
+    assert other.find_existing(creds, replace(post, exclude_post_ids=both)) is None
+    other.close()

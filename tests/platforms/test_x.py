@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlparse
 
@@ -175,6 +176,39 @@ def test_lost_response_on_create_is_reconciled(sandbox: RunningSandbox, small_cl
     assert len(posts) == 1 and found is not None and found.post_id == posts[0].post_id
     # a different caption does not match
     assert client.find_existing(creds, VideoPost(small_clip, caption="something else")) is None
+
+
+def test_find_existing_ignores_the_same_text_posted_before_the_first_attempt(sandbox: RunningSandbox,
+                                                                           small_clip) -> None:
+    client = make(sandbox)
+    creds = sandbox.connect(client)
+    post = VideoPost(small_clip, caption=CAPTION)
+    old = client.publish(creds, post)
+    created = sandbox.state.find_post("x", old.post_id).created_at  # type: ignore[union-attr]
+    sandbox.state.clock.advance(1800)
+    first_attempt = sandbox.state.clock.now()
+    assert client.find_existing(creds, replace(post, created_after=first_attempt)) is None
+    # The timeline is asked from the first attempt (less the skew allowance) on, not for the last 24 h.
+    query = parse_qs([r.query for r in sandbox.state.requests_for("x") if r.path.endswith("/tweets")][-1])
+    assert query["start_time"] == [(first_attempt - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")]
+    for after in (created - timedelta(minutes=1), created + timedelta(minutes=4)):  # ours, clocks a little apart
+        found = client.find_existing(creds, replace(post, created_after=after))
+        assert found is not None and found.post_id == old.post_id
+
+
+def test_find_existing_skips_tweets_other_targets_own(sandbox: RunningSandbox, small_clip) -> None:
+    client = make(sandbox)
+    creds = sandbox.connect(client)
+    post = VideoPost(small_clip, caption=CAPTION)
+    first = client.publish(creds, post)
+    sandbox.state.clock.advance(25 * 3600)  # X refuses the same text within 24 h
+    creds = client.refresh(creds)
+    second = client.publish(creds, post)
+    assert client.find_existing(creds, post).post_id == second.post_id  # type: ignore[union-attr]
+    mine = client.find_existing(creds, replace(post, exclude_post_ids=frozenset({second.post_id})))
+    assert mine is not None and mine.post_id == first.post_id
+    both = frozenset({first.post_id, second.post_id})
+    assert client.find_existing(creds, replace(post, exclude_post_ids=both)) is None
 
 
 def test_timeout_mid_upload_is_transient(sandbox: RunningSandbox, large_clip) -> None:

@@ -361,3 +361,30 @@ def test_parse_post_url_accepts_real_shapes(url: str, video_id: str) -> None:
 ])
 def test_parse_post_url_rejects_lookalikes(url: str) -> None:
     assert YouTubeClient.parse_post_url(url) is None
+
+
+def test_scan_without_marker_ignores_the_same_title_posted_before_the_first_attempt(sandbox: RunningSandbox,
+                                                                                     small_clip: Path) -> None:
+    yt = client(sandbox)
+    creds = sandbox.connect(yt)
+    post = post_for(small_clip, idempotency_key="", options={"wait_processing": False})  # title + description only
+    old = yt.publish(creds, post)
+    created = sandbox.state.find_post(P, old.post_id).created_at  # type: ignore[union-attr]
+    sandbox.state.clock.advance(1800)
+    # snippet.publishedAt predates the first attempt: an earlier upload with the same text is not this target's.
+    assert yt.find_existing(creds, replace(post, created_after=sandbox.state.clock.now())) is None
+    for after in (created - timedelta(minutes=1), created + timedelta(minutes=4)):  # ours, clocks a little apart
+        found = yt.find_existing(creds, replace(post, created_after=after))
+        assert found is not None and found.post_id == old.post_id
+
+
+def test_scan_without_marker_skips_videos_other_targets_own(sandbox: RunningSandbox, small_clip: Path) -> None:
+    yt = client(sandbox)
+    creds = sandbox.connect(yt)
+    post = post_for(small_clip, idempotency_key="", options={"wait_processing": False})
+    first, second = yt.publish(creds, post), yt.publish(creds, post)
+    found = {yt.find_existing(creds, replace(post, exclude_post_ids=frozenset({vid}))).post_id  # type: ignore[union-attr]
+             for vid in (first.post_id, second.post_id)}
+    assert found == {first.post_id, second.post_id}  # each exclusion leaves the other video
+    both = frozenset({first.post_id, second.post_id})
+    assert yt.find_existing(creds, replace(post, exclude_post_ids=both)) is None
