@@ -11,6 +11,9 @@ from pathlib import Path
 from cliply.config import Settings
 from cliply.samples import SAMPLES_DIR, build_talk_video
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from demo_publish import publish_demo
+
 
 def main() -> int:
     settings = Settings.from_env()
@@ -38,13 +41,24 @@ def main() -> int:
         print(f"  #{c['rank']} score {c['score']:5.1f}  {c['start']:6.2f}–{c['end']:6.2f} s  {c['path']}")
         print(f"     thumbnail {c['thumbnail']}")
         print(f"     why: {'; '.join(c['reasons'])}")
+    best = min(summary["clips"], key=lambda c: c["rank"])
+    print()
+    print(f"publishing clip #{best['rank']} to all nine platforms of the local sandbox (accounts connected through "
+          "OAuth and `cliply serve`, post scheduled with `cliply posts create`, published by the `posts` asset) …")
+    post = publish_demo(settings, best["id"], work)
+    print(f"post        {post['id']}  {post['status']}")
+    for t in post["targets"]:
+        private = "published privately: no public link (TikTok apps post SELF_ONLY until audited)"
+        outcome = t["url"] or (private if t["state"] == "published" else f"{t['error_class']}: {t['error_message']}")
+        print(f"  {t['platform']:<10} {t['state']:<10} {outcome}")
     print()
     print(f"app database   {settings.resolved_database_url}")
     print(f"Dagster home   {os.environ.get('DAGSTER_HOME')}  (run {summary['dagster_run_id']})")
     print("Open the Dagster UI: `make dev`, then http://127.0.0.1:3000 (assets → sources/transcripts/highlights/"
-          "clips/thumbnails; drop a video into the inbox to watch the sensor start a run).")
+          "clips/thumbnails and posts, one partition per day × platform; drop a video into the inbox to watch the "
+          "sensor start a run).")
     print(f"Inbox folder   {settings.resolved_inbox_url}")
-    return 0
+    return 0 if post["status"] == "posted" else 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,141 @@
+"""The publishing half of `make demo`: the best clip goes to all nine platforms of the local sandbox, the way a user
+would do it: accounts connected with `cliply accounts connect` (OAuth consent → `cliply serve`'s callback; Bluesky
+with an app password), the post scheduled with `cliply posts create`, published by the Dagster `posts` asset."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from cliply.config import Settings
+from cliply.platforms import PLATFORMS, make_client
+from cliply.sandbox.local import LocalSandbox, free_port
+from cliply.security.vault import KeyRing, TokenVault
+from cliply.store.accounts import AccountsRepo
+from cliply.store.db import Database
+from cliply.store.repo import WorkspaceScope, get_or_create_workspace
+
+CLIPLY = str(Path(sys.executable).with_name("cliply"))
+DEMO_OPTIONS = ["--option", "tiktok.privacy=SELF_ONLY", "--option", "youtube.privacy=private"]
+
+
+def cliply(*args: str, stdin: str | None = None) -> str:
+    proc = subprocess.run([CLIPLY, *args], input=stdin, capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        raise RuntimeError(f"cliply {' '.join(args[:2])} failed ({proc.returncode}): {proc.stderr.strip()[-800:]}")
+    return proc.stdout
+
+
+@contextmanager
+def http_service(port: int, log: Path) -> Any:
+    """`cliply serve` in the background: OAuth callbacks, and the signed media URLs Instagram and Threads fetch."""
+    with log.open("w") as out:
+        proc = subprocess.Popen([CLIPLY, "serve", "--port", str(port)], stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"`cliply serve` did not start; see {log}")
+            time.sleep(0.3)
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def connect(sandbox: LocalSandbox, platform: str) -> None:
+    account = f"demo-{platform}"
+    if platform == "bluesky":
+        handle, password = sandbox.create_bluesky_account(account)
+        cliply("accounts", "connect", "bluesky", stdin=f"{handle}\n{password}\n")
+        return
+    printed = cliply("accounts", "connect", platform, "--no-wait")
+    url = next(line for line in printed.splitlines() if line.startswith("http"))
+    callback = sandbox.consent(url, account)  # the user clicks "Allow"; the platform redirects to our callback
+    resp = httpx.get(callback, timeout=30)
+    if resp.status_code != 200:
+        raise RuntimeError(f"the OAuth callback for {platform} answered {resp.status_code}: {resp.text[:300]}")
+
+
+def demo_accounts() -> dict[str, int]:
+    rows = json.loads(cliply("accounts", "list", "--json"))["accounts"]
+    chosen: dict[str, int] = {}
+    for a in rows:  # newest connected account per platform
+        if a["status"] in ("connected", "expiring") and "demo-" in a["handle"]:
+            chosen[a["platform"]] = max(chosen.get(a["platform"], 0), int(a["id"]))
+    return chosen
+
+
+def pinterest_board(settings: Settings, account_id: int) -> str:
+    """The connected user's first board (what a user would pick in a UI)."""
+    db = Database(settings.resolved_database_url)
+    try:
+        with db.session() as s:
+            repo = AccountsRepo(WorkspaceScope(s, get_or_create_workspace(s, "default")),
+                                TokenVault(KeyRing.from_env(os.environ, settings.home)))
+            account = repo.get(account_id)
+            assert account is not None
+            creds = repo.credentials(account)
+    finally:
+        db.dispose()
+    client = make_client("pinterest")
+    try:
+        return str(client.list_boards(creds)[0]["id"])  # type: ignore[attr-defined]
+    finally:
+        client.close()
+
+
+def publish_all(platforms: list[str]) -> None:
+    """One in-process run of the `posts` asset per platform partition (visible in the Dagster UI)."""
+    import dagster as dg
+
+    from cliply_assets.publishing import PLATFORM_TAG, posts, posts_partition_key
+    from cliply_resources import default_resources
+
+    with dg.DagsterInstance.get() as instance:
+        for platform in platforms:
+            dg.materialize([posts], partition_key=posts_partition_key(datetime.now(UTC), platform),
+                           instance=instance, resources=default_resources(), tags={PLATFORM_TAG: platform},
+                           run_config={"ops": {"posts": {"config": {"linger_s": -1}}}})
+
+
+def publish_demo(settings: Settings, clip_id: str, work: Path) -> dict[str, Any]:
+    with LocalSandbox() as sandbox:
+        port = free_port()
+        os.environ.update({**sandbox.env(), "CLIPLY_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"})
+        with http_service(port, work / "serve.log"):
+            for platform in PLATFORMS:
+                connect(sandbox, platform)
+            accounts = demo_accounts()
+            missing = sorted(set(PLATFORMS) - set(accounts))
+            if missing:
+                raise RuntimeError(f"no demo account connected for {', '.join(missing)}")
+            targets = ",".join(f"{p}:{accounts[p]}" for p in PLATFORMS)
+            board = pinterest_board(settings, accounts["pinterest"])
+            post = json.loads(cliply("posts", "create", "--clip", clip_id, "--targets", targets,
+                                     "--title", "The best moment of the talk", *DEMO_OPTIONS,
+                                     "--option", f"pinterest.board_id={board}", "--json"))
+            publish_all(list(PLATFORMS))
+            shown = json.loads(cliply("posts", "show", post["id"], "--json"))
+            # The sandbox goes away with the demo: leave no account behind for the token-refresh schedule to chase.
+            for account_id in accounts.values():
+                cliply("accounts", "disconnect", str(account_id))
+            return shown
