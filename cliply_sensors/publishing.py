@@ -2,7 +2,7 @@
 → the notifier. Each evaluation does one or two cheap queries; the work itself happens in runs."""
 
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
@@ -32,9 +32,18 @@ IN_PROGRESS = [
     dg.DagsterRunStatus.CANCELING,
 ]
 _NOT_YET_RUNNING = {dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED}
-# A run still "started" after this long is presumed dead (a killed worker stays STARTED unless run monitoring is on);
-# a new run may then start: the ledger's leases keep two live runs from publishing the same target anyway.
+# A killed run worker is marked failed by the code server that launched it; a run still "started" after this long
+# (its code server gone too, with run monitoring off) is presumed dead and a new one may start. The ledger's leases
+# keep two live runs from publishing the same target anyway. Keep it above CLIPLY_PUBLISH_MAX_RUN_S.
 DEFAULT_STALE_RUN_S = 1800
+# Runs are requested this long before targets fall due: a run takes seconds to start on a small machine, and it
+# lingers (claiming nothing early) until they do. Keep it below CLIPLY_PUBLISH_LINGER_S.
+DEFAULT_LOOKAHEAD_S = 30
+
+
+def _lookahead_s() -> float:
+    raw = os.environ.get("CLIPLY_PUBLISH_LOOKAHEAD_S", "").strip()
+    return float(raw) if raw else DEFAULT_LOOKAHEAD_S
 
 
 def _stale_after_s() -> float:
@@ -63,12 +72,12 @@ def publishing_in_progress(instance: dg.DagsterInstance, platform: str, now: dat
     job=publish_posts_job,
     minimum_interval_seconds=DUE_POSTS_INTERVAL_S,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Post targets whose time has come → one publish run per platform with due items (day|platform).",
+    description="Post targets due now or within 30 s → one publish run per platform with due items (day|platform).",
 )
 def due_posts_sensor(context: dg.SensorEvaluationContext, database: DatabaseResource) -> dg.SensorResult:
     now = datetime.now(UTC)
     with database.get().session() as session:
-        counts = due_counts(session, now)
+        counts = due_counts(session, now + timedelta(seconds=_lookahead_s()))
     switches = PublishSwitches.from_env()
     window = int(now.timestamp()) // DUE_POSTS_INTERVAL_S
     requests: list[dg.RunRequest] = []

@@ -178,6 +178,16 @@ def test_sensor_one_request_per_platform_with_due_items(world: World) -> None:
     assert [r.tags[PLATFORM_TAG] for r in third.run_requests] == ["linkedin"]
 
 
+def test_sensor_starts_a_run_shortly_before_targets_fall_due(world: World) -> None:
+    soon, later = world.connect("linkedin", "li-soon"), world.connect("tiktok", "tt-later")
+    world.schedule(world.clip_ids[0], [("linkedin", soon)], caption="in 20 s",
+                   at=datetime.now(UTC) + timedelta(seconds=20))
+    world.schedule(world.clip_ids[1], [("tiktok", later)], caption="in 2 min",
+                   at=datetime.now(UTC) + timedelta(minutes=2), options=TIKTOK_OPTS)
+    # The run gets its start-up done while the linkedin target is still ahead; it claims it only once it is due.
+    assert [r.tags[PLATFORM_TAG] for r in _sensor_tick(world).run_requests] == ["linkedin"]
+
+
 def test_sensor_presumes_a_long_started_run_dead(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     acc = world.connect("x", "x-1")
     world.schedule(world.clip_ids[0], [("x", acc)], caption="stale")
