@@ -47,6 +47,11 @@ def _env_float(name: str, default: float) -> float:
     return float(raw) if raw else default
 
 
+def max_run_s() -> float:
+    """How long a publish run keeps taking new targets (CLIPLY_PUBLISH_MAX_RUN_S, 600 s)."""
+    return _env_float("CLIPLY_PUBLISH_MAX_RUN_S", 600)
+
+
 class PostsConfig(dg.Config):
     """How one publish run behaves; 0 = the CLIPLY_PUBLISH_* setting of the same name, else the default shown.
 
@@ -137,7 +142,7 @@ def posts(context: dg.AssetExecutionContext, config: PostsConfig) -> dg.Material
             concurrency=config.concurrency or _env_int("CLIPLY_PUBLISH_CONCURRENCY", 4),
             lease_s=config.lease_s or _env_int("CLIPLY_PUBLISH_LEASE_S", 300),
             linger_s=max(0.0, linger_s),
-            max_run_s=config.max_run_s or _env_float("CLIPLY_PUBLISH_MAX_RUN_S", 600),
+            max_run_s=config.max_run_s or max_run_s(),
             poll_s=config.poll_s or _env_float("CLIPLY_PUBLISH_POLL_S", 1),
             on_outcome=report,
         )

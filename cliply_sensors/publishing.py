@@ -14,6 +14,7 @@ from cliply.store.accounts import EXPIRY_WARNING, accounts_expiring
 from cliply_assets.publishing import (
     PLATFORM_TAG,
     backfill_ids_job,
+    max_run_s,
     media_retention_job,
     posts_partition_key,
     publish_posts_job,
@@ -52,18 +53,21 @@ def _stale_after_s() -> float:
 
 
 def publishing_in_progress(instance: dg.DagsterInstance, platform: str, now: datetime) -> str | None:
-    """The id of a queued or live publish run for `platform`, else None."""
+    """The id of a queued publish run for `platform`, or of a live one still taking new targets; else None.
+
+    A run past max_run_s (less the lookahead) only finishes what it holds: its successor is requested then, and
+    waits in the queue (one run per platform) to start the moment it ends, instead of a sensor tick later."""
     records = instance.get_run_records(
         filters=dg.RunsFilter(job_name=publish_posts_job.name, statuses=IN_PROGRESS, tags={PLATFORM_TAG: platform}),
         limit=10,
     )
-    stale = _stale_after_s()
+    blocking_for = min(_stale_after_s(), max(0.0, max_run_s() - _lookahead_s()))
     for record in records:
         run = record.dagster_run
         if run.status in _NOT_YET_RUNNING:
             return run.run_id
         started = record.start_time or record.create_timestamp.timestamp()
-        if now.timestamp() - started < stale:
+        if now.timestamp() - started < blocking_for:
             return run.run_id
     return None
 

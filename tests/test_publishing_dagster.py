@@ -198,6 +198,22 @@ def test_sensor_presumes_a_long_started_run_dead(world: World, monkeypatch: pyte
     assert [r.tags[PLATFORM_TAG] for r in _sensor_tick(world).run_requests] == ["x"]
 
 
+def test_sensor_queues_the_successor_of_a_run_past_its_max_run_time(world: World,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    acc = world.connect("x", "x-1")
+    world.schedule(world.clip_ids[0], [("x", acc)], caption="handover")
+    create_run_for_test(world.instance, job_name=publish_posts_job.name, status=dg.DagsterRunStatus.STARTED,
+                        tags={PLATFORM_TAG: "x"})
+    assert _sensor_tick(world).run_requests == []  # a young run takes the target itself
+    monkeypatch.setenv("CLIPLY_PUBLISH_MAX_RUN_S", "20")  # 20 s less the 30 s lookahead: it is closing already
+    [successor] = _sensor_tick(world).run_requests
+    assert successor.tags[PLATFORM_TAG] == "x"
+    # Once the successor is queued (behind the closing run: one run per platform), no third one is requested.
+    create_run_for_test(world.instance, job_name=publish_posts_job.name, status=dg.DagsterRunStatus.NOT_STARTED,
+                        tags={PLATFORM_TAG: "x"})
+    assert _sensor_tick(world).run_requests == []
+
+
 def test_sensor_skips_switched_off_platform(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     acc = world.connect("x", "x-1")
     world.schedule(world.clip_ids[0], [("x", acc)], caption="off")
