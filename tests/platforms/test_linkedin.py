@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlparse
 
 import httpx
@@ -13,6 +13,7 @@ import pytest
 from cliply.platforms.errors import ErrorClass, PlatformError
 from cliply.platforms.linkedin import LinkedInClient, escape_little_text
 from cliply.platforms.models import VideoPost
+from tests.platforms.helpers import assert_ignores_posts_older_than_the_post
 
 VERSION = datetime.now(UTC).strftime("%Y%m")  # the sandbox accepts versions of the last 12 months
 
@@ -190,14 +191,8 @@ def test_lost_response_then_find_existing(sandbox, client, small_clip):
 def test_find_existing_ignores_the_same_commentary_posted_before_the_first_attempt(sandbox, client, small_clip):
     creds = sandbox.connect(client)
     post = _post(small_clip)
-    old = client.publish(creds, post)
-    created = sandbox.state.find_post("linkedin", old.post_id).created_at
-    sandbox.state.clock.advance(1800)
     # createdAt is epoch milliseconds: a post from before the first attempt is not this target's.
-    assert client.find_existing(creds, replace(post, created_after=sandbox.state.clock.now())) is None
-    for after in (created - timedelta(minutes=1), created + timedelta(minutes=4)):  # ours, clocks a little apart
-        found = client.find_existing(creds, replace(post, created_after=after))
-        assert found is not None and found.post_id == old.post_id
+    assert_ignores_posts_older_than_the_post(sandbox, "linkedin", client, creds, post, client.publish(creds, post))
 
 
 def test_find_existing_skips_posts_other_targets_own(sandbox, client, small_clip):

@@ -13,7 +13,11 @@ from cliply.platforms.errors import ErrorClass, PlatformError
 from cliply.platforms.models import Credentials, VideoPost
 from cliply.platforms.pinterest import PinterestClient, with_marker
 from tests.fixtures.sandbox import REDIRECT_URI, RunningSandbox
-from tests.platforms.helpers import settle
+from tests.platforms.helpers import (
+    assert_ignores_posts_older_than_the_post,
+    assert_skips_posts_other_targets_own,
+    settle,
+)
 
 
 def make(sandbox: RunningSandbox, **overrides: object) -> PinterestClient:
@@ -174,14 +178,8 @@ def test_reconcile_without_link_ignores_the_same_pin_created_before_the_first_at
                                                                                     small_clip) -> None:
     client, creds, board = connected(sandbox)
     post = clip_post(small_clip, board, link="", idempotency_key="")
-    old = client.publish(creds, post)
-    created = sandbox.state.find_post("pinterest", old.post_id).created_at  # type: ignore[union-attr]
-    sandbox.state.clock.advance(1800)
     # created_at is naive ISO (UTC): the same title + description pinned earlier is not this target's.
-    assert client.find_existing(creds, replace(post, created_after=sandbox.state.clock.now())) is None
-    for after in (created - timedelta(minutes=1), created + timedelta(minutes=4)):  # ours, clocks a little apart
-        found = client.find_existing(creds, replace(post, created_after=after))
-        assert found is not None and found.post_id == old.post_id
+    assert_ignores_posts_older_than_the_post(sandbox, "pinterest", client, creds, post, client.publish(creds, post))
 
 
 def test_reconcile_without_link_skips_pins_other_targets_own(sandbox: RunningSandbox, small_clip) -> None:
@@ -189,10 +187,7 @@ def test_reconcile_without_link_skips_pins_other_targets_own(sandbox: RunningSan
     post = clip_post(small_clip, board, link="", idempotency_key="")
     first, second = client.publish(creds, post), client.publish(creds, post)
     assert client.find_existing(creds, post).post_id == second.post_id  # type: ignore[union-attr]  # newest first
-    mine = client.find_existing(creds, replace(post, exclude_post_ids=frozenset({second.post_id})))
-    assert mine is not None and mine.post_id == first.post_id
-    both = frozenset({first.post_id, second.post_id})
-    assert client.find_existing(creds, replace(post, exclude_post_ids=both)) is None
+    assert_skips_posts_other_targets_own(client, creds, post, first, second)
 
 
 def test_timeout_mid_upload_is_transient(sandbox: RunningSandbox, large_clip) -> None:

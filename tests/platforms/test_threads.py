@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,11 @@ from cliply.platforms.errors import ErrorClass, PlatformError
 from cliply.platforms.models import VideoPost
 from cliply.platforms.threads import ThreadsClient, threads_length
 from tests.fixtures.sandbox import RunningSandbox
-from tests.platforms.helpers import calls
+from tests.platforms.helpers import (
+    assert_ignores_posts_older_than_the_post,
+    assert_skips_posts_other_targets_own,
+    calls,
+)
 from tests.platforms.test_instagram import clip_server  # noqa: F401  (fixture)
 
 P = "threads"
@@ -184,13 +188,8 @@ def test_find_existing_ignores_the_same_text_posted_before_the_first_attempt(
     creds = sandbox.connect(client)
     post = _post(small_clip, clip_server)
     old = client.publish(creds, post)
-    created = sandbox.state.find_post(P, old.post_id).created_at  # type: ignore[union-attr]
-    sandbox.state.clock.advance(1800)
     other = ThreadsClient(sandbox.config(P))  # another worker: no container in memory, so the listing decides
-    assert other.find_existing(creds, replace(post, created_after=sandbox.state.clock.now())) is None
-    for after in (created - timedelta(minutes=1), created + timedelta(minutes=4)):  # ours, clocks a little apart
-        found = other.find_existing(creds, replace(post, created_after=after))
-        assert found is not None and found.post_id == old.post_id
+    assert_ignores_posts_older_than_the_post(sandbox, P, other, creds, post, old)
     other.close()
 
 
@@ -201,8 +200,5 @@ def test_find_existing_skips_posts_other_targets_own(sandbox: RunningSandbox, cl
     first, second = client.publish(creds, post), client.publish(creds, post)
     other = ThreadsClient(sandbox.config(P))
     assert other.find_existing(creds, post).post_id == second.post_id  # type: ignore[union-attr]  # newest first
-    mine = other.find_existing(creds, replace(post, exclude_post_ids=frozenset({second.post_id})))
-    assert mine is not None and mine.post_id == first.post_id
-    both = frozenset({first.post_id, second.post_id})
-    assert other.find_existing(creds, replace(post, exclude_post_ids=both)) is None
+    assert_skips_posts_other_targets_own(other, creds, post, first, second)
     other.close()

@@ -16,7 +16,11 @@ from cliply.platforms.models import Credentials, VideoPost
 from cliply.platforms.tiktok import MB, TikTokClient, chunk_plan
 from cliply.sandbox import tiktok as emu
 from tests.fixtures.sandbox import REDIRECT_URI, RunningSandbox
-from tests.platforms.helpers import calls
+from tests.platforms.helpers import (
+    assert_ignores_posts_older_than_the_post,
+    assert_skips_posts_other_targets_own,
+    calls,
+)
 
 P = "tiktok"
 ACCOUNT = "open-id-creator-1"
@@ -296,15 +300,8 @@ def test_find_existing_ignores_the_same_caption_posted_before_the_first_attempt(
                                                                               small_clip: Path) -> None:
     client, creds = setup(sandbox)
     post = post_for(small_clip)
-    old = client.publish(creds, post)
-    created = sandbox.state.find_post(P, old.post_id).created_at  # type: ignore[union-attr]
-    sandbox.state.clock.advance(1800)
-    # The user re-posts the same caption half an hour later: the old video (video/list create_time) is not ours.
-    assert client.find_existing(creds, dataclasses.replace(post, created_after=sandbox.state.clock.now())) is None
-    # A target whose first attempt preceded the video still finds it, also with our clock a little ahead (skew).
-    for after in (created - timedelta(minutes=1), created + timedelta(minutes=4)):
-        found = client.find_existing(creds, dataclasses.replace(post, created_after=after))
-        assert found is not None and found.post_id == old.post_id
+    # The same caption half an hour later: the old video (video/list create_time) is not ours.
+    assert_ignores_posts_older_than_the_post(sandbox, P, client, creds, post, client.publish(creds, post))
     assert "create_time" in parse_qs(calls_query(sandbox, "/tiktok/v2/video/list/"))["fields"][0].split(",")
 
 
@@ -313,10 +310,7 @@ def test_find_existing_skips_videos_other_targets_own(sandbox: RunningSandbox, s
     post = post_for(small_clip)
     first, second = client.publish(creds, post), client.publish(creds, post)  # same caption, two targets
     assert client.find_existing(creds, post).post_id == second.post_id  # type: ignore[union-attr]  # newest first
-    mine = client.find_existing(creds, dataclasses.replace(post, exclude_post_ids=frozenset({second.post_id})))
-    assert mine is not None and mine.post_id == first.post_id
-    both = frozenset({first.post_id, second.post_id})
-    assert client.find_existing(creds, dataclasses.replace(post, exclude_post_ids=both)) is None
+    assert_skips_posts_other_targets_own(client, creds, post, first, second)
 
 
 def calls_query(sandbox: RunningSandbox, path: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlparse
 
@@ -13,7 +12,11 @@ from cliply.platforms.errors import ErrorClass, PlatformError
 from cliply.platforms.models import Credentials, VideoPost
 from cliply.platforms.x import XClient
 from tests.fixtures.sandbox import REDIRECT_URI, RunningSandbox
-from tests.platforms.helpers import settle
+from tests.platforms.helpers import (
+    assert_ignores_posts_older_than_the_post,
+    assert_skips_posts_other_targets_own,
+    settle,
+)
 
 CAPTION = "Cliply test clip & friends <3 https://example.com/watch"
 
@@ -183,17 +186,14 @@ def test_find_existing_ignores_the_same_text_posted_before_the_first_attempt(san
     client = make(sandbox)
     creds = sandbox.connect(client)
     post = VideoPost(small_clip, caption=CAPTION)
-    old = client.publish(creds, post)
-    created = sandbox.state.find_post("x", old.post_id).created_at  # type: ignore[union-attr]
-    sandbox.state.clock.advance(1800)
-    first_attempt = sandbox.state.clock.now()
-    assert client.find_existing(creds, replace(post, created_after=first_attempt)) is None
+    asked_before = len(sandbox.state.requests_for("x"))
+    first_attempt = assert_ignores_posts_older_than_the_post(sandbox, "x", client, creds, post,
+                                                             client.publish(creds, post))
     # The timeline is asked from the first attempt (less the skew allowance) on, not for the last 24 h.
-    query = parse_qs([r.query for r in sandbox.state.requests_for("x") if r.path.endswith("/tweets")][-1])
-    assert query["start_time"] == [(first_attempt - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")]
-    for after in (created - timedelta(minutes=1), created + timedelta(minutes=4)):  # ours, clocks a little apart
-        found = client.find_existing(creds, replace(post, created_after=after))
-        assert found is not None and found.post_id == old.post_id
+    timeline = [r.query for r in sandbox.state.requests_for("x")[asked_before:]
+                if r.method == "GET" and r.path.endswith("/tweets")]
+    assert parse_qs(timeline[0])["start_time"] == [
+        (first_attempt - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")]
 
 
 def test_find_existing_skips_tweets_other_targets_own(sandbox: RunningSandbox, small_clip) -> None:
@@ -205,10 +205,7 @@ def test_find_existing_skips_tweets_other_targets_own(sandbox: RunningSandbox, s
     creds = client.refresh(creds)
     second = client.publish(creds, post)
     assert client.find_existing(creds, post).post_id == second.post_id  # type: ignore[union-attr]
-    mine = client.find_existing(creds, replace(post, exclude_post_ids=frozenset({second.post_id})))
-    assert mine is not None and mine.post_id == first.post_id
-    both = frozenset({first.post_id, second.post_id})
-    assert client.find_existing(creds, replace(post, exclude_post_ids=both)) is None
+    assert_skips_posts_other_targets_own(client, creds, post, first, second)
 
 
 def test_timeout_mid_upload_is_transient(sandbox: RunningSandbox, large_clip) -> None:

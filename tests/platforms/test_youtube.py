@@ -17,6 +17,7 @@ from cliply.platforms.models import VideoPost
 from cliply.platforms.youtube import SCOPE_READONLY, SCOPE_UPLOAD, YouTubeClient, marker_tag, next_pacific_midnight
 from cliply.sandbox.state import RecordedRequest
 from tests.fixtures.sandbox import REDIRECT_URI, RunningSandbox
+from tests.platforms.helpers import assert_ignores_posts_older_than_the_post
 
 P = "youtube"
 KIB256 = 256 * 1024
@@ -368,14 +369,8 @@ def test_scan_without_marker_ignores_the_same_title_posted_before_the_first_atte
     yt = client(sandbox)
     creds = sandbox.connect(yt)
     post = post_for(small_clip, idempotency_key="", options={"wait_processing": False})  # title + description only
-    old = yt.publish(creds, post)
-    created = sandbox.state.find_post(P, old.post_id).created_at  # type: ignore[union-attr]
-    sandbox.state.clock.advance(1800)
     # snippet.publishedAt predates the first attempt: an earlier upload with the same text is not this target's.
-    assert yt.find_existing(creds, replace(post, created_after=sandbox.state.clock.now())) is None
-    for after in (created - timedelta(minutes=1), created + timedelta(minutes=4)):  # ours, clocks a little apart
-        found = yt.find_existing(creds, replace(post, created_after=after))
-        assert found is not None and found.post_id == old.post_id
+    assert_ignores_posts_older_than_the_post(sandbox, P, yt, creds, post, yt.publish(creds, post))
 
 
 def test_scan_without_marker_skips_videos_other_targets_own(sandbox: RunningSandbox, small_clip: Path) -> None:
