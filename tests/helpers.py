@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
+
+import pytest
 
 from cliply.config import Settings
 from cliply.media.ffmpeg import run_ffmpeg
 from cliply.media.transcribe import make_transcriber
 from cliply.pipeline import Services
-from cliply.storage.media_store import LocalMediaStore
+from cliply.storage.media_store import LocalMediaStore, MediaStore
 from cliply.store.db import Database
+from cliply.store.repo import WorkspaceScope, get_or_create_workspace
 from tests.fixtures.media import FASTER_TINY_EN
+
+T = TypeVar("T")
 
 
 def pipeline_settings(home: Path, **overrides: object) -> Settings:
@@ -84,3 +92,35 @@ def run_threads(n: int, target: Callable[[int], object]) -> None:
         t.join()
     if errors:
         raise errors[0]
+
+
+def wait_for_daemon(predicate: Callable[[], T | None], timeout_s: float, what: str, proc: subprocess.Popen[bytes],
+                    log: Path, *, poll_s: float = 0.2) -> T:
+    """Poll `predicate` until it returns something truthy; fail with the daemon log's tail if the daemon exits or
+    the time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if proc.poll() is not None:
+            pytest.fail(f"dagster-daemon exited ({proc.returncode}) waiting for {what}:\n{log.read_text()[-3000:]}")
+        time.sleep(poll_s)
+    pytest.fail(f"timed out after {timeout_s:.0f}s waiting for {what}; daemon log:\n{log.read_text()[-3000:]}")
+
+
+def seed_rendered_clips(db: Database, store: MediaStore, clip: Path, count: int,
+                        source_id: str = "src1") -> tuple[list[str], int]:
+    """A ready source in the default workspace with `count` rendered clips (media + thumbnail) of `clip`;
+    returns (clip ids by rank, workspace id)."""
+    with db.session() as s:
+        scope = WorkspaceScope(s, get_or_create_workspace(s, "default"))
+        scope.add_source(source_id, "file", str(clip), "talk.mp4", status="ready")
+        rows = []
+        for rank in range(1, count + 1):
+            key, thumb = f"clips/{source_id}/c{rank}.mp4", f"thumbnails/{source_id}/c{rank}.jpg"
+            store.put_file(key, clip)
+            store.put_bytes(thumb, b"\xff\xd8 jpeg")
+            rows.append({"rank": rank, "start_s": 0.0, "end_s": 4.0, "media_key": key, "thumbnail_key": thumb,
+                         "duration_s": 4.0, "width": 1080, "height": 1920})
+        return [c.id for c in scope.replace_clips(source_id, rows)], scope.workspace_id

@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -51,7 +50,7 @@ from cliply_sensors.publishing import (
 )
 from tests.fixtures.media import REPO
 from tests.fixtures.sandbox import RunningSandbox
-from tests.helpers import pipeline_settings, settings_env
+from tests.helpers import pipeline_settings, seed_rendered_clips, settings_env, wait_for_daemon
 from tests.test_notifier import SmtpInbox, WebhookReceiver, smtp_server, webhook_server  # noqa: F401 (fixtures)
 
 PUBLISH_PLATFORMS = ("x", "linkedin", "bluesky")
@@ -118,19 +117,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: RunningSandb
     db = Database(settings.resolved_database_url)
     db.migrate()
     store = LocalMediaStore(Path(settings.resolved_media_url))
-    clip_ids = []
-    with db.session() as s:
-        scope = WorkspaceScope(s, get_or_create_workspace(s, "default"))
-        scope.add_source("src1", "file", str(small_clip), "talk.mp4", status="ready")
-        rows = []
-        for rank in (1, 2, 3):
-            key, thumb = f"clips/src1/c{rank}.mp4", f"thumbnails/src1/c{rank}.jpg"
-            store.put_file(key, small_clip)
-            store.put_bytes(thumb, b"\xff\xd8 jpeg")
-            rows.append({"rank": rank, "start_s": 0.0, "end_s": 4.0, "media_key": key, "thumbnail_key": thumb,
-                         "duration_s": 4.0, "width": 1080, "height": 1920})
-        clip_ids = [c.id for c in scope.replace_clips("src1", rows)]
-        workspace_id = scope.workspace_id
+    clip_ids, workspace_id = seed_rendered_clips(db, store, small_clip, 3)
     vault = TokenVault(KeyRing.from_env())
     with dg.instance_for_test() as instance:
         yield World(db, store, vault, sandbox, instance, workspace_id, clip_ids)
@@ -496,17 +483,6 @@ def test_run_failure_sensor_notifies(smtp_server: SmtpInbox, webhook_server: Web
 
 # ---- end to end: the real dagster-daemon --------------------------------------------------------------------------
 
-def _wait(predicate, timeout_s: float, what: str, proc: subprocess.Popen, log: Path):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        if proc.poll() is not None:
-            pytest.fail(f"dagster-daemon exited ({proc.returncode}) waiting for {what}:\n{log.read_text()[-3000:]}")
-        time.sleep(0.2)
-    pytest.fail(f"timed out after {timeout_s:.0f}s waiting for {what}; daemon log:\n{log.read_text()[-3000:]}")
-
 
 def test_real_daemon_publishes_every_target_once_even_after_a_killed_run(world: World, tmp_path: Path) -> None:
     """Sensor → one run per platform → posts; one x run is SIGKILLed while the platform holds the response of a
@@ -536,7 +512,7 @@ def test_real_daemon_publishes_every_target_once_even_after_a_killed_run(world: 
             return next((t for t in world.targets().values() if t.platform == "x" and t.attempt_started_at
                          and t.state not in ("published", "failed") and t.claimed_by), None)
 
-        held = _wait(held_x_target, 240, "an x create whose response is held", proc, log)
+        held = wait_for_daemon(held_x_target, 240, "an x create whose response is held", proc, log)
         worker_pid = int(held.claimed_by.rsplit(":", 1)[1])  # type: ignore[union-attr]
         killed_run = held.claimed_by.split(":")[1]  # type: ignore[union-attr]
         os.kill(worker_pid, signal.SIGKILL)
@@ -545,7 +521,7 @@ def test_real_daemon_publishes_every_target_once_even_after_a_killed_run(world: 
             rows = world.targets()
             return rows if all(rows[t].state in ("published", "failed") for t in targets) else None
 
-        rows = _wait(all_done, 300, "every target published", proc, log)
+        rows = wait_for_daemon(all_done, 300, "every target published", proc, log)
         assert {rows[t].state for t in targets} == {"published"}, {t: rows[t].error_class for t in targets}
         state = world.sandbox.state
         for platform, account_ids in (("x", [f"x-e2e-{i}" for i in range(3)]),
@@ -568,7 +544,7 @@ def test_real_daemon_publishes_every_target_once_even_after_a_killed_run(world: 
             done = {r.dagster_run.tags[PLATFORM_TAG] for r in records}
             return done if done == {"x", "linkedin"} else None
 
-        _wait(platforms_succeeded, 120, "a successful run per platform", proc, log)
+        wait_for_daemon(platforms_succeeded, 120, "a successful run per platform", proc, log)
         killed = instance.get_run_by_id(killed_run)
         assert killed is not None and killed.status != dg.DagsterRunStatus.SUCCESS
         # Still exactly one post per target after the recovery runs finished.

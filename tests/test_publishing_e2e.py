@@ -33,12 +33,11 @@ from cliply.storage.media_store import LocalMediaStore
 from cliply.store.accounts import AccountsRepo
 from cliply.store.db import Database
 from cliply.store.models_publishing import Post, PostTarget
-from cliply.store.repo import WorkspaceScope, get_or_create_workspace
 from cliply_assets.publishing import PLATFORM_TAG, publish_posts_job
 from tests.fixtures.media import REPO
 from tests.fixtures.postgres import create_database
 from tests.fixtures.sandbox import RunningSandbox
-from tests.helpers import pipeline_settings, settings_env
+from tests.helpers import pipeline_settings, seed_rendered_clips, settings_env
 from tests.test_publisher import MediaServer
 from tests.test_publishing_dagster import World
 
@@ -147,18 +146,7 @@ def e2e(backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandb
     server = MediaServer(store)
     server.signer = MediaUrlSigner(store, base_url=server.base, secret=MEDIA_URL_KEY.encode())
     monkeypatch.setenv("CLIPLY_PUBLIC_BASE_URL", server.base)
-    with db.session() as s:
-        scope = WorkspaceScope(s, get_or_create_workspace(s, "default"))
-        scope.add_source("src1", "file", str(small_clip), "talk.mp4", status="ready")
-        rows = []
-        for rank in (1, 2):
-            key, thumb = f"clips/src1/c{rank}.mp4", f"thumbnails/src1/c{rank}.jpg"
-            store.put_file(key, small_clip)
-            store.put_bytes(thumb, b"\xff\xd8 jpeg")
-            rows.append({"rank": rank, "start_s": 0.0, "end_s": 4.0, "media_key": key, "thumbnail_key": thumb,
-                         "duration_s": 4.0, "width": 1080, "height": 1920})
-        clip_ids = [c.id for c in scope.replace_clips("src1", rows)]
-        workspace_id = scope.workspace_id
+    clip_ids, workspace_id = seed_rendered_clips(db, store, small_clip, 2)
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir()
     (dagster_home / "dagster.yaml").write_text(yaml.safe_dump(backend.dagster_config))

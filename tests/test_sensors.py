@@ -20,7 +20,7 @@ from cliply_assets.partitions import SOURCES_PARTITIONS
 from cliply_resources import DatabaseResource, InboxResource
 from cliply_sensors.uploads import inbox_sensor, registered_sources_sensor
 from tests.fixtures.media import COCKATOO, REPO
-from tests.helpers import make_services, pipeline_settings, settings_env
+from tests.helpers import make_services, pipeline_settings, settings_env, wait_for_daemon
 
 
 def _drop(inbox: Path, name: str, src: Path = COCKATOO, age_s: float = 10.0) -> Path:
@@ -94,18 +94,6 @@ def test_registered_sources_sensor_picks_up_cli_ingests_once(sensor_env) -> None
     assert [r.partition_key for r in third.run_requests] == [late]
 
 
-def _wait(predicate, timeout_s: float, what: str, proc: subprocess.Popen, log: Path):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        if proc.poll() is not None:
-            tail = log.read_text()[-3000:]
-            pytest.fail(f"dagster-daemon exited ({proc.returncode}) while waiting for {what}:\n{tail}")
-        time.sleep(1.0)
-    pytest.fail(f"timed out after {timeout_s:.0f}s waiting for {what}; daemon log:\n{log.read_text()[-3000:]}")
-
 
 def test_real_daemon_processes_each_drop_exactly_once(tmp_path: Path, talk_video: Path) -> None:
     """The real dagster-daemon: sensor tick → partitions → one queued run per source → materialised media."""
@@ -137,7 +125,7 @@ def test_real_daemon_processes_each_drop_exactly_once(tmp_path: Path, talk_video
             done = [r for r in runs if r.dagster_run.status in ended]
             return runs if len(done) >= 2 and len(done) == len(runs) else None
 
-        runs = _wait(finished_runs, 420, "two finished runs", proc, log)
+        runs = wait_for_daemon(finished_runs, 420, "two finished runs", proc, log, poll_s=1.0)
         assert all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in runs), [
             r.dagster_run.status for r in runs
         ]
