@@ -655,9 +655,9 @@ def test_a_run_never_holds_more_leases_than_it_has_workers(world: World) -> None
 
 # ---- ids the platform assigns later ---------------------------------------------------------------------------------
 
-def test_a_tiktok_id_assigned_after_moderation_is_backfilled_later(world: World,
+def test_a_tiktok_id_assigned_after_moderation_is_backfilled_later(both: World,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    w = world
+    w = both
     w.configs["tiktok"] = {"poll_interval_s": 0.05, "poll_timeout_s": 1.0}
     real = TikTokClient._result
 

@@ -479,13 +479,15 @@ def owned_post_ids(session: Session, platform: str, account_id: int, *, except_t
 def awaiting_post_id(session: Session, platform: str | None, *, since: datetime, limit: int) -> list[PostTarget]:
     """Published targets (of `platform`, None = any) whose platform had not assigned the public id yet (e.g. TikTok
     still moderating)."""
+    # Private posts also lack a public id but never get one: only "processing" ones are asked about (in SQL, so a
+    # pile of private posts is not loaded on every run).
     query = select(PostTarget).where(
         PostTarget.state == "published", PostTarget.published_at >= since,
-        or_(PostTarget.platform_post_id.is_(None), PostTarget.platform_post_id == ""))
+        or_(PostTarget.platform_post_id.is_(None), PostTarget.platform_post_id == ""),
+        PostTarget.handle["publish_status"].as_string() == "processing")
     if platform is not None:
         query = query.where(PostTarget.platform == platform)
-    rows = session.scalars(query.order_by(PostTarget.published_at))
-    return [t for t in rows if (t.handle or {}).get("publish_status") == "processing"][:limit]
+    return list(session.scalars(query.order_by(PostTarget.published_at).limit(limit)))
 
 
 def record_post_id(session: Session, target_id: str, result: PublishResult, *, now: datetime | None = None) -> bool:
