@@ -42,14 +42,14 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
-def _env_float(name: str, default: float) -> float:
+def env_float(name: str, default: float) -> float:
     raw = os.environ.get(name, "").strip()
     return float(raw) if raw else default
 
 
 def max_run_s() -> float:
     """How long a publish run keeps taking new targets (CLIPLY_PUBLISH_MAX_RUN_S, 600 s)."""
-    return _env_float("CLIPLY_PUBLISH_MAX_RUN_S", 600)
+    return env_float("CLIPLY_PUBLISH_MAX_RUN_S", 600)
 
 
 class PostsConfig(dg.Config):
@@ -82,6 +82,11 @@ def client_factory(resources: Any) -> Iterator[Callable[[str], PlatformClient]]:
     finally:
         for client in made:
             client.close()
+
+
+def _publisher(resources: Any, clients: Callable[[str], PlatformClient], switches: PublishSwitches) -> Publisher:
+    return Publisher(db=resources.database.get(), vault=resources.token_vault.get(),
+                     media=resources.media_store.get(), clients=clients, switches=switches)
 
 
 def outcome_metadata(outcomes: Sequence[TargetOutcome]) -> dict[str, Any]:
@@ -124,7 +129,7 @@ def posts(context: dg.AssetExecutionContext, config: PostsConfig) -> dg.Material
     platform = key.keys_by_dimension["platform"] if isinstance(key, dg.MultiPartitionKey) else key.split("|")[-1]
     res = context.resources
     switches = PublishSwitches.from_env()
-    linger_s = config.linger_s or _env_float("CLIPLY_PUBLISH_LINGER_S", 60)
+    linger_s = config.linger_s or env_float("CLIPLY_PUBLISH_LINGER_S", 60)
 
     def report(outcome: TargetOutcome) -> None:  # progress in the run's log as each target settles
         where = f" {outcome.url or outcome.post_id}" if outcome.state == "published" else ""
@@ -133,8 +138,7 @@ def posts(context: dg.AssetExecutionContext, config: PostsConfig) -> dg.Material
         context.log.info(f"{platform} target {outcome.target_id}: {outcome.state}{where}{until}{why}")
 
     with client_factory(res) as clients:
-        publisher = Publisher(db=res.database.get(), vault=res.token_vault.get(), media=res.media_store.get(),
-                              clients=clients, switches=switches)
+        publisher = _publisher(res, clients, switches)
         outcomes = publisher.publish_due(
             platform,
             worker_id=f"dagster:{context.run_id}:{os.getpid()}",  # names the worker process
@@ -143,7 +147,7 @@ def posts(context: dg.AssetExecutionContext, config: PostsConfig) -> dg.Material
             lease_s=config.lease_s or _env_int("CLIPLY_PUBLISH_LEASE_S", 300),
             linger_s=max(0.0, linger_s),
             max_run_s=config.max_run_s or max_run_s(),
-            poll_s=config.poll_s or _env_float("CLIPLY_PUBLISH_POLL_S", 1),
+            poll_s=config.poll_s or env_float("CLIPLY_PUBLISH_POLL_S", 1),
             on_outcome=report,
         )
         backfilled = publisher.backfill_post_ids(platform) if switches.allows(platform) else []
@@ -197,8 +201,7 @@ def backfill_public_ids(context: dg.OpExecutionContext) -> dict[str, Any]:
     switches = PublishSwitches.from_env()
     filled: dict[str, list[dict[str, str]]] = {}
     with client_factory(res) as clients:
-        publisher = Publisher(db=res.database.get(), vault=res.token_vault.get(), media=res.media_store.get(),
-                              clients=clients, switches=switches)
+        publisher = _publisher(res, clients, switches)
         for platform in PLATFORMS:
             if switches.allows(platform) and (found := publisher.backfill_post_ids(platform)):
                 filled[platform] = _backfilled(found)

@@ -1,7 +1,6 @@
 """Publishing sensors and schedules: due posts → one run per platform; token refresh; media retention; run failures
 → the notifier. Each evaluation does one or two cheap queries; the work itself happens in runs."""
 
-import os
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -14,6 +13,7 @@ from cliply.store.accounts import EXPIRY_WARNING, accounts_expiring
 from cliply_assets.publishing import (
     PLATFORM_TAG,
     backfill_ids_job,
+    env_float,
     max_run_s,
     media_retention_job,
     posts_partition_key,
@@ -43,13 +43,11 @@ DEFAULT_LOOKAHEAD_S = 30
 
 
 def _lookahead_s() -> float:
-    raw = os.environ.get("CLIPLY_PUBLISH_LOOKAHEAD_S", "").strip()
-    return float(raw) if raw else DEFAULT_LOOKAHEAD_S
+    return env_float("CLIPLY_PUBLISH_LOOKAHEAD_S", DEFAULT_LOOKAHEAD_S)
 
 
 def _stale_after_s() -> float:
-    raw = os.environ.get("CLIPLY_PUBLISH_RUN_STALE_S", "").strip()
-    return float(raw) if raw else DEFAULT_STALE_RUN_S
+    return env_float("CLIPLY_PUBLISH_RUN_STALE_S", DEFAULT_STALE_RUN_S)
 
 
 def publishing_in_progress(instance: dg.DagsterInstance, platform: str, now: datetime) -> str | None:
