@@ -10,7 +10,7 @@ ifneq ($(wildcard $(SHARED)/models/faster-whisper-tiny.en),)
 export CLIPLY_WHISPER_MODEL ?= $(SHARED)/models/faster-whisper-tiny.en
 endif
 
-.PHONY: install demo test dev lint bench lock clean
+.PHONY: install demo test test-fast typecheck deps-check dev lint bench lock clean
 
 install: $(VENV)/.installed
 
@@ -31,17 +31,33 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python scripts/demo.py
 
+# The full suite, as CI runs it: lint, format, types, declared dependencies, then every test.
 test: install
 	scripts/ensure_postgres.sh
 	scripts/ensure_peers.sh
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/deptry .
 	$(BIN)/pytest
+
+# The inner loop: unit tests only (no PostgreSQL, S3 servers, real peers, daemons, models or renders; see
+# tests/conftest.py for what counts as integration), stopping at the first failure.
+test-fast: install
+	$(BIN)/pytest -m "not integration and not slow" -x -q
+
+typecheck: install
+	$(BIN)/mypy
+
+# Every import declared in pyproject (and nothing declared that is never used); config in [tool.deptry].
+deps-check: install
+	$(BIN)/deptry .
 
 dev: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 lint: install
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/deptry .
 
 bench: install
 	$(BIN)/python bench/render_vs_ffmpeg.py

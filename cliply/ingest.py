@@ -1,8 +1,10 @@
-"""Register sources (local files, URLs, inbox drops) for a workspace; cheap checks only, the pipeline does the rest."""
+"""Register sources (local files, URLs, inbox drops) for a workspace: files are probed and validated before they are
+recorded (milliseconds); URL imports and inbox drops are checked inside their run."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import shutil
 import time
@@ -10,11 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from cliply.config import Settings
 from cliply.errors import InputRejected
-from cliply.plans import PlanLimitExceeded, current_period, get_plan
+from cliply.media.validate import inspect_source
+from cliply.plans import PlanLimitExceeded, current_period
 from cliply.security.filenames import safe_filename
 from cliply.security.ssrf import BlockedURL, check_url
+from cliply.settings import Settings
 from cliply.storage.inbox import InboxEntry
 from cliply.storage.media_store import MediaStore
 from cliply.store.db import Database
@@ -56,6 +59,24 @@ def _check_projects_quota(scope: WorkspaceScope) -> None:
         raise InputRejected("over_plan", str(exc)) from exc
 
 
+def _check_file(scope: WorkspaceScope, path: Path) -> int:
+    """Refuse at the door what the pipeline would refuse (probing takes milliseconds); the file's size otherwise."""
+    plan = scope.plan
+    size = path.stat().st_size if path.is_file() else 0
+    if size > plan.max_upload_bytes:
+        allowed = plan.max_upload_bytes / 1e9
+        raise InputRejected("over_plan", f"the file is {size / 1e9:.2f} GB; the plan allows {allowed:.2f} GB")
+    inspect_source(path, max_duration_s=plan.max_source_duration_s)
+    _check_projects_quota(scope)
+    return size
+
+
+def _record_refusal(scope: WorkspaceScope, source_id: str, origin: str, uri: str, name: str,
+                    exc: InputRejected) -> None:
+    scope.add_source(source_id, origin=origin, origin_uri=uri, original_name=name, status="rejected")
+    scope.reject_source(source_id, exc.code, exc.reason)
+
+
 def register_file(
     settings: Settings,
     db: Database,
@@ -65,54 +86,63 @@ def register_file(
     workspace: str,
     status: str = "registered",
     source_id: str | None = None,
+    keep_refused: bool = False,
 ) -> Registered:
-    """Copy a local file into the media store and record it. Rejections are recorded, then raised."""
+    """Validate a local file, copy it into the media store and record it.
+
+    A refused file raises InputRejected and leaves no source behind, unless `keep_refused` records it as rejected
+    (so `cliply sources` shows why); a path that does not exist is never recorded."""
     source_id = source_id or new_source_id()
     name = safe_filename(path.name)
     with db.session() as session:
         ws = get_or_create_workspace(session, workspace, plan=settings.default_plan)
         scope = WorkspaceScope(session, ws)
-        plan = get_plan(ws.plan)
-        scope.add_source(source_id, origin="file", origin_uri=name, original_name=name, status=status)
         try:
-            if not path.is_file():
-                raise InputRejected("missing", "the file does not exist")
-            size = path.stat().st_size
-            if size == 0:
-                raise InputRejected("empty", "the file is empty (0 bytes)")
-            if size > plan.max_upload_bytes:
-                allowed = plan.max_upload_bytes / 1e9
-                raise InputRejected("over_plan", f"the file is {size / 1e9:.2f} GB; the plan allows {allowed:.2f} GB")
-            _check_projects_quota(scope)
+            size = _check_file(scope, path)
         except InputRejected as exc:
-            scope.reject_source(source_id, exc.code, exc.reason)
-            session.commit()
+            if keep_refused and exc.code != "missing":
+                _record_refusal(scope, source_id, "file", name, name, exc)
+                session.commit()
             raise
+        scope.add_source(source_id, origin="file", origin_uri=name, original_name=name, status=status)
         key = source_key(source_id, name)
         store.put_file(key, path)
         scope.update_source(source_id, media_key=key, size_bytes=size)
     return Registered(source_id, workspace, "file", status)
 
 
+def url_refusal(url: str, exc: BlockedURL) -> InputRejected:
+    """The guard's refusal as a rejection; a host that does not resolve is a failed download, not a blocked one."""
+    if not isinstance(exc.__cause__, (OSError, UnicodeError)):
+        return InputRejected("blocked_url", str(exc))
+    named = re.search(r"host '([^']*)'", str(exc))
+    host = named.group(1) if named else urlparse(url).hostname
+    return InputRejected("download_failed", f"the host {host!r} could not be found; check the address (or, if it "
+                                            "is right, this machine's network)")
+
+
 def register_url(
-    settings: Settings, db: Database, url: str, *, workspace: str, status: str = "registered"
+    settings: Settings, db: Database, url: str, *, workspace: str, status: str = "registered",
+    keep_refused: bool = False,
 ) -> Registered:
-    """Record a URL import; the download happens inside the pipeline, re-checked against private addresses."""
+    """Record a URL import; the download happens inside the pipeline, re-checked against private addresses.
+    A refused URL raises InputRejected and, unless `keep_refused`, leaves no source behind."""
     source_id = new_source_id()
     with db.session() as session:
         ws = get_or_create_workspace(session, workspace, plan=settings.default_plan)
         scope = WorkspaceScope(session, ws)
-        scope.add_source(source_id, origin="url", origin_uri=url, original_name=url[:200], status=status)
         try:
             try:
                 check_url(url, allow_private=settings.allow_private_urls)
             except BlockedURL as exc:
-                raise InputRejected("blocked_url", str(exc)) from exc
+                raise url_refusal(url, exc) from exc
             _check_projects_quota(scope)
         except InputRejected as exc:
-            scope.reject_source(source_id, exc.code, exc.reason)
-            session.commit()
+            if keep_refused:
+                _record_refusal(scope, source_id, "url", url, url[:200], exc)
+                session.commit()
             raise
+        scope.add_source(source_id, origin="url", origin_uri=url, original_name=url[:200], status=status)
     return Registered(source_id, workspace, "url", status)
 
 

@@ -12,13 +12,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cliply.config import Settings
 from cliply.errors import InputRejected, SourceNotFound
-from cliply.ingest import source_key
+from cliply.ingest import source_key, url_refusal
 from cliply.media.audio_features import compute_energy
 from cliply.media.captions import CaptionStyle
 from cliply.media.highlights import find_highlights
 from cliply.media.presets import PRESETS, check_clip
+from cliply.media.probe import probe
 from cliply.media.reframe import plan_crop
 from cliply.media.render import RenderRequest, render_clip
 from cliply.media.thumbnails import make_preview, make_thumbnail
@@ -27,9 +27,11 @@ from cliply.media.transcript_formats import from_json, to_json, to_srt, to_vtt
 from cliply.media.types import Highlight, MediaInfo, Transcript
 from cliply.media.validate import inspect_source
 from cliply.plans import PlanLimitExceeded, current_period, get_plan
+from cliply.settings import Settings
 from cliply.storage.inbox import Inbox, InboxEntry
 from cliply.storage.media_store import MediaStore
 from cliply.store.db import Database
+from cliply.store.models import Source
 from cliply.store.repo import WorkspaceScope, source_owner
 
 log = logging.getLogger("cliply.pipeline")
@@ -110,7 +112,7 @@ def _fetch_original(svc: Services, scope: WorkspaceScope, source_id: str, tmp: P
                 max_bytes=svc.settings.max_download_bytes,
             )
         except BlockedURL as exc:
-            raise InputRejected("blocked_url", str(exc)) from exc
+            raise url_refusal(src.origin_uri, exc) from exc
         except DownloadError as exc:
             raise InputRejected("download_failed", str(exc)) from exc
     if src.origin == "inbox":
@@ -124,50 +126,62 @@ def _fetch_original(svc: Services, scope: WorkspaceScope, source_id: str, tmp: P
     raise RuntimeError(f"unknown origin {src.origin!r}")
 
 
+def _take_source(svc: Services, scope: WorkspaceScope, src: Source, tmp: Path) -> tuple[MediaInfo, str, str]:
+    """Fetch, validate, count against the plan and store the original: (probe, media key, sha256)."""
+    if src.status == "rejected" and src.reject_code:
+        raise InputRejected(src.reject_code, src.reject_reason or "rejected at ingest")
+    svc.progress(f"fetching source {src.id} ({src.origin})")
+    local = _fetch_original(svc, scope, src.id, tmp)
+    info = inspect_source(local, max_duration_s=scope.plan.max_source_duration_s)
+    if src.status in {"registered", "queued"}:
+        try:  # checked and counted in one locked step, so parallel runs cannot overshoot the plan
+            scope.consume(current_period(), source_minutes=info.duration / 60, projects=1)
+        except PlanLimitExceeded as exc:
+            raise InputRejected("over_plan", str(exc)) from exc
+    key = source_key(src.id, local.name)
+    if src.media_key != key or not svc.store.exists(key):
+        svc.store.put_file(key, local)
+    return info, key, sha256_file(local)
+
+
 def materialize_source(svc: Services, source_id: str) -> SourceOutcome:
     """Fetch, validate against the workspace plan, store at sources/<id>/source.<ext>. Rejections are outcomes."""
+    refused: InputRejected | None = None
     with _scope(svc.db, source_id) as scope, tempfile.TemporaryDirectory(prefix="cliply-src-") as tmpdir:
         src = scope.get_source(source_id)
         assert src is not None
-        workspace = scope.workspace.name
-        plan = get_plan(scope.workspace.plan)
-        first_time = src.status in {"registered", "queued"}
+        workspace, origin = scope.workspace.name, src.origin
+        entry = InboxEntry(key=src.origin_uri, name=src.original_name, size=0, mtime=0.0)
         try:
-            if src.status == "rejected" and src.reject_code:
-                raise InputRejected(src.reject_code, src.reject_reason or "rejected at ingest")
-            svc.progress(f"fetching source {source_id} ({src.origin})")
-            local = _fetch_original(svc, scope, source_id, Path(tmpdir))
-            info = inspect_source(local, max_duration_s=plan.max_source_duration_s)
-            if first_time:
-                try:  # checked and counted in one locked step, so parallel runs cannot overshoot the plan
-                    scope.consume(current_period(), source_minutes=info.duration / 60, projects=1)
-                except PlanLimitExceeded as exc:
-                    raise InputRejected("over_plan", str(exc)) from exc
-            key = source_key(source_id, local.name)
-            if src.media_key != key or not svc.store.exists(key):
-                svc.store.put_file(key, local)
-            digest = sha256_file(local)
+            info, key, digest = _take_source(svc, scope, src, Path(tmpdir))
         except InputRejected as exc:
             scope.reject_source(source_id, exc.code, exc.reason)
-            return SourceOutcome(source_id, workspace, False, reject_code=exc.code, reject_reason=exc.reason)
-        scope.update_source(
-            source_id,
-            status="processing",
-            media_key=key,
-            duration_s=info.duration,
-            video_codec=info.video_codec,
-            audio_codec=info.audio_codec,
-            width=info.width,
-            height=info.height,
-            fps=info.fps,
-            size_bytes=info.size_bytes,
-            sha256=digest,
-            reject_code=None,
-            reject_reason=None,
-        )
-    if src.origin == "inbox" and svc.inbox is not None:
-        # The original now lives in the media store; clearing the inbox keeps its listing small.
-        svc.inbox.remove(InboxEntry(key=src.origin_uri, name=src.original_name, size=0, mtime=0.0))
+            refused = exc
+        else:
+            scope.update_source(
+                source_id,
+                status="processing",
+                media_key=key,
+                duration_s=info.duration,
+                video_codec=info.video_codec,
+                audio_codec=info.audio_codec,
+                width=info.width,
+                height=info.height,
+                fps=info.fps,
+                size_bytes=info.size_bytes,
+                sha256=digest,
+                reject_code=None,
+                reject_reason=None,
+            )
+    # Inbox drops never stay in the inbox once decided (the rejection is committed first): an accepted original now
+    # lives in the media store, a refused one moves to rejected/ with its reason for whoever dropped it.
+    if origin == "inbox" and svc.inbox is not None:
+        if refused is not None:
+            svc.inbox.reject(entry, f"rejected ({refused.code}): {refused.reason}")
+        else:
+            svc.inbox.remove(entry)
+    if refused is not None:
+        return SourceOutcome(source_id, workspace, False, reject_code=refused.code, reject_reason=refused.reason)
     return SourceOutcome(source_id, workspace, True, info=info, media_key=key, sha256=digest)
 
 
@@ -188,10 +202,33 @@ class TranscriptOutcome:
     transcript: Transcript
     keys: dict[str, str]
     seconds: float
+    note: str = ""  # why the transcript is empty when that is expected (no audio track)
+
+
+# A video without sound is valid but has nothing to transcribe, so it yields no clips; the source says why.
+NO_AUDIO_CODE, NO_AUDIO_REASON = "no_audio", "no audio track: nothing to transcribe"
 
 
 def transcript_keys(source_id: str) -> dict[str, str]:
     return {fmt: f"transcripts/{source_id}/transcript.{fmt}" for fmt in ("json", "srt", "vtt")}
+
+
+def _transcribe(svc: Services, source_id: str, path: Path) -> tuple[Transcript, str]:
+    info = probe(path)
+    if not info.has_audio:
+        return Transcript(language="", text="", segments=(), duration=round(info.duration, 3)), NO_AUDIO_REASON
+    transcript = svc.transcriber().transcribe(
+        path, progress=lambda f: svc.progress(f"transcribing {source_id}: {f:.0%}")
+    )
+    return transcript, ""
+
+
+def _store_transcript(svc: Services, source_id: str, transcript: Transcript) -> dict[str, str]:
+    keys = transcript_keys(source_id)
+    svc.store.put_bytes(keys["json"], to_json(transcript).encode(), content_type="application/json")
+    svc.store.put_bytes(keys["srt"], to_srt(transcript).encode(), content_type="application/x-subrip")
+    svc.store.put_bytes(keys["vtt"], to_vtt(transcript).encode(), content_type="text/vtt")
+    return keys
 
 
 def materialize_transcript(svc: Services, source_id: str) -> TranscriptOutcome:
@@ -201,14 +238,9 @@ def materialize_transcript(svc: Services, source_id: str) -> TranscriptOutcome:
     svc.progress(f"transcribing {source_id}")
     started = time.perf_counter()
     with local_copy(svc.store, key) as path:
-        transcript = svc.transcriber().transcribe(
-            path, progress=lambda f: svc.progress(f"transcribing {source_id}: {f:.0%}")
-        )
+        transcript, note = _transcribe(svc, source_id, path)
     seconds = time.perf_counter() - started
-    keys = transcript_keys(source_id)
-    svc.store.put_bytes(keys["json"], to_json(transcript).encode(), content_type="application/json")
-    svc.store.put_bytes(keys["srt"], to_srt(transcript).encode(), content_type="application/x-subrip")
-    svc.store.put_bytes(keys["vtt"], to_vtt(transcript).encode(), content_type="text/vtt")
+    keys = _store_transcript(svc, source_id, transcript)
     with _scope(svc.db, source_id) as scope:
         scope.save_transcript(
             source_id,
@@ -221,7 +253,10 @@ def materialize_transcript(svc: Services, source_id: str) -> TranscriptOutcome:
             word_count=len(transcript.words),
             duration_s=transcript.duration,
         )
-    return TranscriptOutcome(transcript, keys, seconds)
+        if note:
+            svc.progress(f"{source_id}: {note}")
+            scope.update_source(source_id, reject_code=NO_AUDIO_CODE, reject_reason=note)
+    return TranscriptOutcome(transcript, keys, seconds, note)
 
 
 def load_transcript(svc: Services, source_id: str) -> Transcript:
@@ -271,6 +306,10 @@ def clip_id_for(source_id: str, rank: int) -> str:
     return f"{source_id}-c{rank:02d}"
 
 
+def _render_progress(svc: Services, i: int, n: int) -> Callable[[float], None]:
+    return lambda f: svc.progress(f"clip {i}/{n}: rendering {f:.0%}")
+
+
 def materialize_clips(svc: Services, source_id: str) -> list[ClipOutcome]:
     """Render every highlight as a captioned 9:16 clip; the number rendered is capped by the plan's clip quota."""
     highlights = load_highlights(svc, source_id)
@@ -309,9 +348,7 @@ def materialize_clips(svc: Services, source_id: str) -> list[ClipOutcome]:
                 style=style,
                 fonts_dir=Path(s.fonts_dir) if s.fonts_dir else None,
             )
-            info = render_clip(
-                request, progress=lambda f, i=i: svc.progress(f"clip {i}/{len(highlights)}: rendering {f:.0%}")
-            )
+            info = render_clip(request, progress=_render_progress(svc, i, len(highlights)))
             clip_key = f"clips/{source_id}/{clip_id}.mp4"
             svc.store.put_file(clip_key, out, content_type="video/mp4")
             problems = {name: check_clip(info, p) for name, p in PRESETS.items()}
@@ -357,7 +394,7 @@ class ThumbnailOutcome:
 
 def materialize_thumbnails(svc: Services, source_id: str) -> list[ThumbnailOutcome]:
     with _scope(svc.db, source_id) as scope:
-        clips = [(c.id, c.media_key) for c in scope.list_clips(source_id)]
+        clips = [(c.id, c.media_key) for c in scope.list_clips(source_id) if c.media_key]
     outcomes: list[ThumbnailOutcome] = []
     with tempfile.TemporaryDirectory(prefix="cliply-thumbs-") as tmp:
         for clip_id, media_key in clips:

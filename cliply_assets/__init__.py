@@ -1,8 +1,7 @@
-"""Cliply's assets, asset checks and jobs."""
+"""Cliply's assets, asset checks and jobs, by domain: media (per source) and publishing (per day × platform)."""
 
 import dagster as dg
 
-from cliply_assets.media import MEDIA_ASSETS, process_source_job
-from cliply_assets.publishing import PUBLISHING_ASSETS, PUBLISHING_JOBS
+from cliply_assets import media, publishing
 
-defs = dg.Definitions(assets=[*MEDIA_ASSETS, *PUBLISHING_ASSETS], jobs=[process_source_job, *PUBLISHING_JOBS])
+defs = dg.Definitions.merge(media.defs, publishing.defs)

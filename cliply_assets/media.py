@@ -1,49 +1,64 @@
-"""The per-source media assets: sources → transcripts → highlights → clips → thumbnails (one dynamic partition each)."""
+"""Media assets, one dynamic partition per source: sources → transcripts → highlights → clips → thumbnails.
 
+Thin wiring only: the stages live in cliply.pipeline; each asset builds its Services from resources and turns the
+stage's outcome into materialisation metadata."""
 
 import base64
+from typing import Any, NoReturn
 
 import dagster as dg
 import pandas as pd
 
 from cliply import pipeline
 from cliply.media.presets import PRESETS
-from cliply_assets.partitions import sources_partitions
-from cliply_assets.services import build_services
 from cliply_resources import DatabaseResource, InboxResource, MediaStoreResource, SettingsResource, TranscriberResource
+
+SOURCES_PARTITIONS = "sources"
+# One partition per uploaded video; the upload sensors add them, `cliply process` adds one before its run.
+sources_partitions = dg.DynamicPartitionsDefinition(name=SOURCES_PARTITIONS)
 
 SOURCE_CHECK = "source_readable_within_limits"
 CLIPS_CHECK = "clips_valid_for_presets"
 OWNERS = ["team:cliply"]
+GROUP = "media"
+# Shared by every media asset: the partition, the group and the owners.
+_MEDIA: dict[str, Any] = {"partitions_def": sources_partitions, "group_name": GROUP, "owners": OWNERS}
 
 
-@dg.asset(
-    partitions_def=sources_partitions,
-    group_name="ingest",
-    kinds={"video", "ffmpeg"},
-    owners=OWNERS,
-    check_specs=[dg.AssetCheckSpec(SOURCE_CHECK, asset="sources", blocking=True,
-                                   description="The upload is a decodable video within the workspace's plan.")],
-    description="The uploaded video, fetched (inbox, upload or URL), validated and stored at sources/<id>/.",
-)
-def sources(
+def build_services(
     context: dg.AssetExecutionContext,
+    *,
     settings: SettingsResource,
     database: DatabaseResource,
     media_store: MediaStoreResource,
-    inbox: InboxResource,
-) -> dg.MaterializeResult:
-    svc = build_services(context, settings=settings, database=database, media_store=media_store, inbox=inbox)
-    with pipeline.failure_recorded(svc, context.partition_key):
-        out = pipeline.materialize_source(svc, context.partition_key)
-    if not out.accepted:
-        context.log.warning(f"source {out.source_id} rejected: {out.reject_code}: {out.reject_reason}")
-        return dg.MaterializeResult(
-            metadata={"status": "rejected", "reject_code": out.reject_code, "reason": out.reject_reason,
-                      "workspace": out.workspace},
-            check_results=[dg.AssetCheckResult(check_name=SOURCE_CHECK, passed=False,
-                                               metadata={"code": out.reject_code, "reason": out.reject_reason})],
-        )
+    transcriber: TranscriberResource | None = None,
+    inbox: InboxResource | None = None,
+) -> pipeline.Services:
+    """The stage collaborators for one asset execution, built from its resources; progress goes to the run log."""
+
+    def no_transcriber() -> NoReturn:
+        raise RuntimeError("this stage has no transcriber")
+
+    return pipeline.Services(
+        settings=settings.get(),
+        db=database.get(),
+        store=media_store.get(),
+        transcriber=transcriber.get if transcriber is not None else no_transcriber,
+        inbox=inbox.get() if inbox is not None else None,
+        progress=context.log.info,
+    )
+
+
+def _rejected(out: pipeline.SourceOutcome) -> dg.MaterializeResult:
+    return dg.MaterializeResult(
+        metadata={"status": "rejected", "reject_code": out.reject_code, "reason": out.reject_reason,
+                  "workspace": out.workspace},
+        check_results=[dg.AssetCheckResult(check_name=SOURCE_CHECK, passed=False,
+                                           metadata={"code": out.reject_code, "reason": out.reject_reason})],
+    )
+
+
+def _accepted(out: pipeline.SourceOutcome, svc: pipeline.Services) -> dg.MaterializeResult:
     info = out.info
     assert info is not None and out.media_key is not None
     return dg.MaterializeResult(
@@ -65,11 +80,35 @@ def sources(
 
 
 @dg.asset(
-    partitions_def=sources_partitions,
+    **_MEDIA,
+    kinds={"python", "ffmpeg", "s3"},
+    tags={"cliply/step": "ingest"},
+    check_specs=[dg.AssetCheckSpec(SOURCE_CHECK, asset="sources", blocking=True,
+                                   description="Blocks the run unless the upload is a decodable video within the "
+                                               "workspace's plan (duration, size), so no transcription is wasted.")],
+    description="The uploaded video, fetched (inbox, upload or URL), probed, validated and stored at sources/<id>/.",
+)
+def sources(
+    context: dg.AssetExecutionContext,
+    settings: SettingsResource,
+    database: DatabaseResource,
+    media_store: MediaStoreResource,
+    inbox: InboxResource,
+) -> dg.MaterializeResult:
+    svc = build_services(context, settings=settings, database=database, media_store=media_store, inbox=inbox)
+    with pipeline.failure_recorded(svc, context.partition_key):
+        out = pipeline.materialize_source(svc, context.partition_key)
+    if not out.accepted:
+        context.log.warning(f"source {out.source_id} rejected: {out.reject_code}: {out.reject_reason}")
+        return _rejected(out)
+    return _accepted(out, svc)
+
+
+@dg.asset(
+    **_MEDIA,
     deps=[sources],
-    group_name="enrich",
-    kinds={"whisper"},
-    owners=OWNERS,
+    kinds={"python", "whisper"},
+    tags={"cliply/step": "enrich"},
     description="Word-timed transcript (JSON, SRT, VTT) from Whisper (openai-whisper or faster-whisper).",
 )
 def transcripts(
@@ -94,20 +133,17 @@ def transcripts(
             "segments": len(t.segments),
             "duration_s": round(t.duration, 2),
             "real_time_factor": round(rtf, 3),
-            "json": dg.MetadataValue.path(svc.store.uri(out.keys["json"])),
-            "srt": dg.MetadataValue.path(svc.store.uri(out.keys["srt"])),
-            "vtt": dg.MetadataValue.path(svc.store.uri(out.keys["vtt"])),
+            **{fmt: dg.MetadataValue.path(svc.store.uri(out.keys[fmt])) for fmt in ("json", "srt", "vtt")},
             "preview": dg.MetadataValue.text(t.text[:500]),
         }
     )
 
 
 @dg.asset(
-    partitions_def=sources_partitions,
+    **_MEDIA,
     deps=[transcripts],
-    group_name="enrich",
     kinds={"python"},
-    owners=OWNERS,
+    tags={"cliply/step": "enrich"},
     description="Ranked clip candidates with score and reasons, snapped to sentence and word edges, no overlaps.",
 )
 def highlights(
@@ -133,15 +169,40 @@ def highlights(
     )
 
 
+def _clips_result(rendered: list[pipeline.ClipOutcome], svc: pipeline.Services) -> dg.MaterializeResult:
+    rows = [
+        {"clip": o.clip_id, "rank": o.highlight.rank, "start": round(o.highlight.start, 2),
+         "end": round(o.highlight.end, 2), "score": round(o.highlight.score, 1), "duration": round(o.info.duration, 2),
+         "MB": round(o.info.size_bytes / 1e6, 2), "reframe": o.crop_method, "path": svc.store.uri(o.key)}
+        for o in rendered
+    ]
+    invalid = {o.clip_id: {p: probs for p, probs in o.problems.items() if probs} for o in rendered}
+    universal_ok = all(not o.problems["universal"] for o in rendered)
+    check = dg.AssetCheckResult(
+        check_name=CLIPS_CHECK,
+        passed=universal_ok,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"presets_checked": ", ".join(PRESETS),
+                  "problems": dg.MetadataValue.json({k: v for k, v in invalid.items() if v})},
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "num_clips": len(rendered),
+            "clips": dg.MetadataValue.md(pd.DataFrame(rows).to_markdown(index=False) if rows else "_no clips_"),
+            "clip_uris": dg.MetadataValue.json([r["path"] for r in rows]),
+        },
+        check_results=[check],
+    )
+
+
 @dg.asset(
-    partitions_def=sources_partitions,
+    **_MEDIA,
     deps=[highlights],
-    group_name="render",
-    kinds={"ffmpeg"},
-    owners=OWNERS,
-    tags={"cliply/stage": "render"},
+    kinds={"python", "ffmpeg", "s3"},
+    tags={"cliply/step": "render"},
     check_specs=[dg.AssetCheckSpec(CLIPS_CHECK, asset="clips",
-                                   description="Every clip is H.264/AAC 9:16 within each platform preset.")],
+                                   description="Every clip is H.264/AAC 9:16 and within each platform preset's "
+                                               "duration and size limits; problems are listed per clip.")],
     description="Captioned 1080×1920 clips: cut, face-aware reframe, word-synced captions, loudness-normalised.",
 )
 def clips(
@@ -153,40 +214,14 @@ def clips(
     svc = build_services(context, settings=settings, database=database, media_store=media_store)
     with pipeline.failure_recorded(svc, context.partition_key):
         rendered = pipeline.materialize_clips(svc, context.partition_key)
-    rows = [
-        {"clip": o.clip_id, "rank": o.highlight.rank, "start": round(o.highlight.start, 2),
-         "end": round(o.highlight.end, 2), "score": round(o.highlight.score, 1), "duration": round(o.info.duration, 2),
-         "MB": round(o.info.size_bytes / 1e6, 2), "reframe": o.crop_method, "path": svc.store.uri(o.key)}
-        for o in rendered
-    ]
-    invalid = {o.clip_id: {p: probs for p, probs in o.problems.items() if probs} for o in rendered}
-    universal_ok = all(not o.problems["universal"] for o in rendered)
-    return dg.MaterializeResult(
-        metadata={
-            "num_clips": len(rendered),
-            "clips": dg.MetadataValue.md(pd.DataFrame(rows).to_markdown(index=False) if rows else "_no clips_"),
-            "clip_uris": dg.MetadataValue.json([r["path"] for r in rows]),
-        },
-        check_results=[
-            dg.AssetCheckResult(
-                check_name=CLIPS_CHECK,
-                passed=universal_ok,
-                severity=dg.AssetCheckSeverity.ERROR,
-                metadata={
-                    "presets_checked": ", ".join(PRESETS),
-                    "problems": dg.MetadataValue.json({k: v for k, v in invalid.items() if v}),
-                },
-            )
-        ],
-    )
+    return _clips_result(rendered, svc)
 
 
 @dg.asset(
-    partitions_def=sources_partitions,
+    **_MEDIA,
     deps=[clips],
-    group_name="render",
-    kinds={"ffmpeg", "jpeg"},
-    owners=OWNERS,
+    kinds={"python", "ffmpeg"},
+    tags={"cliply/step": "render"},
     description="A cover JPEG per clip (sharpest non-black frame) plus a small preview shown here.",
 )
 def thumbnails(
@@ -216,6 +251,9 @@ process_source_job = dg.define_asset_job(
     "process_source",
     selection=dg.AssetSelection.assets(*MEDIA_ASSETS),
     executor_def=dg.in_process_executor,
-    description="One run per source: sources → transcripts → highlights → clips → thumbnails.",
+    description="Process one uploaded video (partition = source id) in a single run: fetch and validate it, "
+                "transcribe, pick highlights, render captioned vertical clips and their thumbnails.",
     tags={"cliply/stage": "media"},
 )
+
+defs = dg.Definitions(assets=MEDIA_ASSETS, jobs=[process_source_job])

@@ -1,4 +1,5 @@
-"""Publishing in Dagster: the `posts` asset (day × platform), the token-refresh and media-retention jobs.
+"""Publishing assets and jobs: the `posts` asset (day × platform) and the token-refresh, public-id and media-retention
+jobs.
 
 Thin wiring only: the per-target truth and the exactly-once rules live in cliply.publishing (ledger, publisher); these
 functions build the collaborators from resources and turn outcomes into materialisation metadata (never secrets)."""
@@ -11,14 +12,17 @@ from typing import Any
 
 import dagster as dg
 
+from cliply import wiring
 from cliply.platforms import PLATFORMS
 from cliply.platforms.base import PlatformClient
 from cliply.publishing.publisher import Publisher, TargetOutcome
-from cliply.publishing.retention import DEFAULT_RETENTION_DAYS, sweep_media
+from cliply.publishing.retention import sweep_media
 from cliply.publishing.switches import PublishSwitches
 from cliply.publishing.token_refresh import refresh_accounts
+from cliply.settings import Settings
 
 OWNERS = ["team:cliply"]
+GROUP = "publishing"
 PLATFORM_TAG = "cliply/platform"
 # Per-platform exclusivity comes from the due-posts sensor (never two runs of one platform) and the cliply/platform
 # run-tag limit. No shared op pool: runs linger, so a pool smaller than the platform count would starve platforms.
@@ -35,21 +39,6 @@ posts_partitions = dg.MultiPartitionsDefinition(
 
 def posts_partition_key(day: datetime, platform: str) -> dg.MultiPartitionKey:
     return dg.MultiPartitionKey({"day": day.astimezone(UTC).strftime(DAY_FORMAT), "platform": platform})
-
-
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    return int(raw) if raw else default
-
-
-def env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    return float(raw) if raw else default
-
-
-def max_run_s() -> float:
-    """How long a publish run keeps taking new targets (CLIPLY_PUBLISH_MAX_RUN_S, 600 s)."""
-    return env_float("CLIPLY_PUBLISH_MAX_RUN_S", 600)
 
 
 class PostsConfig(dg.Config):
@@ -84,9 +73,9 @@ def client_factory(resources: Any) -> Iterator[Callable[[str], PlatformClient]]:
             client.close()
 
 
-def _publisher(resources: Any, clients: Callable[[str], PlatformClient], switches: PublishSwitches) -> Publisher:
-    return Publisher(db=resources.database.get(), vault=resources.token_vault.get(),
-                     media=resources.media_store.get(), clients=clients, switches=switches)
+def _publisher(resources: Any, clients: Callable[[str], PlatformClient], settings: Settings) -> Publisher:
+    return wiring.build_publisher(settings, db=resources.database.get(), vault=resources.token_vault.get(),
+                                  media=resources.media_store.get(), clients=clients)
 
 
 def outcome_metadata(outcomes: Sequence[TargetOutcome]) -> dict[str, Any]:
@@ -116,9 +105,10 @@ def outcome_metadata(outcomes: Sequence[TargetOutcome]) -> dict[str, Any]:
 
 @dg.asset(
     partitions_def=posts_partitions,
-    group_name="publish",
+    group_name=GROUP,
     kinds={"python"},
     owners=OWNERS,
+    tags={"cliply/step": "publish"},
     required_resource_keys={"database", "media_store", "token_vault", *PLATFORMS},
     description="One run per (day, platform): publishes every due post target of that platform through the posts "
                 "ledger (claim → attempt → publish / reconcile), exactly once per target. Metadata lists what was "
@@ -128,8 +118,9 @@ def posts(context: dg.AssetExecutionContext, config: PostsConfig) -> dg.Material
     key = context.partition_key
     platform = key.keys_by_dimension["platform"] if isinstance(key, dg.MultiPartitionKey) else key.split("|")[-1]
     res = context.resources
-    switches = PublishSwitches.from_env()
-    linger_s = config.linger_s or env_float("CLIPLY_PUBLISH_LINGER_S", 60)
+    settings = Settings.from_env()
+    switches = PublishSwitches.from_settings(settings)
+    linger_s = config.linger_s or settings.publish_linger_s
 
     def report(outcome: TargetOutcome) -> None:  # progress in the run's log as each target settles
         where = f" {outcome.url or outcome.post_id}" if outcome.state == "published" else ""
@@ -138,16 +129,16 @@ def posts(context: dg.AssetExecutionContext, config: PostsConfig) -> dg.Material
         context.log.info(f"{platform} target {outcome.target_id}: {outcome.state}{where}{until}{why}")
 
     with client_factory(res) as clients:
-        publisher = _publisher(res, clients, switches)
+        publisher = _publisher(res, clients, settings)
         outcomes = publisher.publish_due(
             platform,
             worker_id=f"dagster:{context.run_id}:{os.getpid()}",  # names the worker process
-            max_items=config.max_items or _env_int("CLIPLY_PUBLISH_MAX_ITEMS", 1000),
-            concurrency=config.concurrency or _env_int("CLIPLY_PUBLISH_CONCURRENCY", 4),
-            lease_s=config.lease_s or _env_int("CLIPLY_PUBLISH_LEASE_S", 300),
+            max_items=config.max_items or settings.publish_max_items,
+            concurrency=config.concurrency or settings.publish_concurrency,
+            lease_s=config.lease_s or settings.publish_lease_s,
             linger_s=max(0.0, linger_s),
-            max_run_s=config.max_run_s or max_run_s(),
-            poll_s=config.poll_s or env_float("CLIPLY_PUBLISH_POLL_S", 1),
+            max_run_s=config.max_run_s or settings.publish_max_run_s,
+            poll_s=config.poll_s or settings.publish_poll_s,
             on_outcome=report,
         )
         backfilled = publisher.backfill_post_ids(platform) if switches.allows(platform) else []
@@ -166,7 +157,8 @@ publish_posts_job = dg.define_asset_job(
     "publish_posts",
     selection=[posts],
     executor_def=dg.in_process_executor,
-    description="Publish the due post targets of one platform (partition day|platform).",
+    description="Publish the post targets of one platform that are due (partition day|platform): one lingering run "
+                "per platform, started by due_posts_sensor.",
     # A publish run mostly waits on the network: small ECS tasks rather than the media-sized default.
     tags={"cliply/stage": "publish", "ecs/cpu": "512", "ecs/memory": "1024"},
 )
@@ -176,14 +168,16 @@ publish_posts_job = dg.define_asset_job(
 
 @dg.op(required_resource_keys={"database", "token_vault", "notifier", *PLATFORMS})
 def refresh_expiring_tokens(context: dg.OpExecutionContext) -> dict[str, Any]:
+    """Refresh every account token near expiry; notify about accounts that need re-authorisation."""
     res = context.resources
     with client_factory(res) as clients:
         report = refresh_accounts(res.database.get(), res.token_vault.get(), clients, res.notifier.notify,
                                   now=datetime.now(UTC))
     context.log.info(f"tokens refreshed {len(report.refreshed)}, reauth required {len(report.reauth_required)}, "
                      f"warned {len(report.warned)}, errors {len(report.errors)}")
+    errors = {str(account_id): error for account_id, error in report.errors.items()}  # JSON keys are strings
     context.add_output_metadata({"refreshed": report.refreshed, "reauth_required": report.reauth_required,
-                                 "warned": report.warned, "errors": dg.MetadataValue.json(report.errors)})
+                                 "warned": report.warned, "errors": dg.MetadataValue.json(errors)})
     return {"refreshed": report.refreshed, "reauth_required": report.reauth_required, "warned": report.warned}
 
 
@@ -197,11 +191,13 @@ def refresh_tokens_job() -> None:
 
 @dg.op(required_resource_keys={"database", "media_store", "token_vault", *PLATFORMS})
 def backfill_public_ids(context: dg.OpExecutionContext) -> dict[str, Any]:
+    """Fetch the public post ids the platforms assigned after moderation (switched-on platforms only)."""
     res = context.resources
-    switches = PublishSwitches.from_env()
+    settings = Settings.from_env()
+    switches = PublishSwitches.from_settings(settings)
     filled: dict[str, list[dict[str, str]]] = {}
     with client_factory(res) as clients:
-        publisher = _publisher(res, clients, switches)
+        publisher = _publisher(res, clients, settings)
         for platform in PLATFORMS:
             if switches.allows(platform) and (found := publisher.backfill_post_ids(platform)):
                 filled[platform] = _backfilled(found)
@@ -218,13 +214,10 @@ def backfill_ids_job() -> None:
 
 # ---- media retention ------------------------------------------------------------------------------------------------
 
-def retention_days() -> int:
-    return _env_int("CLIPLY_RETENTION_DAYS", DEFAULT_RETENTION_DAYS)
-
-
 @dg.op(required_resource_keys={"database", "media_store"})
 def delete_expired_media(context: dg.OpExecutionContext) -> dict[str, Any]:
-    days = retention_days()
+    """Delete clip media past CLIPLY_RETENTION_DAYS, keeping what a scheduled post still needs."""
+    days = Settings.from_env().retention_days
     report = sweep_media(context.resources.database.get(), context.resources.media_store.get(),
                          now=datetime.now(UTC), days=days)
     context.log.info(f"retention {days} d: deleted media of {len(report.deleted_clips)} clips "
@@ -240,5 +233,5 @@ def media_retention_job() -> None:
     delete_expired_media()
 
 
-PUBLISHING_ASSETS = [posts]
-PUBLISHING_JOBS = [publish_posts_job, refresh_tokens_job, backfill_ids_job, media_retention_job]
+defs = dg.Definitions(assets=[posts],
+                      jobs=[publish_posts_job, refresh_tokens_job, backfill_ids_job, media_retention_job])

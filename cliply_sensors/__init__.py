@@ -1,9 +1,8 @@
-"""Cliply's sensors and schedules: uploads start one run per source; due posts one run per platform; maintenance."""
+"""Cliply's sensors and schedules, by domain: media (uploads → one run per source) and publishing (due posts → one
+run per platform; maintenance schedules; run-failure notifications)."""
 
 import dagster as dg
 
-from cliply_sensors.publishing import PUBLISHING_SCHEDULES, PUBLISHING_SENSORS
-from cliply_sensors.uploads import inbox_sensor, registered_sources_sensor
+from cliply_sensors import media, publishing
 
-defs = dg.Definitions(sensors=[inbox_sensor, registered_sources_sensor, *PUBLISHING_SENSORS],
-                      schedules=PUBLISHING_SCHEDULES)
+defs = dg.Definitions.merge(media.defs, publishing.defs)

@@ -9,20 +9,17 @@ from cliply.publishing.ledger import awaiting_post_id, due_counts
 from cliply.publishing.publisher import BACKFILL_WINDOW
 from cliply.publishing.retention import has_expired_media
 from cliply.publishing.switches import PublishSwitches
+from cliply.settings import Settings
 from cliply.store.accounts import EXPIRY_WARNING, accounts_expiring
 from cliply_assets.publishing import (
     PLATFORM_TAG,
     backfill_ids_job,
-    env_float,
-    max_run_s,
     media_retention_job,
     posts_partition_key,
     publish_posts_job,
     refresh_tokens_job,
-    retention_days,
 )
-from cliply_resources import DatabaseResource
-from cliply_resources.publishing import NotifierResource
+from cliply_resources import DatabaseResource, NotifierResource
 
 DUE_POSTS_INTERVAL_S = 15
 IN_PROGRESS = [
@@ -33,24 +30,20 @@ IN_PROGRESS = [
     dg.DagsterRunStatus.CANCELING,
 ]
 _NOT_YET_RUNNING = {dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED}
-# A killed run worker is marked failed by the code server that launched it; a run still "started" after this long
-# (its code server gone too, with run monitoring off) is presumed dead and a new one may start. The ledger's leases
-# keep two live runs from publishing the same target anyway. Keep it above CLIPLY_PUBLISH_MAX_RUN_S.
-DEFAULT_STALE_RUN_S = 1800
-# Runs are requested this long before targets fall due: a run takes seconds to start on a small machine, and it
-# lingers (claiming nothing early) until they do. Keep it below CLIPLY_PUBLISH_LINGER_S.
-DEFAULT_LOOKAHEAD_S = 30
 
 
-def _lookahead_s() -> float:
-    return env_float("CLIPLY_PUBLISH_LOOKAHEAD_S", DEFAULT_LOOKAHEAD_S)
+def _blocking_for_s(settings: Settings) -> float:
+    """How long a started publish run keeps its platform's next run waiting.
+
+    Runs are requested publish_lookahead_s before targets fall due (a run takes seconds to start on a small machine),
+    so a successor is requested that long before the current run stops taking targets. A run still "started" after
+    publish_run_stale_s (its worker and code server gone, run monitoring off) is presumed dead; the ledger's leases
+    keep two live runs from publishing the same target anyway."""
+    return min(settings.publish_run_stale_s, max(0.0, settings.publish_max_run_s - settings.publish_lookahead_s))
 
 
-def _stale_after_s() -> float:
-    return env_float("CLIPLY_PUBLISH_RUN_STALE_S", DEFAULT_STALE_RUN_S)
-
-
-def publishing_in_progress(instance: dg.DagsterInstance, platform: str, now: datetime) -> str | None:
+def publishing_in_progress(instance: dg.DagsterInstance, platform: str, now: datetime,
+                           settings: Settings | None = None) -> str | None:
     """The id of a queued publish run for `platform`, or of a live one still taking new targets; else None.
 
     A run past max_run_s (less the lookahead) only finishes what it holds: its successor is requested then, and
@@ -59,7 +52,7 @@ def publishing_in_progress(instance: dg.DagsterInstance, platform: str, now: dat
         filters=dg.RunsFilter(job_name=publish_posts_job.name, statuses=IN_PROGRESS, tags={PLATFORM_TAG: platform}),
         limit=10,
     )
-    blocking_for = min(_stale_after_s(), max(0.0, max_run_s() - _lookahead_s()))
+    blocking_for = _blocking_for_s(settings or Settings.from_env())
     for record in records:
         run = record.dagster_run
         if run.status in _NOT_YET_RUNNING:
@@ -74,13 +67,16 @@ def publishing_in_progress(instance: dg.DagsterInstance, platform: str, now: dat
     job=publish_posts_job,
     minimum_interval_seconds=DUE_POSTS_INTERVAL_S,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Post targets due now or within 30 s → one publish run per platform with due items (day|platform).",
+    description="Every 15 s: for each switched-on platform with post targets due now or within "
+                "CLIPLY_PUBLISH_LOOKAHEAD_S (30 s), one publish_posts run (partition day|platform) unless one is "
+                "already queued or still taking targets.",
 )
 def due_posts_sensor(context: dg.SensorEvaluationContext, database: DatabaseResource) -> dg.SensorResult:
     now = datetime.now(UTC)
+    settings = Settings.from_env()
     with database.get().session() as session:
-        counts = due_counts(session, now + timedelta(seconds=_lookahead_s()))
-    switches = PublishSwitches.from_env()
+        counts = due_counts(session, now + timedelta(seconds=settings.publish_lookahead_s))
+    switches = PublishSwitches.from_settings(settings)
     window = int(now.timestamp()) // DUE_POSTS_INTERVAL_S
     requests: list[dg.RunRequest] = []
     notes: list[str] = []
@@ -88,7 +84,7 @@ def due_posts_sensor(context: dg.SensorEvaluationContext, database: DatabaseReso
         if not switches.allows(platform):
             notes.append(f"{platform}: switched off")
             continue
-        running = publishing_in_progress(context.instance, platform, now)
+        running = publishing_in_progress(context.instance, platform, now, settings)
         if running is not None:
             notes.append(f"{platform}: run {running} in progress")
             continue
@@ -106,14 +102,15 @@ def due_posts_sensor(context: dg.SensorEvaluationContext, database: DatabaseReso
 
 
 @dg.schedule(
-    name="token_refresh",
     job=refresh_tokens_job,
     cron_schedule="*/15 * * * *",
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Every 15 min: refresh tokens near expiry, flag re-auth, warn 7 days ahead (skips when none).",
 )
-def token_refresh_schedule(context: dg.ScheduleEvaluationContext, database: DatabaseResource):  # type: ignore[no-untyped-def]
+def token_refresh_schedule(
+    context: dg.ScheduleEvaluationContext, database: DatabaseResource
+) -> dg.RunRequest | dg.SkipReason:
     now = context.scheduled_execution_time or datetime.now(UTC)
     with database.get().session() as session:
         due = accounts_expiring(session, now + EXPIRY_WARNING, 1)
@@ -123,14 +120,15 @@ def token_refresh_schedule(context: dg.ScheduleEvaluationContext, database: Data
 
 
 @dg.schedule(
-    name="public_ids_backfill",
     job=backfill_ids_job,
     cron_schedule="7,37 * * * *",
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Twice an hour: fetch the public ids of posts still in platform moderation (skips when none).",
 )
-def public_ids_schedule(context: dg.ScheduleEvaluationContext, database: DatabaseResource):  # type: ignore[no-untyped-def]
+def public_ids_schedule(
+    context: dg.ScheduleEvaluationContext, database: DatabaseResource
+) -> dg.RunRequest | dg.SkipReason:
     now = context.scheduled_execution_time or datetime.now(UTC)
     with database.get().session() as session:
         waiting = awaiting_post_id(session, None, since=now - BACKFILL_WINDOW, limit=1)
@@ -140,16 +138,17 @@ def public_ids_schedule(context: dg.ScheduleEvaluationContext, database: Databas
 
 
 @dg.schedule(
-    name="media_retention",
     job=media_retention_job,
     cron_schedule="30 3 * * *",
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Daily: delete rendered media older than CLIPLY_RETENTION_DAYS (default 7) unless a post needs it.",
 )
-def media_retention_schedule(context: dg.ScheduleEvaluationContext, database: DatabaseResource):  # type: ignore[no-untyped-def]
+def media_retention_schedule(
+    context: dg.ScheduleEvaluationContext, database: DatabaseResource
+) -> dg.RunRequest | dg.SkipReason:
     now = context.scheduled_execution_time or datetime.now(UTC)
-    if not has_expired_media(database.get(), now=now, days=retention_days()):
+    if not has_expired_media(database.get(), now=now, days=Settings.from_env().retention_days):
         return dg.SkipReason("no rendered media past retention")
     return dg.RunRequest(run_key=f"media_retention:{now:%Y%m%d}")
 
@@ -158,7 +157,8 @@ def media_retention_schedule(context: dg.ScheduleEvaluationContext, database: Da
     name="run_failure_notifier",
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=30,
-    description="Any failed Cliply run → the notifier (log, e-mail, webhook).",
+    description="Reports every failed Cliply run (job, partition, platform, error) through the notifier: log, "
+                "e-mail when SMTP is configured, webhook when set.",
 )
 def run_failure_notifier(context: dg.RunFailureSensorContext, notifier: NotifierResource) -> None:
     run = context.dagster_run
@@ -176,3 +176,5 @@ def run_failure_notifier(context: dg.RunFailureSensorContext, notifier: Notifier
 
 PUBLISHING_SENSORS = [due_posts_sensor, run_failure_notifier]
 PUBLISHING_SCHEDULES = [token_refresh_schedule, public_ids_schedule, media_retention_schedule]
+
+defs = dg.Definitions(sensors=PUBLISHING_SENSORS, schedules=PUBLISHING_SCHEDULES)

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cliply.config import Settings
 from cliply.samples import SAMPLES_DIR, build_talk_video
+from cliply.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from demo_publish import publish_demo

@@ -16,13 +16,12 @@ from typing import Any
 
 import httpx
 
-from cliply.config import Settings
-from cliply.platforms import PLATFORMS, make_client
+from cliply import wiring
+from cliply.platforms import PLATFORMS
 from cliply.sandbox.local import LocalSandbox, free_port
-from cliply.security.vault import KeyRing, TokenVault
+from cliply.settings import Settings
 from cliply.store.accounts import AccountsRepo
-from cliply.store.db import Database
-from cliply.store.repo import WorkspaceScope, get_or_create_workspace
+from cliply.usecases import workspace_scope
 
 CLIPLY = str(Path(sys.executable).with_name("cliply"))
 DEMO_OPTIONS = ["--option", "tiktok.privacy=SELF_ONLY", "--option", "youtube.privacy=private"]
@@ -86,21 +85,18 @@ def demo_accounts() -> dict[str, int]:
 
 def pinterest_board(settings: Settings, account_id: int) -> str:
     """The connected user's first board (what a user would pick in a UI)."""
-    db = Database(settings.resolved_database_url)
-    try:
-        with db.session() as s:
-            repo = AccountsRepo(WorkspaceScope(s, get_or_create_workspace(s, "default")),
-                                TokenVault(KeyRing.from_env(os.environ, settings.home)))
-            account = repo.get(account_id)
-            assert account is not None
-            creds = repo.credentials(account)
-    finally:
-        db.dispose()
-    client = make_client("pinterest")
+    app = wiring.cliply()  # now: the sandbox's platform URLs are in the environment
+    with workspace_scope(app, settings.default_workspace) as scope:
+        repo = AccountsRepo(scope, app.vault)
+        account = repo.get(account_id)
+        assert account is not None
+        creds = repo.credentials(account)
+    client = app.clients("pinterest")
     try:
         return str(client.list_boards(creds)[0]["id"])  # type: ignore[attr-defined]
     finally:
         client.close()
+        app.db.dispose()
 
 
 def publish_all(platforms: list[str]) -> None:

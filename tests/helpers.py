@@ -6,16 +6,15 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
-from cliply.config import Settings
 from cliply.media.ffmpeg import run_ffmpeg
 from cliply.media.transcribe import make_transcriber
 from cliply.pipeline import Services
+from cliply.settings import Settings
 from cliply.storage.media_store import LocalMediaStore, MediaStore
 from cliply.store.db import Database
 from cliply.store.repo import WorkspaceScope, get_or_create_workspace
@@ -34,7 +33,7 @@ def pipeline_settings(home: Path, **overrides: object) -> Settings:
         max_clips=2,
         render_preset="ultrafast",
     )
-    return replace(base, **overrides)  # type: ignore[arg-type]
+    return base.model_copy(update=overrides)
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

@@ -17,11 +17,12 @@ from click.testing import CliRunner, Result
 from sqlalchemy import func, select
 
 from cliply.cli import main
-from cliply.config import Settings
 from cliply.http.app import create_app
 from cliply.platforms.models import Credentials
-from cliply.publishing.captions import parse_every, parse_schedule, parse_targets, suggest
+from cliply.publishing.captions import parse_every, parse_schedule, suggest
+from cliply.publishing.service import parse_targets
 from cliply.security.vault import KeyRing, TokenVault, generate_key
+from cliply.settings import Settings
 from cliply.store.accounts import AccountsRepo
 from cliply.store.db import Database
 from cliply.store.models_accounts import Account
@@ -72,21 +73,21 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
 
 def test_create_with_at_and_tz_stores_utc(env: Env) -> None:
     yt = env.account("youtube", "UC1")
-    r = env.cli("posts", "create", "--clip", "src_1-c01", "--targets", f"youtube:{yt}", "--at", "2026-12-01 09:00",
+    r = env.cli("posts", "create", "--clip", "src_1-c01", "--targets", f"youtube:{yt}", "--at", "2030-12-01 09:00",
                 "--tz", "Europe/Paris", "--caption", "Money talk", "--json")
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
-    assert out["scheduled_at"] == "2026-12-01T08:00:00+00:00"
+    assert out["scheduled_at"] == "2030-12-01T08:00:00+00:00"
     with env.db.session() as s:
         post = s.get(Post, out["id"])
         assert post is not None and post.timezone == "Europe/Paris"
-        assert post.scheduled_at == datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+        assert post.scheduled_at == datetime(2030, 12, 1, 8, 0, tzinfo=UTC)
         target = s.scalars(select(PostTarget).where(PostTarget.post_id == post.id)).one()
         assert target.due_at == post.scheduled_at and target.caption == "Money talk"
     # summer time: Paris is UTC+2 in July
-    r = env.cli("posts", "create", "--clip", "src_1-c02", "--targets", f"youtube:{yt}", "--at", "2026-07-01 09:00",
+    r = env.cli("posts", "create", "--clip", "src_1-c02", "--targets", f"youtube:{yt}", "--at", "2030-07-01 09:00",
                 "--tz", "Europe/Paris", "--caption", "x", "--json")
-    assert json.loads(r.stdout)["scheduled_at"] == "2026-07-01T07:00:00+00:00"
+    assert json.loads(r.stdout)["scheduled_at"] == "2030-07-01T07:00:00+00:00"
     show = env.cli("posts", "show", out["id"])
     assert out["id"] in show.stdout and "youtube" in show.stdout and "scheduled" in show.stdout
 
@@ -152,14 +153,14 @@ def test_suggestion_when_no_caption(env: Env) -> None:
 def test_bulk_spaces_posts_and_shows_progress(env: Env) -> None:
     yt, tt = env.account("youtube", "UC1"), env.account("tiktok", "tt1")
     r = env.cli("posts", "bulk", "--clips", "src_1-c01,src_1-c02,src_1-c03", "--targets", f"youtube:{yt},tiktok:{tt}",
-                "--at", "2026-12-01 09:00", "--tz", "Europe/Paris", "--every", "30m", "--caption", "Series",
+                "--at", "2030-12-01 09:00", "--tz", "Europe/Paris", "--every", "30m", "--caption", "Series",
                 "--option", "tiktok.privacy=PUBLIC_TO_EVERYONE")
     assert r.exit_code == 0, r.output
     assert "3/3" in r.stderr and "scheduling" in r.stderr  # tqdm's bar
     with env.db.session() as s:
         times = sorted(s.scalars(select(Post.scheduled_at)))
         assert s.scalar(select(func.count()).select_from(PostTarget)) == 6
-    first = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    first = datetime(2030, 12, 1, 8, 0, tzinfo=UTC)
     assert times == [first, first + timedelta(minutes=30), first + timedelta(minutes=60)]
 
 
@@ -257,7 +258,8 @@ def test_accounts_connect_waits_for_the_served_callback(env: Env, sandbox: Runni
                     "CLIPLY_TIKTOK_CLIENT_SECRET": "sandbox-secret"}
     for key, value in platform_env.items():
         monkeypatch.setenv(key, value)
-    with serve(create_app(env.settings, db=env.db)) as base:  # `cliply serve`, in-process
+    # `cliply serve`, in-process: its settings are read at start, like the real command's (platform URLs included)
+    with serve(create_app(Settings.from_env(), db=env.db)) as base:
         proc = subprocess.Popen(
             [sys.executable, "-m", "cliply.cli", "accounts", "connect", "tiktok", "--timeout", "60"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

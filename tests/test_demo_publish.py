@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from cliply.config import Settings
+from cliply.settings import Settings
 from cliply.platforms import PLATFORMS
 from cliply.storage.media_store import LocalMediaStore
 from cliply.store.db import Database

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
@@ -32,7 +31,7 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
 @pytest.fixture(scope="module")
 def processed(talk_video: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     home = tmp_path_factory.mktemp("e2e")
-    settings = replace(pipeline_settings(home / "cliply"), caption_highlight="#FF00FF", max_clips=3)
+    settings = pipeline_settings(home / "cliply", caption_highlight="#FF00FF", max_clips=3)
     env = {**os.environ, **settings_env(settings), "DAGSTER_HOME": str(home / "dagster")}
     proc = _run(["process", str(talk_video), "--workspace", "studio", "--json"], env)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -13,12 +13,12 @@ import pytest
 import yaml
 from dagster._core.instance.config import dagster_instance_config
 
-from cliply.config import Settings
 from cliply.ingest import register_file
+from cliply.settings import Settings
 from cliply.storage.media_store import S3MediaStore
 from cliply.store.db import Database
 from cliply.store.repo import WorkspaceScope, source_owner
-from cliply_assets.runner import materialize_source_sync
+from cliply_dagster.runner import materialize_source_sync
 from cliply_resources import MediaStoreResource
 from tests.fixtures.media import REPO
 from tests.fixtures.postgres import create_database
@@ -108,9 +108,9 @@ def test_process_on_postgres_and_s3(production_env, talk_video: Path) -> None:  
 
 def test_s3_inbox_drop_is_picked_up_by_the_sensor(production_env, talk_video: Path) -> None:  # type: ignore[no-untyped-def]
     """Production inbox: a video put under the S3 inbox prefix becomes a partition and one run request."""
-    from cliply.definitions import defs
+    from cliply_dagster.definitions import defs
     from cliply_resources import DatabaseResource, InboxResource
-    from cliply_sensors.uploads import inbox_sensor
+    from cliply_sensors.media import inbox_sensor
 
     _settings, instance, server, prefix = production_env
     client = s3_client_for(server)
@@ -124,7 +124,7 @@ def test_s3_inbox_drop_is_picked_up_by_the_sensor(production_env, talk_video: Pa
                                                  resources=resources))
     assert again.run_requests == []
     instance.add_dynamic_partitions("sources", [source_id])
-    from cliply_assets.runner import materialize_source_sync
+    from cliply_dagster.runner import materialize_source_sync
 
     run = materialize_source_sync(source_id, instance)
     assert run.success, [e.message for e in run.all_events if e.is_failure]

@@ -19,7 +19,6 @@ import pytest
 from dagster._core.test_utils import create_run_for_test
 from sqlalchemy import select
 
-from cliply.definitions import defs
 from cliply.platforms import make_client
 from cliply.platforms.base import PlatformConfig
 from cliply.platforms.tiktok import TikTokClient
@@ -41,6 +40,7 @@ from cliply_assets.publishing import (
     publish_posts_job,
     refresh_tokens_job,
 )
+from cliply_dagster.definitions import defs
 from cliply_resources import DatabaseResource, default_resources
 from cliply_sensors.publishing import (
     due_posts_sensor,

@@ -14,7 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -125,7 +125,7 @@ class E2E:
 @pytest.fixture
 def e2e(backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: RunningSandbox,
         small_clip: Path) -> Iterator[E2E]:
-    settings = replace(pipeline_settings(tmp_path / "home"), database_url=backend.app_url)
+    settings = pipeline_settings(tmp_path / "home", database_url=backend.app_url)
     for key, value in {**settings_env(settings), **backend.env}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("CLIPLY_TOKEN_KEYS", f"k1:{generate_key()}")

@@ -14,11 +14,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from cliply.definitions import defs
 from cliply.ingest import register_file
-from cliply_assets.partitions import SOURCES_PARTITIONS
+from cliply_assets.media import SOURCES_PARTITIONS
+from cliply_dagster.definitions import defs
 from cliply_resources import DatabaseResource, InboxResource
-from cliply_sensors.uploads import inbox_sensor, registered_sources_sensor
+from cliply_sensors.media import inbox_sensor, registered_sources_sensor
 from tests.fixtures.media import COCKATOO, REPO
 from tests.helpers import make_services, pipeline_settings, settings_env, wait_for_daemon
 

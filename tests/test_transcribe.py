@@ -12,7 +12,7 @@ import jiwer
 import numpy as np
 import pytest
 
-from cliply.config import Settings
+from cliply.settings import Settings
 from cliply.media.transcribe import (
     FasterWhisperEngine,
     OpenAIWhisperEngine,

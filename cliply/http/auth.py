@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 
-from cliply.store.models import Workspace
+from cliply.store.db import Database
+from cliply.store.models import Workspace, utcnow
 
 
 class Unauthorized(Exception):
@@ -21,13 +22,28 @@ def bearer_token(request: Request) -> str | None:
 
 
 def authenticate(session: Session, request: Request) -> Workspace:
-    """The workspace of the request's API token; Unauthorized when there is none that is valid."""
+    """The workspace of the request's API token; Unauthorized when there is none that is valid. Read-only: the
+    request's own transaction never writes for it."""
     from cliply.store.accounts import resolve_api_token
 
     token = bearer_token(request)
     if token is None:
         raise Unauthorized("missing bearer token")
-    workspace = resolve_api_token(session, token)
+    workspace = resolve_api_token(session, token, touch=False)
     if workspace is None:
         raise Unauthorized("invalid token")
     return workspace
+
+
+def record_use(db: Database, request: Request) -> None:
+    """Record the token's use (last_used_at) at most once a minute, in its own short write transaction."""
+    from cliply.store.accounts import api_token_is_stale, api_token_row, touch_api_token
+
+    token, now = bearer_token(request), utcnow()
+    with db.reading() as session:
+        row = api_token_row(session, token or "")
+        if row is None or not api_token_is_stale(row, now):
+            return
+        token_id = row.id
+    with db.session() as session:
+        touch_api_token(session, token_id, now)

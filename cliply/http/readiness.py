@@ -6,10 +6,9 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
-from cliply.config import Settings
+from cliply.settings import Settings, unknown_variables
 
 Check = Callable[[], dict[str, Any]]
 
@@ -28,17 +27,71 @@ def _fail(exc: BaseException | str) -> dict[str, Any]:
 def check_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     try:
         settings = Settings.from_env(environ)
-        from cliply.platforms import PLATFORMS
-        from cliply.security.vault import KeyRing
-
-        keyring = KeyRing.from_env(environ, settings.home)
-        unknown = [k for k in (environ if environ is not None else os.environ)
-                   if k.startswith("CLIPLY_PUBLISH_") and k.removeprefix("CLIPLY_PUBLISH_").lower() not in PLATFORMS]
+        keyring = _keyring(settings)  # never creates a key file: a missing one is the token_keys check's business
+        unknown = [k for k in unknown_variables(environ) if k.startswith("CLIPLY_PUBLISH_")]
         if unknown:
-            return _fail(f"unknown switch variable(s): {', '.join(sorted(unknown))}")
-        return _ok(f"settings loaded; token key ring has {len(keyring.keys)} key(s)")
+            return _fail(f"unknown switch variable(s): {', '.join(unknown)}")
+        keys = f"token key ring has {len(keyring.keys)} key(s)" if keyring else "no token key file yet"
+        return _ok(f"settings loaded; {keys}")
     except Exception as exc:
         return _fail(exc)
+
+
+def _keyring(settings: Settings) -> Any:
+    """The configured key ring, or None when neither CLIPLY_TOKEN_KEYS nor the key file exists."""
+    from cliply.security.vault import KEY_FILE_NAME, KeyRing
+
+    if settings.token_keys.get_secret_value().strip():
+        return KeyRing.from_settings(settings)
+    path = settings.home / KEY_FILE_NAME
+    return KeyRing.from_file(path) if path.exists() else None
+
+
+def _stored_secrets(settings: Settings, limit: int = 5) -> list[tuple[str, str]]:
+    """(ciphertext, aad) of a few stored access tokens, newest first."""
+    from sqlalchemy import select
+
+    from cliply.security.vault import aad_for
+    from cliply.store.db import Database
+    from cliply.store.models_accounts import Account
+
+    db = Database(settings.resolved_database_url)
+    try:
+        with db.reading() as session:
+            rows = session.execute(
+                select(Account.workspace_id, Account.platform, Account.external_id, Account.access_token_enc)
+                .where(Account.access_token_enc != "").order_by(Account.updated_at.desc()).limit(limit)).all()
+    finally:
+        db.dispose()
+    return [(enc, aad_for(ws, platform, ext, "access_token")) for ws, platform, ext, enc in rows]
+
+
+def check_token_keys(settings: Settings) -> dict[str, Any]:
+    """Can the configured keys decrypt the stored secrets? A replaced CLIPLY_TOKEN_KEYS or a lost key file would
+    otherwise only show when the first post fails."""
+    from cliply.security.vault import KeyRing, TokenVault
+
+    try:
+        secrets = _stored_secrets(settings)
+        keyring: KeyRing | None = _keyring(settings)
+    except Exception as exc:
+        return _fail(exc)
+    if keyring is None:
+        return _fail("the token key file is missing but accounts have stored secrets") if secrets \
+            else _ok("no stored secrets yet")
+    vault = TokenVault(keyring)
+    for enc, aad in secrets:
+        try:
+            vault.decrypt(enc, aad=aad)
+        except Exception:
+            return _fail("the configured token keys cannot decrypt the stored secrets (CLIPLY_TOKEN_KEYS or the "
+                         "key file was replaced)")
+    return _ok(f"{len(secrets)} stored secret(s) checked")
+
+
+def summary(report: dict[str, Any]) -> dict[str, Any]:
+    """The report without details (paths, URLs, errors): what an unauthenticated caller may see."""
+    return {"ok": report["ok"], "checks": {name: {"ok": c["ok"]} for name, c in report["checks"].items()}}
 
 
 def check_database(settings: Settings) -> dict[str, Any]:
@@ -65,9 +118,9 @@ def check_media(settings: Settings) -> dict[str, Any]:
     url = settings.resolved_media_url
     try:
         if url.startswith("s3://"):
-            from cliply_resources import MediaStoreResource
+            from cliply.wiring import build_media_store
 
-            store = MediaStoreResource(url=url).get()
+            store = build_media_store(settings)
             store.list("__readyz__/")  # lists the bucket: fails when unreachable or denied
             return _ok(url)
         store = LocalMediaStore(local_root_from_url(url))  # creates the folder on first use
@@ -80,25 +133,13 @@ def check_media(settings: Settings) -> dict[str, Any]:
 
 
 def check_dagster(settings: Settings) -> dict[str, Any]:
-    try:
-        import dagster as dg  # lazy: heavy, and the HTTP service does not otherwise need it
+    from cliply.orchestration import check_instance
 
-        home = os.environ.get("DAGSTER_HOME")
-        if home:
-            instance = dg.DagsterInstance.get()
-        else:
-            embedded = (settings.home / "dagster").resolve()
-            if not (embedded / "dagster.yaml").is_file():
-                return _fail("DAGSTER_HOME is not set and there is no embedded instance under CLIPLY_HOME")
-            instance = dg.DagsterInstance.from_config(str(embedded))
-        try:
-            instance.get_run_records(limit=1)  # touches run storage: proves it is reachable
-            where = home or str(settings.home / "dagster")
-            return _ok(f"instance at {Path(where)}")
-        finally:
-            instance.dispose()
+    try:
+        ok, detail = check_instance(settings)
     except Exception as exc:
         return _fail(exc)
+    return _ok(detail) if ok else _fail(detail)
 
 
 def run_checks(settings: Settings | None = None, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -113,4 +154,6 @@ def run_checks(settings: Settings | None = None, environ: Mapping[str, str] | No
         checks["database"] = check_database(settings)
         checks["media_store"] = check_media(settings)
         checks["dagster"] = check_dagster(settings)
+        if checks["database"]["ok"]:
+            checks["token_keys"] = check_token_keys(settings)
     return {"ok": all(c["ok"] for c in checks.values()), "checks": checks}

@@ -8,6 +8,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from cliply.media import decoding
+
 SAMPLE_RATE = 16000
 # Digital silence would be -inf dB; clamp so means and medians stay finite.
 DB_FLOOR = -100.0
@@ -77,13 +79,14 @@ def _hop_power(samples: np.ndarray, hop: int) -> np.ndarray:
 def compute_energy(wav_or_media: Path, *, hop_s: float = 0.05) -> AudioEnergy:
     """Decode the first audio stream to mono 16 kHz frame by frame and measure RMS per hop.
 
-    Only the per-hop levels (72k floats for an hour at 50 ms) and one partial hop are kept in memory.
+    Only the per-hop levels (72k floats for an hour at 50 ms) and one partial hop are kept in memory. Damaged
+    packets are skipped, as the ffmpeg decode that feeds the transcript skips them, so both stay on one timeline.
     """
     if hop_s <= 0:
         raise ValueError("hop_s must be positive")
     hop = max(1, round(hop_s * SAMPLE_RATE))
     powers: list[np.ndarray] = []
-    carry = np.zeros(0, dtype=np.float32)
+    carry: np.ndarray = np.zeros(0, dtype=np.float32)
     with av.open(str(wav_or_media)) as container:
         if not container.streams.audio:
             raise ValueError(f"no audio stream in {wav_or_media}")
@@ -100,7 +103,7 @@ def compute_energy(wav_or_media: Path, *, hop_s: float = 0.05) -> AudioEnergy:
                     powers.append(_hop_power(chunk[:full], hop))
                 carry = chunk[full:]
 
-        for frame in container.decode(stream):
+        for frame in decoding.frames(container, stream):
             consume(resampler.resample(frame))
         consume(resampler.resample(None))
     if len(carry):

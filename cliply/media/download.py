@@ -1,4 +1,8 @@
-"""URL imports: direct media links streamed with httpx (every redirect re-checked), everything else via yt-dlp."""
+"""URL imports: direct media links streamed with httpx, everything else via yt-dlp, both through a guarded egress.
+
+The egress (cliply.security.egress) checks and pins the address of every connection either makes, including
+redirects and embedded media; `check_url` on each httpx hop only gives earlier, friendlier errors.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +20,9 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 
+from cliply.security.egress import Dial, GuardedEgress, dial_checked, native_downloads_only, ytdlp_options
 from cliply.security.filenames import safe_filename
-from cliply.security.ssrf import BlockedURL, Resolver, check_ip, check_url
+from cliply.security.ssrf import Resolver, check_url
 
 MEDIA_EXTENSIONS = {
     ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".3gp",
@@ -77,37 +82,34 @@ def _filename_for(url: str, response: httpx.Response) -> str:
 
 
 class _Guard:
-    """SSRF policy for one download: checks each URL and, optionally, the address actually connected to."""
+    """SSRF policy for one download: an early check of each URL, enforced by the egress every request goes through."""
 
-    def __init__(self, allow_private: bool, resolver: Resolver, verify_peer: bool) -> None:
+    def __init__(self, allow_private: bool, resolver: Resolver, egress: GuardedEgress) -> None:
         self.allow_private = allow_private
         self.resolver = resolver
-        self.verify_peer = verify_peer
+        self.egress = egress
 
     def check(self, url: str) -> None:
         check_url(url, allow_private=self.allow_private, resolver=self.resolver)
 
-    def check_peer(self, response: httpx.Response) -> None:
-        # DNS can change between our check and httpx's own lookup (rebinding): judge the socket's peer too.
-        if not self.verify_peer:
-            return
-        stream = response.extensions.get("network_stream")
-        peer = stream.get_extra_info("server_addr") if stream is not None else None
-        if not peer:
-            raise BlockedURL("could not determine the address connected to")
-        check_ip(str(peer[0]), allow_private=self.allow_private)
+    def send(self, client: httpx.Client, method: str, url: str) -> httpx.Response:
+        """Send through the egress; its refusal (a 403 or a failed CONNECT) becomes BlockedURL with the reason."""
+        try:
+            response = client.send(client.build_request(method, url), stream=True, follow_redirects=False)
+        except httpx.ProxyError:
+            self.egress.raise_if_refused()
+            raise
+        if self.egress.refused:
+            response.close()
+            self.egress.raise_if_refused()
+        return response
 
 
 def _open_following_redirects(client: httpx.Client, method: str, url: str, guard: _Guard) -> tuple[httpx.Response, str]:
     """Send `method`, following redirects by hand so every hop passes the SSRF check. Caller closes the response."""
     for _ in range(MAX_REDIRECTS + 1):
         guard.check(url)
-        response = client.send(client.build_request(method, url), stream=True, follow_redirects=False)
-        try:
-            guard.check_peer(response)
-        except BlockedURL:
-            response.close()
-            raise
+        response = guard.send(client, method, url)
         if not response.is_redirect:
             return response, url
         location = response.headers.get("location", "")
@@ -165,7 +167,9 @@ def _looks_direct(client: httpx.Client, url: str, guard: _Guard) -> bool:
         return response.status_code < 400 and _is_media_type(response.headers.get("content-type"))
 
 
-def _ytdlp(url: str, dest_dir: Path, max_bytes: int, progress: Progress | None, timeout_s: float) -> Path:
+def _ytdlp(
+    url: str, dest_dir: Path, max_bytes: int, progress: Progress | None, timeout_s: float, egress: GuardedEgress
+) -> Path:
     import yt_dlp
     from yt_dlp.utils import DownloadError as YtDlpDownloadError
 
@@ -196,9 +200,11 @@ def _ytdlp(url: str, dest_dir: Path, max_bytes: int, progress: Progress | None, 
         "retries": 3,
         "overwrites": True,
         "color": {"stderr": "no_color", "stdout": "no_color"},
+        **ytdlp_options(egress),  # every request, redirect, embedded video and fragment goes through the egress
     }
     try:
         with yt_dlp.YoutubeDL(opts) as ydl:
+            ydl.add_post_processor(native_downloads_only(), when="before_dl")
             info = ydl.extract_info(url, download=True)
         if info is None:
             raise DownloadError(f"nothing could be downloaded from {url}")
@@ -210,6 +216,7 @@ def _ytdlp(url: str, dest_dir: Path, max_bytes: int, progress: Progress | None, 
         os.replace(best, dest)
         return dest
     except YtDlpDownloadError as exc:
+        egress.raise_if_refused()  # a hop the egress refused: say so, not "HTTP Error 403"
         message = re.sub(r"^ERROR:\s*", "", str(exc)).strip()
         raise DownloadError(f"could not download {url}: {message}") from exc
     finally:
@@ -226,22 +233,30 @@ def download_url(
     resolver: Resolver = socket.getaddrinfo,
     verify_peer: bool = True,
     timeout_s: float = 30.0,
+    dial: Dial = dial_checked,
 ) -> Path:
     """Download `url` into `dest_dir` and return the file. Raises BlockedURL (SSRF) or DownloadError.
 
-    `resolver` is used for the SSRF policy; `verify_peer` also checks the socket's peer address, which
-    defeats DNS rebinding for direct downloads (tests that fake the resolver have to turn it off).
+    `resolver` answers for every host, both for the early URL checks and in the egress, which connects to the
+    address it checked (so DNS rebinding cannot move a connection). `verify_peer` is kept for callers and no
+    longer does anything: that pinning replaced the after-the-fact peer check. `dial` is a test hook letting a
+    loopback server play a public host.
     """
+    del verify_peer
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
-    guard = _Guard(allow_private, resolver, verify_peer)
-    guard.check(url)
-    # trust_env=False: a proxy from the environment would hide the real peer from the SSRF check.
-    with httpx.Client(timeout=timeout_s, trust_env=False, headers={"User-Agent": "cliply/0.1"}) as client:
-        try:
-            if _looks_direct(client, url, guard):
-                return _stream_direct(client, url, dest_dir, guard, max_bytes, progress)
-        except httpx.HTTPError as exc:
-            raise DownloadError(f"could not download {url}: {exc.__class__.__name__}: {exc}") from exc
-    # yt-dlp does its own networking; only the page URL itself has been checked here.
-    return _ytdlp(url, dest_dir, max_bytes, progress, timeout_s)
+    with GuardedEgress(allow_private=allow_private, resolver=resolver, dial=dial, timeout_s=timeout_s) as egress:
+        guard = _Guard(allow_private, resolver, egress)
+        guard.check(url)
+        # trust_env=False: only the egress may be the proxy.
+        client = httpx.Client(
+            proxy=egress.url, timeout=timeout_s, trust_env=False, headers={"User-Agent": "cliply/0.1"}
+        )
+        with client:
+            try:
+                if _looks_direct(client, url, guard):
+                    return _stream_direct(client, url, dest_dir, guard, max_bytes, progress)
+            except httpx.HTTPError as exc:
+                egress.raise_if_refused()
+                raise DownloadError(f"could not download {url}: {exc.__class__.__name__}: {exc}") from exc
+        return _ytdlp(url, dest_dir, max_bytes, progress, timeout_s, egress)

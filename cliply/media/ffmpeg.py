@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
 
+from cliply.settings import Settings, prepend_to_path
+
 ProgressCallback = Callable[[float], None]
 _TIME_RE = re.compile(r"out_time_us=(\d+)")
 
@@ -26,7 +28,7 @@ class FFmpegError(RuntimeError):
 
 @cache
 def ffmpeg_exe() -> str:
-    configured = os.environ.get("CLIPLY_FFMPEG")
+    configured = Settings.from_env().ffmpeg
     if configured:
         return configured
     import imageio_ffmpeg
@@ -45,9 +47,7 @@ def ensure_ffmpeg_on_path() -> str:
         tmp.unlink(missing_ok=True)
         tmp.symlink_to(exe)
         tmp.replace(link)
-    path = os.environ.get("PATH", "")
-    if str(bin_dir) not in path.split(os.pathsep):
-        os.environ["PATH"] = f"{bin_dir}{os.pathsep}{path}"
+    prepend_to_path(bin_dir)
     return str(link)
 
 

@@ -14,6 +14,8 @@ from typing import Literal
 
 import numpy as np
 
+from cliply.media import decoding
+
 Method = Literal["face", "center", "none"]
 
 DEADZONE_FRACTION = 0.08  # of crop width: ignore face drift smaller than this (no jitter)
@@ -61,7 +63,7 @@ def _face_cascade():
 
     if not hasattr(cv2, "CascadeClassifier"):
         raise ReframeError("this OpenCV build has no Haar cascades (OpenCV 5 moved them); install opencv<5")
-    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")  # type: ignore[attr-defined]
     if cascade.empty():
         raise ReframeError("OpenCV's bundled frontal-face cascade failed to load")
     return cascade
@@ -97,7 +99,7 @@ def _sample_faces(
         min_face = max(20, ah // 10)
         container.seek(int(max(0.0, start) * 1e6), backward=True, any_frame=False)
         next_t = start
-        for frame in container.decode(stream):
+        for frame in decoding.frames(container, stream):
             if frame.time is None:
                 continue
             if frame.time > end:
@@ -106,8 +108,8 @@ def _sample_faces(
                 continue
             next_t = frame.time + 1.0 / sample_fps
             gray = frame.reformat(width=aw, height=ah, format="gray").to_ndarray()
-            gray = cv2.equalizeHist(gray)
-            found = cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(min_face, min_face))
+            equalized = cv2.equalizeHist(gray)
+            found = cascade.detectMultiScale(equalized, scaleFactor=1.1, minNeighbors=5, minSize=(min_face, min_face))
             boxes = np.asarray(found).reshape(-1, 4)
             faces = [((x + w / 2) * scale, float(w * h) * scale * scale) for x, _, w, h in boxes]
             samples.append((max(0.0, frame.time - start), faces))

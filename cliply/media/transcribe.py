@@ -16,7 +16,7 @@ from cliply.media.ffmpeg import ensure_ffmpeg_on_path, extract_audio
 from cliply.media.types import Segment, Transcript, Word
 
 if TYPE_CHECKING:
-    from cliply.config import Settings
+    from cliply.settings import Settings
 
 ProgressCallback = Callable[[float], None]
 SAMPLE_RATE = 16000
@@ -33,20 +33,39 @@ class Transcriber(Protocol):
 # --- model location -------------------------------------------------------------------------------
 
 
+MODEL_SETTING = "CLIPLY_WHISPER_MODEL"
+HOW_TO_SET_MODEL = (f"set {MODEL_SETTING} to a local path to the Whisper weights (a faster-whisper model folder, "
+                    "or an openai-whisper .pt file)")
+
+
+class ModelUnavailable(FileNotFoundError, ValueError):
+    """The Whisper weights are not on this machine and cannot be fetched; one line naming the setting to fix."""
+
+
 def _looks_like_path(model: str) -> bool:
     return os.sep in model or "/" in model or model.startswith(("~", ".")) or model.endswith((".pt", ".bin"))
 
 
 def resolve_model(model: str) -> str:
-    """A model name passes through (the library downloads it); a path must exist, else a clear error."""
+    """A model name passes through (loaded from the engine's cache, else downloaded); a path must exist."""
     if not model:
-        raise ValueError("whisper model is empty: give a model name (e.g. tiny.en) or a weights file/folder path")
+        raise ModelUnavailable(f"the Whisper model is empty; {HOW_TO_SET_MODEL}")
     path = Path(model).expanduser()
     if path.exists():
         return str(path.resolve())
     if _looks_like_path(model):
-        raise FileNotFoundError(f"whisper model path does not exist: {model}")
+        raise ModelUnavailable(f"whisper model path does not exist: {model}; {HOW_TO_SET_MODEL}")
     return model
+
+
+def _not_downloadable(model: str) -> ModelUnavailable:
+    return ModelUnavailable(f"the Whisper model {model!r} is not on this machine and could not be downloaded "
+                            f"(offline, or not a known model name); {HOW_TO_SET_MODEL}")
+
+
+def _unloadable(model: str, exc: Exception) -> ModelUnavailable:
+    detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+    return ModelUnavailable(f"the Whisper weights at {model} could not be loaded ({detail}); {HOW_TO_SET_MODEL}")
 
 
 # --- raw segments -> Transcript -------------------------------------------------------------------
@@ -118,11 +137,16 @@ def alignment_heads_for(path: Path, n_layers: int, n_heads: int) -> bytes | None
 
 
 @cache
-def _load_openai(model: str) -> Any:
+def _load_openai(model: str, download: bool = True) -> Any:
     import whisper
 
-    loaded = whisper.load_model(model, device="cpu")
     path = Path(model)
+    if not path.exists() and not download:
+        raise _not_downloadable(model)
+    try:
+        loaded = whisper.load_model(model, device="cpu")
+    except Exception as exc:  # urllib, torch and checksum errors alike: the weights are unusable
+        raise (_unloadable(model, exc) if path.exists() else _not_downloadable(model)) from exc
     if path.is_file():
         # load_model leaves the default "last half of decoder" heads for files it did not download.
         heads = alignment_heads_for(path, loaded.dims.n_text_layer, loaded.dims.n_text_head)
@@ -134,13 +158,14 @@ def _load_openai(model: str) -> Any:
 class OpenAIWhisperEngine:
     engine = OPENAI_ENGINE
 
-    def __init__(self, model: str, *, language: str | None = None, threads: int = 0) -> None:
+    def __init__(self, model: str, *, language: str | None = None, threads: int = 0, download: bool = True) -> None:
         self.model = resolve_model(model)
         self.language = language or None
         self.threads = threads
+        self.download = download
 
     def load(self) -> Any:
-        return _load_openai(self.model)
+        return _load_openai(self.model, self.download)
 
     def transcribe(self, media_path: Path, *, progress: ProgressCallback | None = None) -> Transcript:
         import torch
@@ -186,10 +211,26 @@ class OpenAIWhisperEngine:
 
 
 @cache
-def _load_faster(model: str, compute_type: str, threads: int) -> Any:
+def _load_faster(model: str, compute_type: str, threads: int, download: bool = True,
+                 cache_dir: str | None = None) -> Any:
+    """Local weights, else the Hugging Face cache without touching the network, else (if allowed) a download."""
     from faster_whisper import WhisperModel
 
-    return WhisperModel(model, device="cpu", compute_type=compute_type, cpu_threads=threads)
+    def load(local_only: bool) -> Any:
+        return WhisperModel(model, device="cpu", compute_type=compute_type, cpu_threads=threads,
+                            download_root=cache_dir, local_files_only=local_only)
+
+    try:
+        return load(True)
+    except Exception as exc:  # a folder without valid weights, or a name not in the cache
+        if Path(model).exists():
+            raise _unloadable(model, exc) from exc
+        if not download:
+            raise _not_downloadable(model) from exc
+    try:
+        return load(False)
+    except Exception as exc:  # the hub's connection, DNS and lookup errors alike
+        raise _not_downloadable(model) from exc
 
 
 class FasterWhisperEngine:
@@ -203,6 +244,8 @@ class FasterWhisperEngine:
         threads: int = 0,
         compute_type: str = "int8",
         beam_size: int = 1,
+        download: bool = True,
+        cache_dir: str | None = None,
     ) -> None:
         resolved = resolve_model(model)
         # Accept the CTranslate2 model.bin itself as well as its folder.
@@ -213,9 +256,11 @@ class FasterWhisperEngine:
         self.threads = threads
         self.compute_type = compute_type
         self.beam_size = beam_size
+        self.download = download
+        self.cache_dir = cache_dir
 
     def load(self) -> Any:
-        return _load_faster(self.model, self.compute_type, self.threads)
+        return _load_faster(self.model, self.compute_type, self.threads, self.download, self.cache_dir)
 
     def transcribe(self, media_path: Path, *, progress: ProgressCallback | None = None) -> Transcript:
         model = self.load()
@@ -255,12 +300,15 @@ ENGINES: dict[str, type[OpenAIWhisperEngine] | type[FasterWhisperEngine]] = {
 }
 
 
-def make_transcriber(engine: str, model: str, *, language: str | None = None, threads: int = 0) -> Transcriber:
+def make_transcriber(
+    engine: str, model: str, *, language: str | None = None, threads: int = 0, download: bool = True
+) -> Transcriber:
+    """`download=False` keeps a model name offline: only weights already on this machine are used."""
     try:
         cls = ENGINES[engine]
     except KeyError:
         raise ValueError(f"unknown whisper engine {engine!r}; choose one of: {', '.join(ENGINES)}") from None
-    return cls(model, language=language or None, threads=threads)
+    return cls(model, language=language or None, threads=threads, download=download)
 
 
 def transcriber_from_settings(settings: Settings) -> Transcriber:

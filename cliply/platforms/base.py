@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -17,6 +16,7 @@ import httpx
 
 from cliply.platforms import oauth
 from cliply.platforms.errors import ErrorClass, PlatformError
+from cliply.settings import Settings
 from cliply.platforms.models import Credentials, PostMetrics, PostRef, PublishResult, TokenSet, VideoPost, Violation
 
 Progress = Callable[[float], None]
@@ -39,18 +39,16 @@ class PlatformConfig:
     options: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
+    def from_settings(cls, platform: str, settings: Settings) -> PlatformConfig:
+        ps = settings.platform(platform)
+        return cls(platform=platform, base_url=ps.base_url, client_id=ps.client_id,
+                   client_secret=ps.client_secret.get_secret_value(), timeout_s=ps.timeout_s,
+                   upload_timeout_s=ps.upload_timeout_s, poll_interval_s=ps.poll_interval_s,
+                   poll_timeout_s=ps.poll_timeout_s)
+
+    @classmethod
     def from_env(cls, platform: str, environ: Mapping[str, str] | None = None) -> PlatformConfig:
-        env = os.environ if environ is None else environ
-        prefix = f"CLIPLY_{platform.upper()}_"
-        num = {k: float(env[prefix + k.upper()]) for k in ("timeout_s", "poll_interval_s", "poll_timeout_s")
-               if env.get(prefix + k.upper())}
-        return cls(
-            platform=platform,
-            base_url=env.get(prefix + "BASE_URL", "").rstrip("/"),
-            client_id=env.get(prefix + "CLIENT_ID", ""),
-            client_secret=env.get(prefix + "CLIENT_SECRET", ""),
-            **num,  # type: ignore[arg-type]
-        )
+        return cls.from_settings(platform, Settings.from_env(environ))
 
     def host(self, real: str) -> str:
         """The origin for one of the platform's real hosts (e.g. "https://open.tiktokapis.com")."""

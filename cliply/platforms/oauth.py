@@ -101,7 +101,7 @@ def _token_request(
     form: dict[str, str],
     parser: Callable[[Mapping[str, Any]], TokenSet],
 ) -> TokenSet:
-    auth = None
+    auth: httpx.Auth | None = None
     if app.auth_method == "client_secret_basic":
         # RFC 6749 §2.3.1: form-encode the id and secret before Basic auth.
         auth = httpx.BasicAuth(quote_plus(app.client_id), quote_plus(app.client_secret))
@@ -110,7 +110,9 @@ def _token_request(
         if app.auth_method == "client_secret_post" and app.client_secret:
             form["client_secret"] = app.client_secret
     try:
-        resp = http.post(app.token_url, data=form, auth=auth, headers={"Accept": "application/json"})
+        # Without Basic auth: the client's default, and our clients carry no auth of their own.
+        resp = http.post(app.token_url, data=form, auth=auth or httpx.USE_CLIENT_DEFAULT,
+                         headers={"Accept": "application/json"})
     except httpx.TimeoutException as exc:
         raise PlatformError(app.platform, ErrorClass.TRANSIENT, "token endpoint timed out") from exc
     except httpx.TransportError as exc:

@@ -155,7 +155,8 @@ class TikTokClient(PlatformClient):
     # ---- HTTP ---------------------------------------------------------------------------------------------
     def classify(self, response: httpx.Response) -> PlatformError:
         body = json_or_empty(response)
-        err = body.get("error") if isinstance(body.get("error"), dict) else {}
+        raw_err = body.get("error")
+        err = raw_err if isinstance(raw_err, dict) else {}
         code = str(err.get("code") or "")
         cls = error_class_for(code, response.status_code)
         retry_at = None

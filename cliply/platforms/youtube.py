@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -274,7 +274,7 @@ class YouTubeClient(PlatformClient):
                 return found
         return self._scan_uploads(creds, post)
 
-    def _probe_session(self, creds: Credentials, uri: str, post: VideoPost) -> PublishResult | bool | None:
+    def _probe_session(self, creds: Credentials, uri: str, post: VideoPost) -> PublishResult | Literal[False] | None:
         """`PUT bytes */N` on the session: 200/201 → the video; 308 → not complete (None); gone → False."""
         size = post.video.stat().st_size
         try:

@@ -2,6 +2,7 @@
 
 S3 store: a SigV4 presigned GET. Local store: an HMAC-signed URL on the HTTP service,
   {CLIPLY_PUBLIC_BASE_URL}/media/<key>?exp=<unix>&sig=<hex>, which the service checks with `verify` before serving.
+Uploads use the same signer: a presigned S3 PUT, or a signed PUT /uploads/<key> on the service.
 The HMAC key comes from CLIPLY_MEDIA_URL_KEY, else an embedded key file <home>/media-url-key (0600, created once)."""
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import quote
 
-from cliply.config import Settings
-from cliply.storage.media_store import LocalMediaStore, MediaStore, validate_key
+from cliply.settings import Settings
+from cliply.storage.media_store import LocalMediaStore, MediaStore, parse_s3_url, validate_key
 
 PULL_PLATFORMS = frozenset({"instagram", "threads"})  # Meta fetches video_url itself
 DEFAULT_TTL_S = 24 * 3600  # Meta may fetch a container's media late; 24 h matches its container lifetime
 KEY_FILE = "media-url-key"
+UPLOAD_TTL_S = 3600  # a signed upload URL is good for one hour
 
 
 class MediaUrlError(ValueError):
@@ -53,44 +55,70 @@ class MediaUrlSigner:
         self.ttl_s = ttl_s
 
     @classmethod
-    def from_env(cls, media: MediaStore, environ: Mapping[str, str] | None = None,
-                 home: Path | None = None) -> MediaUrlSigner:
-        env = os.environ if environ is None else environ
-        base = env.get("CLIPLY_PUBLIC_BASE_URL", "")
+    def from_settings(cls, media: MediaStore, settings: Settings) -> MediaUrlSigner:
         secret: bytes | None = None
         if isinstance(media, LocalMediaStore):
-            raw = env.get("CLIPLY_MEDIA_URL_KEY", "")
-            # Same home as Settings, so the publisher and the HTTP service share one key file.
-            secret = raw.encode() if raw else _load_or_create_key(home or Settings.from_env(env).home)
-        return cls(media, base_url=base, secret=secret)
+            raw = settings.media_url_key.get_secret_value()
+            # Same home as everything else, so the publisher and the HTTP service share one key file.
+            secret = raw.encode() if raw else _load_or_create_key(settings.home)
+        return cls(media, base_url=settings.public_base_url, secret=secret)
+
+    @classmethod
+    def from_env(cls, media: MediaStore, environ: Mapping[str, str] | None = None,
+                 home: Path | None = None) -> MediaUrlSigner:
+        settings = Settings.from_env(environ)
+        return cls.from_settings(media, settings.model_copy(update={"home": home}) if home else settings)
 
     @property
     def local(self) -> bool:
         return isinstance(self.media, LocalMediaStore)
 
-    def _sig(self, key: str, exp: int) -> str:
-        return hmac.new(self.secret, f"{key}\n{exp}".encode(), hashlib.sha256).hexdigest()
+    def _sig(self, key: str, exp: int, method: str = "GET") -> str:
+        # GET signs "key\nexp" (URLs already handed out stay valid); other methods bind the method in, so an
+        # upload signature can never be replayed as a download and vice versa.
+        message = f"{key}\n{exp}" if method == "GET" else f"{method}\n{key}\n{exp}"
+        return hmac.new(self.secret, message.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
-    def url_for(self, key: str, *, now: float | None = None) -> str:
+    def url_for(self, key: str, *, now: float | None = None, method: str = "GET", base_url: str = "",
+                ttl_s: int | None = None) -> str:
+        """A signed URL: GET /media/<key> (a SigV4 GET on S3), or PUT /uploads/<key> on the local service.
+        `base_url` stands in for CLIPLY_PUBLIC_BASE_URL (the service passes the origin it was reached on)."""
         validate_key(key)
+        ttl = ttl_s or self.ttl_s
         if not self.local:
-            return self.media.presigned_url(key, self.ttl_s)
-        if not self.base_url:
+            if method != "GET":
+                raise MediaUrlError("an S3 store signs uploads itself: use upload_url")
+            return self.media.presigned_url(key, ttl)
+        base = (base_url or self.base_url).rstrip("/")
+        if not base:
             raise MediaUrlError("a local media store needs CLIPLY_PUBLIC_BASE_URL for pull-based platforms")
         if not self.secret:
             raise MediaUrlError("no media URL signing key")
-        exp = int((time.time() if now is None else now) + self.ttl_s)
-        return f"{self.base_url}/media/{quote(key)}?exp={exp}&sig={self._sig(key, exp)}"
+        exp = int((time.time() if now is None else now) + ttl)
+        route = "media" if method == "GET" else "uploads"
+        return f"{base}/{route}/{quote(key)}?exp={exp}&sig={self._sig(key, exp, method)}"
 
-    def verify(self, key: str, exp: str | int, sig: str, *, now: float | None = None) -> bool:
-        """For the HTTP service: True only for an unexpired URL this signer made for exactly `key`."""
+    def upload_url(self, key: str, *, content_type: str, base_url: str = "",
+                   ttl_s: int = UPLOAD_TTL_S) -> tuple[str, dict[str, str]]:
+        """(URL, headers the client must send) for one PUT of `key`: presigned by S3, or signed for the service."""
+        if self.local:
+            return self.url_for(key, method="PUT", base_url=base_url, ttl_s=ttl_s), {}
+        bucket, full_key = parse_s3_url(self.media.uri(key))
+        client = self.media.presign_client  # type: ignore[attr-defined]
+        url = client.generate_presigned_url("put_object", ExpiresIn=ttl_s,
+                                            Params={"Bucket": bucket, "Key": full_key, "ContentType": content_type})
+        return url, {"Content-Type": content_type}
+
+    def verify(self, key: str, exp: str | int, sig: str, *, now: float | None = None, method: str = "GET") -> bool:
+        """For the HTTP service: True only for an unexpired URL this signer made for exactly `key` and `method`."""
         if not self.secret:
             return False
         try:
             validate_key(key)
-            exp_i = int(exp)
+            exp_i = int(exp) if len(str(exp)) <= 20 else -1
         except (TypeError, ValueError):
             return False
         if exp_i < (time.time() if now is None else now):
             return False
-        return hmac.compare_digest(self._sig(key, exp_i), str(sig))
+        # Bytes, not str: compare_digest raises TypeError for non-ASCII text, and a signature is attacker input.
+        return hmac.compare_digest(self._sig(key, exp_i, method).encode(), str(sig).encode("utf-8", "surrogatepass"))

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import sleep as tenacity_sleep
 
 from cliply.platforms.base import PlatformClient
 from cliply.platforms.errors import ErrorClass, PlatformError
@@ -246,31 +247,32 @@ class Publisher:
 
     def _publish_with_retries(self, job: _Job, client: PlatformClient, creds: Credentials,
                               post: VideoPost) -> PublishResult:
-        state = {"creds": creds, "refreshed": False, "post": post}
+        state_creds, state_refreshed, state_post = creds, False, post
         beat = self._heartbeat(job)
 
         def once() -> PublishResult:
-            current: VideoPost = state["post"]
+            nonlocal state_creds, state_refreshed, state_post
+            current = state_post
             if job.handles_tried != _handles_of(job):
                 # A previous try left a handle (e.g. TikTok publish_id): it may have posted, so look first.
-                found = self._find(job, client, state["creds"], current)
+                found = self._find(job, client, state_creds, current)
                 if found is not None:
                     return replace(found, raw={**found.raw, "reconciled": True})
             try:
-                return client.publish(state["creds"], current, progress=beat)
+                return client.publish(state_creds, current, progress=beat)
             except PlatformError as exc:
                 self._save_handles(job, exc.details)
-                state["post"] = self._with_handles(current, job)
-                if exc.error_class is ErrorClass.AUTH_REFRESHABLE and not state["refreshed"]:
-                    state["creds"] = job.creds = self._refresh(job, client, state["creds"], rejected=True)
-                    state["refreshed"] = True  # only once: a 401 with a fresh token means reconnect (below)
+                state_post = self._with_handles(current, job)
+                if exc.error_class is ErrorClass.AUTH_REFRESHABLE and not state_refreshed:
+                    state_creds = job.creds = self._refresh(job, client, state_creds, rejected=True)
+                    state_refreshed = True  # only once: a 401 with a fresh token means reconnect (below)
                     return once()
                 raise
 
         retrying = Retrying(
             stop=stop_after_attempt(MAX_TRIES), retry=retry_if_exception(_is_transient), reraise=True,
             wait=wait_exponential_jitter(initial=self.backoff_s, max=self.backoff_s * 8, jitter=self.backoff_s),
-            **({"sleep": self.sleep} if self.sleep else {}),
+            sleep=self.sleep or tenacity_sleep,
         )
         result: PublishResult = retrying(once)
         return result

@@ -5,26 +5,10 @@ A switched-off platform is never claimed, so its targets simply stay scheduled u
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from cliply.platforms import PLATFORMS
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-def _flag(raw: str | None, default: bool) -> bool:
-    if raw is None or not raw.strip():
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    # A typo must not silently publish: an unreadable value counts as "off".
-    return False
+from cliply.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -33,10 +17,12 @@ class PublishSwitches:
     platforms: Mapping[str, bool] = field(default_factory=dict)  # missing platform = on
 
     @classmethod
+    def from_settings(cls, settings: Settings) -> PublishSwitches:
+        return cls(enabled=settings.publishing_enabled, platforms=dict(settings.publish))
+
+    @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> PublishSwitches:
-        env = os.environ if environ is None else environ
-        per = {p: _flag(env.get(f"CLIPLY_PUBLISH_{p.upper()}"), True) for p in PLATFORMS}
-        return cls(enabled=_flag(env.get("CLIPLY_PUBLISHING_ENABLED"), True), platforms=per)
+        return cls.from_settings(Settings.from_env(environ))
 
     @classmethod
     def all_on(cls) -> PublishSwitches:

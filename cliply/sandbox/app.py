@@ -10,10 +10,11 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Mount, Route
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cliply.sandbox.common import Endpoint, bind
 from cliply.sandbox.state import Fault, RecordedRequest, SandboxState
 
 PLATFORMS = ("youtube", "tiktok", "instagram", "facebook", "threads", "x", "linkedin", "pinterest", "bluesky")
@@ -87,59 +88,67 @@ class RecordRequests:
             record()  # a request that ended without a response (client gone, server error)
 
 
-def _control_routes(state: SandboxState) -> list[Route]:
-    async def posts(request: Request) -> JSONResponse:
-        rows = state.posts_for(request.query_params.get("platform"), request.query_params.get("account"))
-        return JSONResponse([{"platform": p.platform, "account_id": p.account_id, "post_id": p.post_id,
-                              "created_at": p.created_at.isoformat(), "payload": p.payload} for p in rows])
+# ---- /_sandbox controls ---------------------------------------------------------------------------------------------
+async def posts(state: SandboxState, request: Request) -> Response:
+    """Every accepted post, optionally of one platform and account."""
+    rows = state.posts_for(request.query_params.get("platform"), request.query_params.get("account"))
+    return JSONResponse([{"platform": p.platform, "account_id": p.account_id, "post_id": p.post_id,
+                          "created_at": p.created_at.isoformat(), "payload": p.payload} for p in rows])
 
-    async def faults(request: Request) -> JSONResponse:
-        if request.method == "GET":  # what is scripted, with the remaining `times` of each
-            with state.lock:
-                return JSONResponse([dataclasses.asdict(f) for f in state.faults])
-        if request.method == "DELETE":
-            with state.lock:
-                state.faults.clear()
-            return JSONResponse({"faults": 0})
-        body: Any = await request.json()
-        try:  # validate the whole batch first: a bad item (unknown kind/field) adds nothing and is a 400, not a 500
-            batch = [Fault(**item) for item in (body if isinstance(body, list) else [body])]
-        except (TypeError, ValueError) as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        for fault in batch:
-            state.add_fault(fault)
-        return JSONResponse({"faults": len(state.faults)})
 
-    async def clock(request: Request) -> JSONResponse:
-        body = await request.json()
-        state.clock.advance(float(body.get("advance_s", 0)))
-        return JSONResponse({"now": state.clock.now().isoformat()})
+async def faults(state: SandboxState, request: Request) -> Response:
+    """GET: what is scripted (with the remaining `times` of each); POST: add a fault or a list; DELETE: clear."""
+    if request.method == "GET":
+        with state.lock:
+            return JSONResponse([dataclasses.asdict(f) for f in state.faults])
+    if request.method == "DELETE":
+        with state.lock:
+            state.faults.clear()
+        return JSONResponse({"faults": 0})
+    body: Any = await request.json()
+    try:  # validate the whole batch first: a bad item (unknown kind/field) adds nothing and is a 400, not a 500
+        batch = [Fault(**item) for item in (body if isinstance(body, list) else [body])]
+    except (TypeError, ValueError) as exc:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+    for fault in batch:
+        state.add_fault(fault)
+    return JSONResponse({"faults": len(state.faults)})
 
-    async def accounts(request: Request) -> JSONResponse:
-        body = await request.json()
-        acct = state.add_account(body["platform"], body["account_id"], body.get("handle", ""),
-                                 **body.get("extra", {}))
-        grant = state.issue_grant(acct.platform, acct.account_id, tuple(body.get("scopes", ())),
-                                  access_ttl_s=float(body.get("access_ttl_s", 3600)),
-                                  refresh_ttl_s=float(body.get("refresh_ttl_s", 86400 * 60)))
-        return JSONResponse({"account_id": acct.account_id, "access_token": grant.access_token,
-                             "refresh_token": grant.refresh_token, "expires_at": grant.expires_at.isoformat()})
 
-    async def reset(_request: Request) -> JSONResponse:
-        state.reset()
-        return JSONResponse({"ok": True})
+async def clock(state: SandboxState, request: Request) -> Response:
+    body = await request.json()
+    state.clock.advance(float(body.get("advance_s", 0)))
+    return JSONResponse({"now": state.clock.now().isoformat()})
 
-    async def health(_request: Request) -> JSONResponse:
-        return JSONResponse({"ok": True, "platforms": list(PLATFORMS), "now": state.clock.now().isoformat()})
 
-    return [
-        Route("/_sandbox/posts", posts),
-        Route("/_sandbox/faults", faults, methods=["GET", "POST", "DELETE"]),
-        Route("/_sandbox/clock", clock, methods=["POST"]),
-        Route("/_sandbox/accounts", accounts, methods=["POST"]),
-        Route("/_sandbox/reset", reset, methods=["POST"]),
-        Route("/_sandbox/health", health),
-    ]
+async def accounts(state: SandboxState, request: Request) -> Response:
+    """Create an account with a ready grant (skipping the consent flow)."""
+    body = await request.json()
+    acct = state.add_account(body["platform"], body["account_id"], body.get("handle", ""), **body.get("extra", {}))
+    grant = state.issue_grant(acct.platform, acct.account_id, tuple(body.get("scopes", ())),
+                              access_ttl_s=float(body.get("access_ttl_s", 3600)),
+                              refresh_ttl_s=float(body.get("refresh_ttl_s", 86400 * 60)))
+    return JSONResponse({"account_id": acct.account_id, "access_token": grant.access_token,
+                         "refresh_token": grant.refresh_token, "expires_at": grant.expires_at.isoformat()})
+
+
+async def reset(state: SandboxState, _request: Request) -> Response:
+    state.reset()
+    return JSONResponse({"ok": True})
+
+
+async def health(state: SandboxState, _request: Request) -> Response:
+    return JSONResponse({"ok": True, "platforms": list(PLATFORMS), "now": state.clock.now().isoformat()})
+
+
+CONTROLS = [
+    Endpoint("/_sandbox/posts", posts),
+    Endpoint("/_sandbox/faults", faults, ("GET", "POST", "DELETE")),
+    Endpoint("/_sandbox/clock", clock, ("POST",)),
+    Endpoint("/_sandbox/accounts", accounts, ("POST",)),
+    Endpoint("/_sandbox/reset", reset, ("POST",)),
+    Endpoint("/_sandbox/health", health),
+]
 
 
 def create_app(state: SandboxState | None = None) -> Starlette:
@@ -148,7 +157,7 @@ def create_app(state: SandboxState | None = None) -> Starlette:
     for name in PLATFORMS:
         module = importlib.import_module(f"cliply.sandbox.{name}")
         mounts.append(Mount(f"/{name}", routes=module.routes(state)))
-    app = Starlette(routes=[*_control_routes(state), *mounts])
+    app = Starlette(routes=[*bind(state, CONTROLS), *mounts])
     app.state.sandbox = state
     app.add_middleware(RecordRequests, state=state)
     return app

@@ -1,19 +1,60 @@
-"""Helpers every emulated platform uses: bearer tokens, fault application, platform error envelopes."""
+"""Helpers every emulated platform uses: route tables, object stores, bearer tokens, fault application, form
+parsing and the error-envelope protocol."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
-from cliply.sandbox.state import Fault, Grant, SandboxState
+from cliply.sandbox.state import Fault, Grant, RecordedPost, SandboxState
 
 PRE_COMMIT = frozenset(
     {"error", "rate_limit", "quota", "slow", "timeout", "expired_token", "media_fetch_failed", "content_rejected",
      "duplicate"}
 )
+
+
+Handler = Callable[[SandboxState, Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One row of a platform's route table: a module-level handler taking (state, request)."""
+
+    path: str
+    handler: Handler
+    methods: tuple[str, ...] = ("GET",)
+    name: str | None = None
+
+
+def bind(state: SandboxState, table: Iterable[Endpoint]) -> list[BaseRoute]:
+    """Starlette routes for a route table, each handler given the sandbox state."""
+    return [Route(e.path, _bound(e.handler, state), methods=list(e.methods), name=e.name or e.handler.__name__)
+            for e in table]
+
+
+def _bound(handler: Handler, state: SandboxState) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        return await handler(state, request)
+
+    return endpoint
+
+
+def table(state: SandboxState, key: str, default: Callable[[], Any] = dict) -> Any:
+    """A platform's object store inside state.objects (SandboxState.reset() replaces it)."""
+    with state.lock:
+        return state.objects.setdefault(key, default())
+
+
+def newest_posts(state: SandboxState, platform: str, account_id: str) -> list[RecordedPost]:
+    """An account's accepted posts, newest first (every listing endpoint's order)."""
+    return sorted(state.posts_for(platform, account_id), key=lambda p: p.created_at, reverse=True)
 
 
 class ErrorEnvelopes(Protocol):

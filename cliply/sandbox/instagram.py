@@ -13,8 +13,10 @@ from typing import Any
 
 from starlette.routing import BaseRoute
 
-from cliply.platforms.text import utf16_units
-from cliply.sandbox.meta import ContainerSpec, Graph, MetaErrors, container_routes, meta_oauth_routes
+from cliply.sandbox import oauth
+from cliply.sandbox.common import bind
+from cliply.sandbox.counting import INSTAGRAM_CAPTION
+from cliply.sandbox.meta import ContainerSpec, MetaErrors, container_table, long_lived_table, meta_oauth
 from cliply.sandbox.state import SandboxState
 
 P = "instagram"
@@ -33,18 +35,20 @@ def _status(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 SPEC = ContainerSpec(
-    media_edge="media", publish_edge="media_publish", limit_edge="content_publishing_limit", text_field="caption",
-    media_type="REELS", text_max=2200, text_length=utf16_units, publish_scope="instagram_business_content_publish",
+    errors=ERRORS, buc_kind="instagram", media_edge="media", publish_edge="media_publish",
+    limit_edge="content_publishing_limit", text_field="caption", media_type="REELS", text=INSTAGRAM_CAPTION,
+    publish_scope="instagram_business_content_publish",
     insights_scope="instagram_business_manage_insights", quota_total=50,
     permalink=lambda _handle, code: f"https://www.instagram.com/reel/{code}/",
     metrics={"views": "views", "reach": "reach", "likes": "likes", "comments": "comments", "shares": "shares",
              "saved": "saves"},
-    status_body=_status, fetch_failed_sync=True,
+    status_body=_status, fetch_failed_sync=True, ig_subcodes=True,
 )
+OAUTH = meta_oauth(ERRORS, "/oauth/authorize", "/oauth/access_token", account_field="user_id",
+                   scope_field="permissions", scope_joiner=",", token_type=None, expires_in=None,
+                   unsupported_grant="grant_type must be authorization_code")
 
 
 def routes(state: SandboxState) -> list[BaseRoute]:
-    graph = Graph(state, ERRORS, "instagram")
-    return [*meta_oauth_routes(graph, exchange_grant="ig_exchange_token", refresh_grant="ig_refresh_token",
-                               user_body=lambda g: {"user_id": g.account_id, "permissions": ",".join(g.scopes)}),
-            *container_routes(graph, SPEC)]
+    table = long_lived_table(SPEC, exchange_grant="ig_exchange_token", refresh_grant="ig_refresh_token")
+    return [*oauth.routes(OAUTH, state), *bind(state, [*table, *container_table(SPEC)])]

@@ -13,14 +13,24 @@ import hashlib
 import re
 from datetime import timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute
 
-from cliply.sandbox.common import after_commit, pre_faults, processing_fails, require_grant
-from cliply.sandbox.state import Grant, OAuthFailure, SandboxState
+from cliply.sandbox import oauth
+from cliply.sandbox.common import (
+    Endpoint,
+    after_commit,
+    bind,
+    newest_posts,
+    pre_faults,
+    processing_fails,
+    require_grant,
+    table,
+)
+from cliply.sandbox.counting import LINKEDIN_COMMENTARY
+from cliply.sandbox.state import Grant, SandboxState
 
 P = "linkedin"
 ACCESS_TTL = 60 * 86400
@@ -66,6 +76,14 @@ class Errors:
 
 
 E = Errors()
+OAUTH = oauth.OAuthVariant(
+    platform=P, authorize_path="/oauth/v2/authorization", token_path="/oauth/v2/accessToken",
+    errors=oauth.Rfc6749Errors(), fault_errors=lambda _state: E, scope_separators=" ", known_scopes=frozenset(SCOPES),
+    pkce="ignored", secret_required=True, invalid_client="Client authentication failed", access_ttl_s=ACCESS_TTL,
+    # Refresh tokens for approved partners only, never rotated: their 365 days are not extended by refreshing.
+    refresh_ttl_s=REFRESH_TTL, refresh_policy="partner_client", rotate_refresh=False, scope_joiner=",",
+    refresh_expires_in=("refresh_token_expires_in", "remaining"),
+)
 
 
 def little_text(commentary: str) -> str:
@@ -82,245 +100,227 @@ def little_text(commentary: str) -> str:
     return commentary
 
 
+
+
+def objs(state: SandboxState) -> dict[str, Any]:
+    return table(state, P)
+
+
+def person(grant: Grant) -> str:
+    return f"urn:li:person:{grant.account_id}"
+
+
+def check_headers(state: SandboxState, request: Request) -> Response | None:
+    """The /rest API wants LinkedIn-Version (YYYYMM, active for 12 months) and Rest.li protocol 2.0.0."""
+    version = request.headers.get("linkedin-version", "")
+    if not re.fullmatch(r"\d{6}", version):
+        return _error(400, "VERSION_MISSING", "A version must be present. Please specify a version by adding "
+                      "the LinkedIn-Version header.", 0)
+    now = state.clock.now()
+    current = now.year * 12 + now.month
+    asked = int(version[:4]) * 12 + int(version[4:])
+    if asked > current or current - asked > 12:
+        return _error(426, "NONEXISTENT_VERSION", f"Requested version {version} is not active", 0)
+    if request.headers.get("x-restli-protocol-version") != "2.0.0":
+        return _error(400, "INVALID_PROTOCOL_VERSION", "X-Restli-Protocol-Version 2.0.0 is required", 0)
+    return None
+
+
+async def authed(state: SandboxState, request: Request, operation: str, scope: str | None = None) -> Grant | Response:
+    bad = check_headers(state, request) if request.url.path.split("/")[2] == "rest" else None
+    if bad:
+        return bad
+    grant = require_grant(state, P, request, E)
+    if not isinstance(grant, Grant):
+        return grant
+    if scope and scope not in grant.scopes:
+        return _error(403, "ACCESS_DENIED", f"Not enough permissions to access: {operation}", 100)
+    return await pre_faults(state, P, operation, E) or grant
+
+
+async def userinfo(state: SandboxState, request: Request) -> Response:
+    grant = await authed(state, request, "userinfo", "openid")
+    if not isinstance(grant, Grant):
+        return grant
+    acct = state.account(P, grant.account_id)
+    return JSONResponse({"sub": grant.account_id, "name": acct.handle, "email_verified": True})
+
+
+# ---- Videos API ------------------------------------------------------------------------------------------------------
+async def videos_action(state: SandboxState, request: Request) -> Response:
+    action = request.query_params.get("action")
+    if action not in ("initializeUpload", "finalizeUpload"):
+        return _error(400, "ILLEGAL_ARGUMENT", "unknown action", 100)
+    grant = await authed(state, request, "initialize" if action == "initializeUpload" else "finalize",
+                         "w_member_social")
+    if not isinstance(grant, Grant):
+        return grant
+    body = await request.json()
+    if action == "initializeUpload":
+        return initialize(state, request, grant, body)
+    return await finalize(state, grant, body)
+
+
+def initialize(state: SandboxState, request: Request, grant: Grant, body: dict[str, Any]) -> Response:
+    req = body.get("initializeUploadRequest") or {}
+    if req.get("owner") != person(grant):
+        return _error(403, "ACCESS_DENIED", "owner must be the authenticated member", 100)
+    size = req.get("fileSizeBytes")
+    if not isinstance(size, int) or not MIN_BYTES <= size <= MAX_BYTES:
+        return _error(400, "INVALID_FILE_SIZE", f"fileSizeBytes must be {MIN_BYTES}..{MAX_BYTES}", 100)
+    vid = state.new_id("urn:li:video:D4E")
+    origin = f"{request.url.scheme}://{request.url.netloc}"
+    parts = [(first, min(first + PART_SIZE, size) - 1) for first in range(0, size, PART_SIZE)]
+    instructions = [{"uploadUrl": f"{origin}/{P}/dms-uploads/{vid}/{i}?ca=vector_feedshare&sync=0",
+                     "firstByte": a, "lastByte": b} for i, (a, b) in enumerate(parts)]
+    upload_token = state.new_id("ut_")
+    objs(state)[vid] = {"owner": person(grant), "size": size, "parts": parts, "etags": [None] * len(parts),
+                        "token": upload_token, "status": "WAITING_UPLOAD", "polls": 0, "fails": False}
+    expires = int((state.clock.now() + timedelta(hours=24)).timestamp() * 1000)
+    return JSONResponse({"value": {"uploadUrlsExpireAt": expires, "video": vid,
+                                   "uploadInstructions": instructions, "uploadToken": upload_token}})
+
+
+async def upload_part(state: SandboxState, request: Request) -> Response:
+    """PUT one part to its upload URL; the answer's ETag is what finalizeUpload must list."""
+    vid, index = request.path_params["vid"], int(request.path_params["index"])
+    data = await request.body()
+    if (fault := await pre_faults(state, P, "upload_part", E)) is not None:
+        return fault
+    video = objs(state).get(vid)
+    if video is None or index >= len(video["parts"]):
+        return _error(404, "NOT_FOUND", "unknown upload URL", 0)
+    first, last = video["parts"][index]
+    if len(data) != last - first + 1:
+        return _error(400, "INVALID_PART", f"part {index} must be {last - first + 1} bytes, got {len(data)}", 0)
+    etag = f"/ip/{hashlib.sha256(data).hexdigest()[:24]}/{index}"
+    video["etags"][index] = etag
+    return Response(status_code=201, headers={"ETag": etag})
+
+
+async def finalize(state: SandboxState, grant: Grant, body: dict[str, Any]) -> Response:
+    req = body.get("finalizeUploadRequest") or {}
+    video = objs(state).get(str(req.get("video")))
+    if video is None or video["owner"] != person(grant):
+        return _error(404, "NOT_FOUND", "video not found", 0)
+    if req.get("uploadToken", "") != video["token"]:
+        return _error(400, "INVALID_UPLOAD_TOKEN", "uploadToken does not match", 100)
+    if None in video["etags"] or req.get("uploadedPartIds") != video["etags"]:
+        return _error(400, "INVALID_PART_IDS", "uploadedPartIds must list every part's ETag in order", 100)
+    video["status"] = "PROCESSING"
+    video["fails"] = processing_fails(state, P)
+    await after_commit(state, P, "finalize")
+    return Response(status_code=200)
+
+
+async def video_status(state: SandboxState, request: Request) -> Response:
+    grant = await authed(state, request, "video_status")
+    if not isinstance(grant, Grant):
+        return grant
+    vid = request.path_params["urn"]
+    video = objs(state).get(vid)
+    if video is None or video["owner"] != person(grant):
+        return _error(404, "NOT_FOUND", f"{vid} not found", 0)
+    if video["status"] == "PROCESSING":
+        video["polls"] += 1
+        if video["polls"] >= 2:  # a couple of polls of PROCESSING, then the outcome
+            video["status"] = "PROCESSING_FAILED" if video["fails"] else "AVAILABLE"
+    out = {"id": vid, "owner": video["owner"], "status": video["status"]}
+    if video["status"] == "PROCESSING_FAILED":
+        out["processingFailureReason"] = "Video format is not supported"
+    return JSONResponse(out)
+
+
+# ---- Posts API -------------------------------------------------------------------------------------------------------
+async def posts(state: SandboxState, request: Request) -> Response:
+    if request.method == "GET":
+        return await list_posts(state, request)
+    return await create_post(state, request)
+
+
+def _duplicate_of(state: SandboxState, grant: Grant, commentary: str) -> Response | None:
+    for prior in state.posts_for(P, grant.account_id):
+        if prior.payload["commentary"] == commentary:
+            return _error(422, "DUPLICATE_POST", f"Content is a duplicate of {prior.post_id}", 0)
+    return None
+
+
+async def create_post(state: SandboxState, request: Request) -> Response:
+    grant = await authed(state, request, "post", "w_member_social")
+    if not isinstance(grant, Grant):
+        return grant
+    body = await request.json()
+    if problem := post_problem(state, grant, body):
+        return problem
+    commentary = little_text(body["commentary"])
+    if duplicate := _duplicate_of(state, grant, commentary):
+        return duplicate
+    today = state.clock.now().date().isoformat()
+    if state.hit_limit(P, grant.account_id, f"posts:{today}", DAILY_POSTS, 2 * 86400) is not None:
+        return E.quota_exhausted(0)
+    urn = state.new_id("urn:li:share:", 19)
+    state.record_post(P, grant.account_id, urn, {**body, "commentary": commentary})
+    await after_commit(state, P, "post")
+    return Response(status_code=201, headers={"x-restli-id": urn})
+
+
+def post_problem(state: SandboxState, grant: Grant, body: dict[str, Any]) -> Response | None:
+    if body.get("author") != person(grant):
+        return _error(403, "ACCESS_DENIED", "author must be the authenticated member", 100)
+    commentary = body.get("commentary")
+    if not isinstance(commentary, str) or LINKEDIN_COMMENTARY.too_long(commentary):
+        return _error(422, "INVALID_COMMENTARY", "commentary must be a string of at most 3000 characters", 100)
+    if body.get("visibility") not in ("PUBLIC", "CONNECTIONS", "LOGGED_IN"):
+        return _error(400, "INVALID_VISIBILITY", "visibility must be PUBLIC, CONNECTIONS or LOGGED_IN", 100)
+    if body.get("lifecycleState") != "PUBLISHED" or "feedDistribution" not in (body.get("distribution") or {}):
+        return _error(400, "INVALID_FIELD", "lifecycleState PUBLISHED and distribution are required", 100)
+    media = ((body.get("content") or {}).get("media") or {}).get("id")
+    video = objs(state).get(str(media))
+    if video is None or video["owner"] != person(grant) or video["status"] != "AVAILABLE":
+        return _error(400, "INVALID_MEDIA", f"{media} is not an AVAILABLE video of the author", 100)
+    return None
+
+
+async def list_posts(state: SandboxState, request: Request) -> Response:
+    grant = await authed(state, request, "list_posts", "w_member_social")
+    if not isinstance(grant, Grant):
+        return grant
+    q = request.query_params
+    if q.get("q") != "author" or q.get("author") != person(grant):
+        return _error(400, "ILLEGAL_ARGUMENT", "q=author with the member's URN is required", 100)
+    count = min(int(q.get("count", "10")), 100)
+    mine = newest_posts(state, P, grant.account_id)[:count]
+    return JSONResponse({"elements": [{**p.payload, "id": p.post_id,
+                                       "createdAt": int(p.created_at.timestamp() * 1000),
+                                       "publishedAt": int(p.created_at.timestamp() * 1000)} for p in mine],
+                         "paging": {"start": 0, "count": count, "links": []}})
+
+
+async def analytics(state: SandboxState, request: Request) -> Response:
+    grant = await authed(state, request, "analytics", "r_member_postAnalytics")
+    if not isinstance(grant, Grant):
+        return grant
+    q = request.query_params
+    m = re.fullmatch(r"\((share|ugcPost):(urn:li:(?:share|ugcPost):\d+)\)", q.get("entity", ""))
+    metric = ANALYTICS.get(q.get("queryType", ""))
+    if q.get("q") != "entity" or m is None or metric is None:
+        return _error(400, "ILLEGAL_ARGUMENT", "q=entity, entity=(share:<urn>) and queryType are required", 100)
+    post = state.find_post(P, m.group(2))
+    if post is None or post.account_id != grant.account_id:
+        return _error(404, "NOT_FOUND", "post not found", 0)
+    return JSONResponse({"elements": [{"count": state.metrics(post)[metric], "metricType": q["queryType"],
+                                       "entity": {m.group(1): m.group(2)}}]})
+
+
+TABLE = [
+    Endpoint("/v2/userinfo", userinfo),
+    Endpoint("/rest/videos", videos_action, ("POST",)),
+    Endpoint("/rest/videos/{urn}", video_status),
+    Endpoint("/dms-uploads/{vid}/{index:int}", upload_part, ("PUT",)),
+    Endpoint("/rest/posts", posts, ("GET", "POST")),
+    Endpoint("/rest/memberCreatorPostAnalytics", analytics),
+]
+
+
 def routes(state: SandboxState) -> list[BaseRoute]:
-    def objs() -> dict[str, Any]:  # state.reset() replaces state.objects
-        return state.objects.setdefault(P, {})
-
-    def person(grant: Grant) -> str:
-        return f"urn:li:person:{grant.account_id}"
-
-    def check_headers(request: Request) -> Response | None:
-        version = request.headers.get("linkedin-version", "")
-        if not re.fullmatch(r"\d{6}", version):
-            return _error(400, "VERSION_MISSING", "A version must be present. Please specify a version by adding "
-                          "the LinkedIn-Version header.", 0)
-        now = state.clock.now()
-        current = now.year * 12 + now.month
-        asked = int(version[:4]) * 12 + int(version[4:])
-        if asked > current or current - asked > 12:
-            return _error(426, "NONEXISTENT_VERSION", f"Requested version {version} is not active", 0)
-        if request.headers.get("x-restli-protocol-version") != "2.0.0":
-            return _error(400, "INVALID_PROTOCOL_VERSION", "X-Restli-Protocol-Version 2.0.0 is required", 0)
-        return None
-
-    async def authed(request: Request, operation: str, scope: str | None = None) -> Grant | Response:
-        bad = check_headers(request) if request.url.path.split("/")[2] == "rest" else None
-        if bad:
-            return bad
-        grant = require_grant(state, P, request, E)
-        if not isinstance(grant, Grant):
-            return grant
-        if scope and scope not in grant.scopes:
-            return _error(403, "ACCESS_DENIED", f"Not enough permissions to access: {operation}", 100)
-        return await pre_faults(state, P, operation, E) or grant
-
-    # ---- OAuth / OIDC -----------------------------------------------------------------------------------
-    def back(q: Any, **params: str) -> Response:
-        return RedirectResponse(f"{q['redirect_uri']}?{urlencode({**params, 'state': q.get('state', '')})}", 302)
-
-    async def authorize(request: Request) -> Response:
-        q = request.query_params
-        if q.get("response_type") != "code" or not q.get("client_id") or not q.get("redirect_uri"):
-            return JSONResponse({"error": "invalid_request"}, status_code=400)
-        asked = tuple((q.get("sandbox_scopes") or q.get("scope", "")).split())
-        if any(s not in SCOPES for s in asked):
-            return back(q, error="invalid_scope")
-        code = state.authorize(P, client_id=q["client_id"], redirect_uri=q["redirect_uri"], scopes=asked,
-                               challenge=None, method=None, account_id=q.get("sandbox_account"))
-        return back(q, code=code)
-
-    def token_body(grant: Grant) -> dict[str, Any]:
-        body: dict[str, Any] = {"access_token": grant.access_token, "expires_in": ACCESS_TTL,
-                                "scope": ",".join(grant.scopes), "token_type": "Bearer"}
-        if grant.refresh_token and grant.refresh_expires_at:
-            body["refresh_token"] = grant.refresh_token
-            body["refresh_token_expires_in"] = int((grant.refresh_expires_at - state.clock.now()).total_seconds())
-        return body
-
-    async def token(request: Request) -> Response:
-        form = dict(parse_qsl((await request.body()).decode()))  # x-www-form-urlencoded (no multipart dep)
-        if (fault := await pre_faults(state, P, "token", E)) is not None:
-            return fault
-        client_id, secret = str(form.get("client_id", "")), str(form.get("client_secret", ""))
-        if not client_id or not secret:
-            return JSONResponse({"error": "invalid_client", "error_description": "Client authentication failed"},
-                                status_code=401)
-        partner = client_id.endswith("-partner")
-        try:
-            if form.get("grant_type") == "authorization_code":
-                ac = state.redeem_code(P, str(form.get("code", "")), client_id=client_id,
-                                       redirect_uri=str(form.get("redirect_uri", "")), verifier=None,
-                                       pkce_required=False)
-                grant = state.issue_grant(P, ac.account_id, ac.scopes, access_ttl_s=ACCESS_TTL,
-                                          refresh_ttl_s=REFRESH_TTL if partner else None, client_id=client_id)
-            elif form.get("grant_type") == "refresh_token" and partner:
-                # No rotation, and the refresh token's 365-day TTL is NOT extended by refreshing.
-                grant = state.refresh_grant(P, str(form.get("refresh_token", "")), access_ttl_s=ACCESS_TTL,
-                                            refresh_ttl_s=None, rotate=False)
-            else:
-                return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
-        except OAuthFailure as exc:
-            return JSONResponse({"error": exc.error, "error_description": exc.description}, status_code=400)
-        return JSONResponse(token_body(grant))
-
-    async def userinfo(request: Request) -> Response:
-        grant = await authed(request, "userinfo", "openid")
-        if not isinstance(grant, Grant):
-            return grant
-        acct = state.account(P, grant.account_id)
-        return JSONResponse({"sub": grant.account_id, "name": acct.handle, "email_verified": True})
-
-    # ---- Videos API ------------------------------------------------------------------------------------------
-    async def videos_action(request: Request) -> Response:
-        action = request.query_params.get("action")
-        if action not in ("initializeUpload", "finalizeUpload"):
-            return _error(400, "ILLEGAL_ARGUMENT", "unknown action", 100)
-        grant = await authed(request, "initialize" if action == "initializeUpload" else "finalize", "w_member_social")
-        if not isinstance(grant, Grant):
-            return grant
-        body = await request.json()
-        return initialize(request, grant, body) if action == "initializeUpload" else await finalize(grant, body)
-
-    def initialize(request: Request, grant: Grant, body: dict[str, Any]) -> Response:
-        req = body.get("initializeUploadRequest") or {}
-        if req.get("owner") != person(grant):
-            return _error(403, "ACCESS_DENIED", "owner must be the authenticated member", 100)
-        size = req.get("fileSizeBytes")
-        if not isinstance(size, int) or not MIN_BYTES <= size <= MAX_BYTES:
-            return _error(400, "INVALID_FILE_SIZE", f"fileSizeBytes must be {MIN_BYTES}..{MAX_BYTES}", 100)
-        vid = state.new_id("urn:li:video:D4E")
-        origin = f"{request.url.scheme}://{request.url.netloc}"
-        parts = [(first, min(first + PART_SIZE, size) - 1) for first in range(0, size, PART_SIZE)]
-        instructions = [{"uploadUrl": f"{origin}/{P}/dms-uploads/{vid}/{i}?ca=vector_feedshare&sync=0",
-                         "firstByte": a, "lastByte": b} for i, (a, b) in enumerate(parts)]
-        upload_token = state.new_id("ut_")
-        objs()[vid] = {"owner": person(grant), "size": size, "parts": parts, "etags": [None] * len(parts),
-                       "token": upload_token, "status": "WAITING_UPLOAD", "polls": 0, "fails": False}
-        expires = int((state.clock.now() + timedelta(hours=24)).timestamp() * 1000)
-        return JSONResponse({"value": {"uploadUrlsExpireAt": expires, "video": vid,
-                                       "uploadInstructions": instructions, "uploadToken": upload_token}})
-
-    async def upload_part(request: Request) -> Response:
-        vid, index = request.path_params["vid"], int(request.path_params["index"])
-        data = await request.body()
-        if (fault := await pre_faults(state, P, "upload_part", E)) is not None:
-            return fault
-        video = objs().get(vid)
-        if video is None or index >= len(video["parts"]):
-            return _error(404, "NOT_FOUND", "unknown upload URL", 0)
-        first, last = video["parts"][index]
-        if len(data) != last - first + 1:
-            return _error(400, "INVALID_PART", f"part {index} must be {last - first + 1} bytes, got {len(data)}", 0)
-        etag = f"/ip/{hashlib.sha256(data).hexdigest()[:24]}/{index}"
-        video["etags"][index] = etag
-        return Response(status_code=201, headers={"ETag": etag})
-
-    async def finalize(grant: Grant, body: dict[str, Any]) -> Response:
-        req = body.get("finalizeUploadRequest") or {}
-        video = objs().get(str(req.get("video")))
-        if video is None or video["owner"] != person(grant):
-            return _error(404, "NOT_FOUND", "video not found", 0)
-        if req.get("uploadToken", "") != video["token"]:
-            return _error(400, "INVALID_UPLOAD_TOKEN", "uploadToken does not match", 100)
-        if None in video["etags"] or req.get("uploadedPartIds") != video["etags"]:
-            return _error(400, "INVALID_PART_IDS", "uploadedPartIds must list every part's ETag in order", 100)
-        video["status"] = "PROCESSING"
-        video["fails"] = processing_fails(state, P)
-        await after_commit(state, P, "finalize")
-        return Response(status_code=200)
-
-    async def video_status(request: Request) -> Response:
-        grant = await authed(request, "video_status")
-        if not isinstance(grant, Grant):
-            return grant
-        vid = request.path_params["urn"]
-        video = objs().get(vid)
-        if video is None or video["owner"] != person(grant):
-            return _error(404, "NOT_FOUND", f"{vid} not found", 0)
-        if video["status"] == "PROCESSING":
-            video["polls"] += 1
-            if video["polls"] >= 2:  # a couple of polls of PROCESSING, then the outcome
-                video["status"] = "PROCESSING_FAILED" if video["fails"] else "AVAILABLE"
-        out = {"id": vid, "owner": video["owner"], "status": video["status"]}
-        if video["status"] == "PROCESSING_FAILED":
-            out["processingFailureReason"] = "Video format is not supported"
-        return JSONResponse(out)
-
-    # ---- Posts API ---------------------------------------------------------------------------------------------
-    async def posts(request: Request) -> Response:
-        if request.method == "GET":
-            return await list_posts(request)
-        grant = await authed(request, "post", "w_member_social")
-        if not isinstance(grant, Grant):
-            return grant
-        body = await request.json()
-        problem = post_problem(grant, body)
-        if problem:
-            return problem
-        commentary = little_text(body["commentary"])
-        for prior in state.posts_for(P, grant.account_id):
-            if prior.payload["commentary"] == commentary:
-                return _error(422, "DUPLICATE_POST", f"Content is a duplicate of {prior.post_id}", 0)
-        today = state.clock.now().date().isoformat()
-        if state.hit_limit(P, grant.account_id, f"posts:{today}", DAILY_POSTS, 2 * 86400) is not None:
-            return E.quota_exhausted(0)
-        urn = state.new_id("urn:li:share:", 19)
-        state.record_post(P, grant.account_id, urn, {**body, "commentary": commentary})
-        await after_commit(state, P, "post")
-        return Response(status_code=201, headers={"x-restli-id": urn})
-
-    def post_problem(grant: Grant, body: dict[str, Any]) -> Response | None:
-        if body.get("author") != person(grant):
-            return _error(403, "ACCESS_DENIED", "author must be the authenticated member", 100)
-        commentary = body.get("commentary")
-        if not isinstance(commentary, str) or len(commentary) > 3000:
-            return _error(422, "INVALID_COMMENTARY", "commentary must be a string of at most 3000 characters", 100)
-        if body.get("visibility") not in ("PUBLIC", "CONNECTIONS", "LOGGED_IN"):
-            return _error(400, "INVALID_VISIBILITY", "visibility must be PUBLIC, CONNECTIONS or LOGGED_IN", 100)
-        if body.get("lifecycleState") != "PUBLISHED" or "feedDistribution" not in (body.get("distribution") or {}):
-            return _error(400, "INVALID_FIELD", "lifecycleState PUBLISHED and distribution are required", 100)
-        media = ((body.get("content") or {}).get("media") or {}).get("id")
-        video = objs().get(str(media))
-        if video is None or video["owner"] != person(grant) or video["status"] != "AVAILABLE":
-            return _error(400, "INVALID_MEDIA", f"{media} is not an AVAILABLE video of the author", 100)
-        return None
-
-    async def list_posts(request: Request) -> Response:
-        grant = await authed(request, "list_posts", "w_member_social")
-        if not isinstance(grant, Grant):
-            return grant
-        q = request.query_params
-        if q.get("q") != "author" or q.get("author") != person(grant):
-            return _error(400, "ILLEGAL_ARGUMENT", "q=author with the member's URN is required", 100)
-        count = min(int(q.get("count", "10")), 100)
-        mine = sorted(state.posts_for(P, grant.account_id), key=lambda p: p.created_at, reverse=True)[:count]
-        return JSONResponse({"elements": [{**p.payload, "id": p.post_id,
-                                           "createdAt": int(p.created_at.timestamp() * 1000),
-                                           "publishedAt": int(p.created_at.timestamp() * 1000)} for p in mine],
-                             "paging": {"start": 0, "count": count, "links": []}})
-
-    async def analytics(request: Request) -> Response:
-        grant = await authed(request, "analytics", "r_member_postAnalytics")
-        if not isinstance(grant, Grant):
-            return grant
-        q = request.query_params
-        m = re.fullmatch(r"\((share|ugcPost):(urn:li:(?:share|ugcPost):\d+)\)", q.get("entity", ""))
-        metric = ANALYTICS.get(q.get("queryType", ""))
-        if q.get("q") != "entity" or m is None or metric is None:
-            return _error(400, "ILLEGAL_ARGUMENT", "q=entity, entity=(share:<urn>) and queryType are required", 100)
-        post = state.find_post(P, m.group(2))
-        if post is None or post.account_id != grant.account_id:
-            return _error(404, "NOT_FOUND", "post not found", 0)
-        return JSONResponse({"elements": [{"count": state.metrics(post)[metric], "metricType": q["queryType"],
-                                           "entity": {m.group(1): m.group(2)}}]})
-
-    return [
-        Route("/oauth/v2/authorization", authorize, methods=["GET"]),
-        Route("/oauth/v2/accessToken", token, methods=["POST"]),
-        Route("/v2/userinfo", userinfo, methods=["GET"]),
-        Route("/rest/videos", videos_action, methods=["POST"]),
-        Route("/rest/videos/{urn}", video_status, methods=["GET"]),
-        Route("/dms-uploads/{vid}/{index:int}", upload_part, methods=["PUT"]),
-        Route("/rest/posts", posts, methods=["GET", "POST"]),
-        Route("/rest/memberCreatorPostAnalytics", analytics, methods=["GET"]),
-    ]
+    return [*oauth.routes(OAUTH, state), *bind(state, TABLE)]

@@ -11,15 +11,17 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 
 import httpx
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.responses import JSONResponse, Response
 
-from cliply.sandbox.common import after_commit, pre_faults, processing_fails
+from cliply.sandbox.common import Endpoint, after_commit, newest_posts, pre_faults, processing_fails
+from cliply.sandbox.counting import TextRule
+from cliply.sandbox.oauth import OAuthVariant
 from cliply.sandbox.state import Grant, OAuthFailure, SandboxState
 
 SHORT_TTL_S = 3600
@@ -138,39 +140,12 @@ class Graph:
         return JSONResponse(data, status_code=status,
                             headers=usage_headers(grant.account_id, used * 100 // CALLS_PER_HOUR, kind=self.kind))
 
-    # ---- OAuth ------------------------------------------------------------------------------------------------
-    def authorize(self, request: Request) -> Response:
-        q = request.query_params
-        if not q.get("client_id") or not q.get("redirect_uri") or q.get("response_type", "code") != "code":
-            return self.errors.bad_param("client_id, redirect_uri and response_type=code are required")
-        requested = tuple(s for s in q.get("scope", "").replace(" ", ",").split(",") if s)
-        granted = tuple(s for s in q["sandbox_scopes"].replace(" ", ",").split(",") if s) \
-            if "sandbox_scopes" in q else requested
-        code = self.state.authorize(self.platform, client_id=q["client_id"], redirect_uri=q["redirect_uri"],
-                                    scopes=granted, challenge=None, method=None, account_id=q.get("sandbox_account"))
-        sep = "&" if "?" in q["redirect_uri"] else "?"
-        return RedirectResponse(f"{q['redirect_uri']}{sep}{urlencode({'code': code, 'state': q.get('state', '')})}",
-                                status_code=302)
-
-    def redeem(self, params: dict[str, str]) -> Grant | Response:
-        """Authorisation code → short-lived (1 h) user token."""
-        if not params.get("client_secret"):
-            return self.errors.error(400, 101, message="Missing client_secret", type_="OAuthException")
-        try:
-            ac = self.state.redeem_code(self.platform, params.get("code", ""), client_id=params.get("client_id", ""),
-                                        redirect_uri=params.get("redirect_uri", ""), verifier=None,
-                                        pkce_required=False)
-        except OAuthFailure:
-            return self.errors.error(400, 100, 36007, message="Invalid verification code", type_="OAuthException")
-        return self.issue(ac.account_id, ac.scopes, "short", SHORT_TTL_S, ac.client_id)
-
+    # ---- tokens beyond the code redemption (oauth.py serves that) ----------------------------------------------------
     def issue(self, account_id: str, scopes: tuple[str, ...], kind: str, ttl_s: float, client_id: str = "",
               family: str | None = None) -> Grant:
         grant = self.state.issue_grant(self.platform, account_id, scopes, access_ttl_s=ttl_s, refresh_ttl_s=None,
                                        client_id=client_id, family=family)
-        with self.state.lock:
-            self.state.objects[f"meta-token:{grant.access_token}"] = {"kind": kind,
-                                                                      "issued": self.state.clock.timestamp()}
+        remember_token(self.state, grant, kind)
         return grant
 
     def long_lived(self, params: dict[str, str], token: str | None) -> Grant | Response:
@@ -199,22 +174,55 @@ class Graph:
         return {"access_token": grant.access_token, "token_type": "bearer", "expires_in": ttl, **extra}
 
 
+def remember_token(state: SandboxState, grant: Grant, kind: str) -> None:
+    """Meta tokens are short-lived, long-lived or Page tokens; exchanges and refreshes depend on which."""
+    with state.lock:
+        state.objects[f"meta-token:{grant.access_token}"] = {"kind": kind, "issued": state.clock.timestamp()}
+
+
+@dataclass(frozen=True)
+class MetaOAuthErrors:
+    """OAuth refusals in the Graph envelope: 101 for a missing secret, 100/36007 for a bad code."""
+
+    errors: MetaErrors
+
+    def refuse(self, status: int, error: str, description: str | None) -> Response:
+        if error == "invalid_client":
+            return self.errors.error(400, 101, message="Missing client_secret")
+        return self.errors.bad_param(description or error)
+
+    def failed(self, exc: OAuthFailure) -> Response:
+        return self.errors.error(400, 100, 36007, message="Invalid verification code")
+
+
+def meta_oauth(errors: MetaErrors, authorize_path: str, token_path: str, **shape: Any) -> OAuthVariant:
+    """Meta's code flow: code → short-lived (1 h) user token, client secret in the parameters, no PKCE, no refresh
+    token (long-lived tokens come from a separate exchange)."""
+    return OAuthVariant(
+        platform=errors.platform, authorize_path=authorize_path, token_path=token_path,
+        errors=MetaOAuthErrors(errors), response_type_default="code",
+        authorize_invalid="client_id, redirect_uri and response_type=code are required", scope_separators=", ",
+        pkce="ignored", secret_required=True, refresh_grant_type=None, refresh_policy="never",
+        access_ttl_s=SHORT_TTL_S, on_issue=partial(remember_token, kind="short"), **shape)
+
+
 def iso(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S+0000")
 
 
-# ---- the pull-container machine (Instagram, Threads) ------------------------------------------------------------
+# ---- the pull-container machine (Instagram, Threads) -----------------------------------------------------------------
 @dataclass(frozen=True)
 class ContainerSpec:
     """What differs between Instagram and Threads containers."""
 
+    errors: MetaErrors
+    buc_kind: str  # the X-Business-Use-Case-Usage type
     media_edge: str  # media / threads
     publish_edge: str  # media_publish / threads_publish
     limit_edge: str  # content_publishing_limit / threads_publishing_limit
     text_field: str  # caption / text
     media_type: str  # REELS / VIDEO
-    text_max: int
-    text_length: Callable[[str], int]  # the platform's own way of counting
+    text: TextRule  # the platform's documented limit and way of counting
     publish_scope: str
     insights_scope: str
     quota_total: int
@@ -222,10 +230,22 @@ class ContainerSpec:
     metrics: dict[str, str]  # platform metric name → state.metrics() key
     status_body: Callable[[dict[str, Any]], dict[str, Any]]  # container object → GET /{container} fields
     fetch_failed_sync: bool  # IG answers an unreachable video_url at once (9004/2207052); Threads in status
+    ig_subcodes: bool  # Instagram adds its 2207xxx subcodes to parameter errors
+
+    @property
+    def platform(self) -> str:
+        return self.errors.platform
+
+    def graph(self, state: SandboxState) -> Graph:
+        return Graph(state, self.errors, self.buc_kind)
+
+    def subcode(self, code: int) -> int | None:
+        return code if self.ig_subcodes else None
 
 
 READY_AFTER_POLLS = 2
 CONTAINER_TTL_S = DAY_S
+EdgeHandler = Callable[[ContainerSpec, SandboxState, Request, str, dict[str, str]], Awaitable[Response]]
 
 
 async def fetch_media(url: str) -> str | None:
@@ -242,187 +262,230 @@ async def fetch_media(url: str) -> str | None:
     return None if resp.content[4:8] == b"ftyp" else "format"
 
 
-def container_routes(graph: Graph, spec: ContainerSpec) -> list[Route]:
-    state, errors, P = graph.state, graph.errors, graph.platform
-
-    def container_status(obj: dict[str, Any]) -> str:
-        if obj["status"] == "IN_PROGRESS":
-            if state.clock.timestamp() - obj["created"] > CONTAINER_TTL_S:
-                obj["status"] = "EXPIRED"
-            elif obj["polls"] >= READY_AFTER_POLLS:
-                obj["status"] = "ERROR" if obj.get("error") else "FINISHED"
-            obj["polls"] += 1
-        elif obj["status"] == "FINISHED" and state.clock.timestamp() - obj["created"] > CONTAINER_TTL_S:
+def container_status(state: SandboxState, obj: dict[str, Any]) -> str:
+    """IN_PROGRESS for a couple of polls, then FINISHED or ERROR; EXPIRED when unpublished after 24 h."""
+    expired = state.clock.timestamp() - obj["created"] > CONTAINER_TTL_S
+    if obj["status"] == "IN_PROGRESS":
+        if expired:
             obj["status"] = "EXPIRED"
-        return obj["status"]
-
-    async def create(request: Request, user: str, params: dict[str, str]) -> Response:
-        grant = await graph.gate(request, "create", params, spec.publish_scope)
-        if isinstance(grant, Response):
-            return grant
-        if grant.account_id != user:
-            return errors.permission(spec.publish_scope)
-        if params.get("media_type") != spec.media_type:
-            return errors.error(400, 100, 2207089 if P == "instagram" else None, message="Unsupported media_type")
-        if not params.get("video_url"):
-            return errors.bad_param("video_url is required")
-        if spec.text_length(params.get(spec.text_field, "")) > spec.text_max:
-            return errors.bad_param(f"{spec.text_field} is too long", 2207010 if P == "instagram" else None)
-        offset = params.get("thumb_offset")
-        if offset is not None and (not offset.isdigit()):
-            return errors.error(400, 1, 2207057, message="Invalid thumbnail offset")
-        error = await fetch_media(params["video_url"])
-        if state.take_fault(P, "create", frozenset({"media_fetch_failed"})):
-            error = "fetch"
-        if error == "fetch" and spec.fetch_failed_sync:
-            return errors.media_fetch_failed()
-        if error is None and state.take_fault(P, "processing", frozenset({"media_fetch_failed"})):
-            error = "fetch"  # accepted, then Meta's download fails: the container ends ERROR
-        if error is None and processing_fails(state, P):
-            error = "processing"
-        cid = state.new_id("", 17)
-        with state.lock:
-            state.objects[cid] = {"kind": "container", "platform": P, "account": user, "status": "IN_PROGRESS",
-                                  "error": error, "polls": 0, "created": state.clock.timestamp(),
-                                  "text": params.get(spec.text_field, ""), "params": params, "media_id": None}
-        return graph.ok(grant, {"id": cid})
-
-    async def publish(request: Request, user: str, params: dict[str, str]) -> Response:
-        grant = await graph.gate(request, "publish", params, spec.publish_scope)
-        if isinstance(grant, Response):
-            return grant
-        obj = state.objects.get(params.get("creation_id", ""))
-        if not obj or obj.get("kind") != "container" or obj["platform"] != P or obj["account"] != user:
-            return errors.bad_param("creation_id does not exist", 2207008 if P == "instagram" else None)
-        with state.lock:
-            status = obj["status"]
-            if status == "PUBLISHED":
-                return errors.duplicate()
-            if status == "IN_PROGRESS":
-                return errors.error(400, 9007, 2207027, message="Media ID is not available")
-            if status in ("ERROR", "EXPIRED"):
-                return errors.error(400, -2, 2207020, message="The media has expired or failed")
-            acct = state.account(P, user)
-            wait = state.hit_limit(P, user, "publish", int(acct.extra.get("publish_quota", spec.quota_total)), DAY_S)
-            if wait is not None:
-                return errors.quota_exhausted(wait)
-            media_id = state.new_id("", 17)
-            shortcode = secrets.token_urlsafe(8).replace("-", "a").replace("_", "b")[:11]
-            obj["status"], obj["media_id"] = "PUBLISHED", media_id
-            state.objects[media_id] = {"kind": "media", "platform": P, "account": user, "container": obj,
-                                       "shortcode": shortcode, "text": obj["text"],
-                                       "permalink": spec.permalink(acct.handle, shortcode)}
-            state.record_post(P, user, media_id, {"container_id": params["creation_id"], **obj["params"]})
-        await after_commit(state, P, "publish")
-        return graph.ok(grant, {"id": media_id})
-
-    async def publishing_limit(request: Request, user: str, params: dict[str, str]) -> Response:
-        grant = await graph.gate(request, "limit", params)
-        if isinstance(grant, Response):
-            return grant
-        total = int(state.account(P, user).extra.get("publish_quota", spec.quota_total))
-        used = state.window_usage(P, user, "publish", DAY_S)
-        return graph.ok(grant, {"data": [{"quota_usage": used,
-                                          "config": {"quota_total": total, "quota_duration": int(DAY_S)}}]})
-
-    async def listing(request: Request, user: str, params: dict[str, str]) -> Response:
-        grant = await graph.gate(request, "list", params)
-        if isinstance(grant, Response):
-            return grant
-        posts = sorted(state.posts_for(P, user), key=lambda p: p.created_at, reverse=True)
-        limit = min(int(params.get("limit", "25") or 25), 100)
-        rows = []
-        for post in posts[:limit]:
-            media = state.objects[post.post_id]
-            rows.append({"id": post.post_id, spec.text_field: media["text"], "permalink": media["permalink"],
-                         "shortcode": media["shortcode"], "timestamp": iso(post.created_at)})
-        return graph.ok(grant, {"data": rows, "paging": {}})
-
-    async def insights(request: Request, node: str, params: dict[str, str]) -> Response:
-        grant = await graph.gate(request, "insights", params, spec.insights_scope)
-        if isinstance(grant, Response):
-            return grant
-        post = state.find_post(P, node)
-        if post is None or post.account_id != grant.account_id:
-            return errors.error(400, 100, 33, message="Object does not exist or is not accessible")
-        wanted = [m for m in params.get("metric", "").split(",") if m]
-        bad = [m for m in wanted if m not in spec.metrics]
-        if not wanted or bad:
-            return errors.bad_param(f"metric must be one of {sorted(spec.metrics)}")
-        counts = state.metrics(post)
-        data = [{"name": m, "period": "lifetime", "values": [{"value": counts[spec.metrics[m]]}],
-                 "id": f"{node}/insights/{m}/lifetime"} for m in wanted]
-        return graph.ok(grant, {"data": data})
-
-    async def node(request: Request) -> Response:
-        node_id = request.path_params["node"]
-        params = await params_of(request)
-        grant = await graph.gate(request, "read", params)
-        if isinstance(grant, Response):
-            return grant
-        obj = state.objects.get(node_id)
-        if obj and obj.get("platform") == P and obj["account"] == grant.account_id:
-            if obj["kind"] == "container":
-                return graph.ok(grant, {"id": node_id, **spec.status_body({**obj, "status": container_status(obj)})})
-            post = state.find_post(P, node_id)
-            created = iso(post.created_at) if post else ""
-            return graph.ok(grant, {"id": node_id, "permalink": obj["permalink"], "shortcode": obj["shortcode"],
-                                    "timestamp": created, spec.text_field: obj["text"],
-                                    "media_type": "VIDEO", "media_product_type": spec.media_type})
-        if node_id in ("me", grant.account_id):
-            acct = state.account(P, grant.account_id)
-            return graph.ok(grant, {"id": acct.account_id, "username": acct.handle, "user_id": acct.account_id})
-        return errors.error(400, 100, 33, message="Object does not exist or is not accessible")
-
-    handlers: dict[tuple[str, str], Callable[[Request, str, dict[str, str]], Awaitable[Response]]] = {
-        ("POST", spec.media_edge): create, ("GET", spec.media_edge): listing,
-        ("POST", spec.publish_edge): publish, ("GET", spec.limit_edge): publishing_limit,
-        ("GET", "insights"): insights,
-    }
-
-    async def edge(request: Request) -> Response:
-        handler = handlers.get((request.method, request.path_params["edge"]))
-        if handler is None:
-            return errors.error(400, 100, message="Unsupported request - method type or edge",
-                                type_="GraphMethodException")
-        return await handler(request, request.path_params["node"], await params_of(request))
-
-    return [Route("/{ver}/{node}/{edge}", edge, methods=["GET", "POST"]), Route("/{ver}/{node}", node)]
+        elif obj["polls"] >= READY_AFTER_POLLS:
+            obj["status"] = "ERROR" if obj.get("error") else "FINISHED"
+        obj["polls"] += 1
+    elif obj["status"] == "FINISHED" and expired:
+        obj["status"] = "EXPIRED"
+    return obj["status"]
 
 
-def meta_oauth_routes(graph: Graph, *, exchange_grant: str, refresh_grant: str,
-                      user_body: Callable[[Grant], dict[str, Any]]) -> list[BaseRoute]:
-    """IG Login / Threads style token endpoints: POST /oauth/access_token (code → short-lived),
-    GET /access_token (→ long-lived), GET /refresh_access_token (long-lived, ≥ 24 h old → new)."""
+def _create_refusal(spec: ContainerSpec, params: dict[str, str]) -> Response | None:
+    errors = spec.errors
+    if params.get("media_type") != spec.media_type:
+        return errors.error(400, 100, spec.subcode(2207089), message="Unsupported media_type")
+    if not params.get("video_url"):
+        return errors.bad_param("video_url is required")
+    if spec.text.too_long(params.get(spec.text_field, "")):
+        return errors.bad_param(f"{spec.text_field} is too long", spec.subcode(2207010))
+    offset = params.get("thumb_offset")
+    if offset is not None and not offset.isdigit():
+        return errors.error(400, 1, 2207057, message="Invalid thumbnail offset")
+    return None
 
-    async def authorize(request: Request) -> Response:
-        return graph.authorize(request)
 
-    async def access_token_code(request: Request) -> Response:
-        params = await params_of(request)
-        if params.get("grant_type") != "authorization_code":
-            return graph.errors.bad_param("grant_type must be authorization_code")
-        grant = graph.redeem(params)
-        if isinstance(grant, Response):
-            return grant
-        return JSONResponse({"access_token": grant.access_token, **user_body(grant)})
+async def _pull_failure(spec: ContainerSpec, state: SandboxState, url: str) -> str | None:
+    """What fetching video_url gives: None (a usable MP4), "fetch" (download failed) or "format"."""
+    error = await fetch_media(url)
+    if state.take_fault(spec.platform, "create", frozenset({"media_fetch_failed"})):
+        error = "fetch"
+    return error
 
-    async def long_lived(request: Request) -> Response:
-        params = dict(request.query_params)
-        if params.get("grant_type") != exchange_grant:
-            return graph.errors.bad_param("unsupported grant_type")
-        grant = graph.long_lived(params, meta_token(request))
-        return grant if isinstance(grant, Response) else JSONResponse(graph.token_body(grant))
 
-    async def refresh(request: Request) -> Response:
-        if request.query_params.get("grant_type") != refresh_grant:
-            return graph.errors.bad_param("unsupported grant_type")
-        grant = graph.refreshed(meta_token(request))
-        return grant if isinstance(grant, Response) else JSONResponse(graph.token_body(grant))
+def _later_failure(spec: ContainerSpec, state: SandboxState) -> str | None:
+    """A scripted failure after the create was accepted: the container ends ERROR."""
+    if state.take_fault(spec.platform, "processing", frozenset({"media_fetch_failed"})):
+        return "fetch"
+    return "processing" if processing_fails(state, spec.platform) else None
 
-    return [
-        Route("/oauth/authorize", authorize),
-        Route("/oauth/access_token", access_token_code, methods=["POST"]),
-        Route("/access_token", long_lived),
-        Route("/refresh_access_token", refresh),
-    ]
+
+async def create_container(spec: ContainerSpec, state: SandboxState, request: Request, user: str,
+                           params: dict[str, str]) -> Response:
+    graph = spec.graph(state)
+    grant = await graph.gate(request, "create", params, spec.publish_scope)
+    if isinstance(grant, Response):
+        return grant
+    if grant.account_id != user:
+        return spec.errors.permission(spec.publish_scope)
+    if (refusal := _create_refusal(spec, params)) is not None:
+        return refusal
+    error = await _pull_failure(spec, state, params["video_url"])
+    if error == "fetch" and spec.fetch_failed_sync:
+        return spec.errors.media_fetch_failed()
+    error = error or _later_failure(spec, state)
+    cid = state.new_id("", 17)
+    with state.lock:
+        state.objects[cid] = {"kind": "container", "platform": spec.platform, "account": user,
+                              "status": "IN_PROGRESS", "error": error, "polls": 0, "created": state.clock.timestamp(),
+                              "text": params.get(spec.text_field, ""), "params": params, "media_id": None}
+    return graph.ok(grant, {"id": cid})
+
+
+def _unpublishable(spec: ContainerSpec, status: str) -> Response | None:
+    if status == "PUBLISHED":
+        return spec.errors.duplicate()
+    if status == "IN_PROGRESS":
+        return spec.errors.error(400, 9007, 2207027, message="Media ID is not available")
+    if status in ("ERROR", "EXPIRED"):
+        return spec.errors.error(400, -2, 2207020, message="The media has expired or failed")
+    return None
+
+
+def _commit_publish(spec: ContainerSpec, state: SandboxState, user: str, obj: dict[str, Any],
+                    creation_id: str) -> str:
+    """Turn a FINISHED container into a media object and record the post; returns the media id."""
+    acct = state.account(spec.platform, user)
+    media_id = state.new_id("", 17)
+    shortcode = secrets.token_urlsafe(8).replace("-", "a").replace("_", "b")[:11]
+    obj["status"], obj["media_id"] = "PUBLISHED", media_id
+    state.objects[media_id] = {"kind": "media", "platform": spec.platform, "account": user, "container": obj,
+                               "shortcode": shortcode, "text": obj["text"],
+                               "permalink": spec.permalink(acct.handle, shortcode)}
+    state.record_post(spec.platform, user, media_id, {"container_id": creation_id, **obj["params"]})
+    return media_id
+
+
+async def publish_container(spec: ContainerSpec, state: SandboxState, request: Request, user: str,
+                            params: dict[str, str]) -> Response:
+    graph = spec.graph(state)
+    grant = await graph.gate(request, "publish", params, spec.publish_scope)
+    if isinstance(grant, Response):
+        return grant
+    obj = state.objects.get(params.get("creation_id", ""))
+    if not obj or obj.get("kind") != "container" or obj["platform"] != spec.platform or obj["account"] != user:
+        return spec.errors.bad_param("creation_id does not exist", spec.subcode(2207008))
+    with state.lock:
+        if (refusal := _unpublishable(spec, obj["status"])) is not None:
+            return refusal
+        quota = int(state.account(spec.platform, user).extra.get("publish_quota", spec.quota_total))
+        wait = state.hit_limit(spec.platform, user, "publish", quota, DAY_S)
+        if wait is not None:
+            return spec.errors.quota_exhausted(wait)
+        media_id = _commit_publish(spec, state, user, obj, params["creation_id"])
+    await after_commit(state, spec.platform, "publish")
+    return graph.ok(grant, {"id": media_id})
+
+
+async def publishing_limit(spec: ContainerSpec, state: SandboxState, request: Request, user: str,
+                           params: dict[str, str]) -> Response:
+    graph = spec.graph(state)
+    grant = await graph.gate(request, "limit", params)
+    if isinstance(grant, Response):
+        return grant
+    total = int(state.account(spec.platform, user).extra.get("publish_quota", spec.quota_total))
+    used = state.window_usage(spec.platform, user, "publish", DAY_S)
+    return graph.ok(grant, {"data": [{"quota_usage": used,
+                                      "config": {"quota_total": total, "quota_duration": int(DAY_S)}}]})
+
+
+async def list_media(spec: ContainerSpec, state: SandboxState, request: Request, user: str,
+                     params: dict[str, str]) -> Response:
+    graph = spec.graph(state)
+    grant = await graph.gate(request, "list", params)
+    if isinstance(grant, Response):
+        return grant
+    posts = newest_posts(state, spec.platform, user)
+    limit = min(int(params.get("limit", "25") or 25), 100)
+    rows = []
+    for post in posts[:limit]:
+        media = state.objects[post.post_id]
+        rows.append({"id": post.post_id, spec.text_field: media["text"], "permalink": media["permalink"],
+                     "shortcode": media["shortcode"], "timestamp": iso(post.created_at)})
+    return graph.ok(grant, {"data": rows, "paging": {}})
+
+
+async def media_insights(spec: ContainerSpec, state: SandboxState, request: Request, node: str,
+                         params: dict[str, str]) -> Response:
+    graph = spec.graph(state)
+    grant = await graph.gate(request, "insights", params, spec.insights_scope)
+    if isinstance(grant, Response):
+        return grant
+    post = state.find_post(spec.platform, node)
+    if post is None or post.account_id != grant.account_id:
+        return spec.errors.error(400, 100, 33, message="Object does not exist or is not accessible")
+    wanted = [m for m in params.get("metric", "").split(",") if m]
+    if not wanted or any(m not in spec.metrics for m in wanted):
+        return spec.errors.bad_param(f"metric must be one of {sorted(spec.metrics)}")
+    counts = state.metrics(post)
+    data = [{"name": m, "period": "lifetime", "values": [{"value": counts[spec.metrics[m]]}],
+             "id": f"{node}/insights/{m}/lifetime"} for m in wanted]
+    return graph.ok(grant, {"data": data})
+
+
+def _owned_object_body(spec: ContainerSpec, state: SandboxState, node_id: str, obj: dict[str, Any]) -> dict[str, Any]:
+    if obj["kind"] == "container":
+        return {"id": node_id, **spec.status_body({**obj, "status": container_status(state, obj)})}
+    post = state.find_post(spec.platform, node_id)
+    return {"id": node_id, "permalink": obj["permalink"], "shortcode": obj["shortcode"],
+            "timestamp": iso(post.created_at) if post else "", spec.text_field: obj["text"],
+            "media_type": "VIDEO", "media_product_type": spec.media_type}
+
+
+async def container_node(spec: ContainerSpec, state: SandboxState, request: Request) -> Response:
+    """GET /{id}: a container's status, a published media object, or the user itself."""
+    graph = spec.graph(state)
+    node_id = request.path_params["node"]
+    grant = await graph.gate(request, "read", await params_of(request))
+    if isinstance(grant, Response):
+        return grant
+    obj = state.objects.get(node_id)
+    if obj and obj.get("platform") == spec.platform and obj["account"] == grant.account_id:
+        return graph.ok(grant, _owned_object_body(spec, state, node_id, obj))
+    if node_id in ("me", grant.account_id):
+        acct = state.account(spec.platform, grant.account_id)
+        return graph.ok(grant, {"id": acct.account_id, "username": acct.handle, "user_id": acct.account_id})
+    return spec.errors.error(400, 100, 33, message="Object does not exist or is not accessible")
+
+
+def _edge_handler(spec: ContainerSpec, method: str, edge: str) -> EdgeHandler | None:
+    return {("POST", spec.media_edge): create_container, ("GET", spec.media_edge): list_media,
+            ("POST", spec.publish_edge): publish_container, ("GET", spec.limit_edge): publishing_limit,
+            ("GET", "insights"): media_insights}.get((method, edge))
+
+
+async def container_edge(spec: ContainerSpec, state: SandboxState, request: Request) -> Response:
+    """/{node}/{edge}: Graph routes by edge name and method."""
+    handler = _edge_handler(spec, request.method, request.path_params["edge"])
+    if handler is None:
+        return spec.errors.error(400, 100, message="Unsupported request - method type or edge",
+                                 type_="GraphMethodException")
+    return await handler(spec, state, request, request.path_params["node"], await params_of(request))
+
+
+def container_table(spec: ContainerSpec) -> list[Endpoint]:
+    return [Endpoint("/{ver}/{node}/{edge}", partial(container_edge, spec), ("GET", "POST"), "container_edge"),
+            Endpoint("/{ver}/{node}", partial(container_node, spec), ("GET",), "container_node")]
+
+
+# ---- long-lived tokens (IG Login / Threads): GET /access_token and GET /refresh_access_token -------------------------
+async def long_lived_token(spec: ContainerSpec, exchange_grant: str, state: SandboxState,
+                           request: Request) -> Response:
+    """Short-lived (or long-lived) user token → a fresh long-lived token (60 d)."""
+    params = dict(request.query_params)
+    graph = spec.graph(state)
+    if params.get("grant_type") != exchange_grant:
+        return spec.errors.bad_param("unsupported grant_type")
+    grant = graph.long_lived(params, meta_token(request))
+    return grant if isinstance(grant, Response) else JSONResponse(graph.token_body(grant))
+
+
+async def refresh_long_lived(spec: ContainerSpec, refresh_grant: str, state: SandboxState,
+                             request: Request) -> Response:
+    """A long-lived token at least 24 h old → a new long-lived token."""
+    graph = spec.graph(state)
+    if request.query_params.get("grant_type") != refresh_grant:
+        return spec.errors.bad_param("unsupported grant_type")
+    grant = graph.refreshed(meta_token(request))
+    return grant if isinstance(grant, Response) else JSONResponse(graph.token_body(grant))
+
+
+def long_lived_table(spec: ContainerSpec, *, exchange_grant: str, refresh_grant: str) -> list[Endpoint]:
+    return [Endpoint("/access_token", partial(long_lived_token, spec, exchange_grant), name="long_lived_token"),
+            Endpoint("/refresh_access_token", partial(refresh_long_lived, spec, refresh_grant),
+                     name="refresh_long_lived")]

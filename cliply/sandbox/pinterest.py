@@ -26,23 +26,27 @@ import hashlib
 import hmac
 from datetime import date, timedelta
 from typing import Any
-from urllib.parse import urlencode, urlparse
+from urllib.parse import urlparse
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute
 
-from cliply.platforms.text import code_points
+from cliply.sandbox import oauth
 from cliply.sandbox.common import (
+    Endpoint,
     after_commit,
+    bind,
     faulted,
     multipart_fields,
+    newest_posts,
     pre_faults,
     processing_fails,
     require_grant,
-    urlencoded_form,
+    table,
 )
-from cliply.sandbox.state import Grant, OAuthFailure, SandboxState
+from cliply.sandbox.counting import PINTEREST_PIN
+from cliply.sandbox.state import Grant, SandboxState
 
 P = "pinterest"
 ACCESS_TTL_S = 30 * 86400
@@ -114,272 +118,284 @@ class S3Errors:
     duplicate = content_rejected
 
 
-def _oauth_error(status: int, code: int, message: str) -> JSONResponse:
-    return _err(status, code, message)
+ERRORS, S3_ERRORS = PinterestErrors(), S3Errors()
+OAUTH = oauth.OAuthVariant(
+    platform=P, authorize_path="/oauth/", token_path="/v5/oauth/token", errors=oauth.CodeMessageErrors(),
+    fault_errors=lambda _state: ERRORS, authorize_invalid="response_type=code, client_id and redirect_uri are required",
+    scope_separators=",", client_auth="basic", secret_required=True,
+    invalid_client="Authentication failed: HTTP Basic client credentials are required.",
+    unsupported_grant="Unsupported grant_type.", access_ttl_s=ACCESS_TTL_S, refresh_ttl_s=REFRESH_TTL_S,
+    token_type="bearer", scope_joiner=",", refresh_expires_in=("refresh_token_expires_in", "ttl"),
+    refresh_expires_at="refresh_token_expires_at", grant_type_echo="response_type",
+)  # continuous refresh tokens: rotated on every refresh, a replay revokes the family
+
+
+def objects(state: SandboxState, name: str) -> dict[str, Any]:
+    return table(state, f"{P}:{name}")
+
+
+def authed(state: SandboxState, request: Request, *scopes: str) -> Grant | Response:
+    grant = require_grant(state, P, request, ERRORS)
+    if isinstance(grant, Response):
+        return grant
+    missing = [s for s in scopes if s not in grant.scopes]
+    return _err(403, 3, f"Authorization failed: missing scope {missing[0]}.") if missing else grant
+
+
+def boards_of(state: SandboxState, account_id: str) -> list[dict[str, Any]]:
+    boards = objects(state, "boards")
+    if account_id not in boards:  # every sandbox user starts with one public board
+        boards[account_id] = [{"id": state.new_id(digits=18), "name": "Cliply clips", "privacy": "PUBLIC",
+                               "owner": {"username": state.account(P, account_id).handle}}]
+    return boards[account_id]
+
+
+def write_limit(state: SandboxState, grant: Grant) -> Response | dict[str, str]:
+    """Writes count per minute and per day; the answer carries X-RateLimit-* headers of the minute window."""
+    wait = state.hit_limit(P, grant.account_id, "writes_min", WRITES_PER_MIN, 60)
+    if wait is not None:
+        return ERRORS.rate_limited(wait)
+    wait = state.hit_limit(P, grant.account_id, "writes_day", DAILY_WRITES, 86400)
+    if wait is not None:
+        return ERRORS.quota_exhausted(wait)
+    used = state.window_usage(P, grant.account_id, "writes_min", 60)
+    return _limit_headers(WRITES_PER_MIN, WRITES_PER_MIN - used, 60)
+
+
+async def user_account(state: SandboxState, request: Request) -> Response:
+    grant = authed(state, request, "user_accounts:read")
+    if isinstance(grant, Response):
+        return grant
+    acct = state.account(P, grant.account_id)
+    return JSONResponse({"account_type": "BUSINESS", "id": acct.account_id, "username": acct.handle})
+
+
+async def boards(state: SandboxState, request: Request) -> Response:
+    grant = authed(state, request, "boards:read")
+    if isinstance(grant, Response):
+        return grant
+    return JSONResponse({"items": boards_of(state, grant.account_id), "bookmark": None})
+
+
+# ---- media -----------------------------------------------------------------------------------------------------------
+def upload_parameters(state: SandboxState, account_id: str, media_id: str) -> dict[str, str]:
+    """The signed S3 POST-policy fields the client must send back, before `file`."""
+    key = f"uploads/{account_id}/{media_id}.mp4"
+    policy = base64.b64encode(f'{{"key":"{key}"}}'.encode()).decode()
+    return {"x-amz-date": state.clock.now().strftime("%Y%m%dT%H%M%SZ"), "x-amz-algorithm": "AWS4-HMAC-SHA256",
+            "x-amz-credential": "SANDBOX/s3/aws4_request", "x-amz-security-token": state.new_id("tok"),
+            "key": key, "policy": policy, "Content-Type": "multipart/form-data",
+            "x-amz-signature": hmac.new(_SIGNING_KEY, policy.encode(), hashlib.sha256).hexdigest()}
+
+
+async def register_media(state: SandboxState, request: Request) -> Response:
+    grant = await faulted(state, P, "register_media", ERRORS, authed(state, request, "pins:write"))
+    if isinstance(grant, Response):
+        return grant
+    try:
+        body = await request.json()
+    except ValueError:
+        return _err(400, 1, "Invalid request body.")
+    if not isinstance(body, dict) or body.get("media_type") != "video":
+        return _err(400, 1, "media_type must be video.")
+    limited = write_limit(state, grant)
+    if isinstance(limited, Response):
+        return limited
+    media_id = state.new_id(digits=19)
+    params = upload_parameters(state, grant.account_id, media_id)
+    objects(state, "media")[media_id] = {"owner": grant.account_id, "status": "registered", "params": params,
+                                         "fails": processing_fails(state, P), "size": 0}
+    return JSONResponse({"media_id": media_id, "media_type": "video",
+                         "upload_url": str(request.url_for("pinterest_s3_upload")), "upload_parameters": params},
+                        201, headers=limited)
+
+
+Parts = list[tuple[str, bytes, str | None]]
+
+
+def _policy_refusal(state: SandboxState, parts: Parts | None) -> Response | dict[str, Any]:
+    """The registered media a POST-policy upload is for, or S3's refusal of the form."""
+    if not parts:
+        return _s3(400, "MalformedPOSTRequest", "The body of your POST request is not well-formed "
+                                               "multipart/form-data.")
+    if parts[-1][0] != "file" or any(name == "file" for name, _, _ in parts[:-1]):
+        return _s3(400, "InvalidArgument", "The file must be the last field in the form.")
+    fields = {name.lower(): value.decode("utf-8", "replace") for name, value, _ in parts[:-1]}
+    item = next((m for m in objects(state, "media").values() if m["params"]["key"] == fields.get("key")), None)
+    if item is None or item["status"] != "registered":
+        return _s3(403, "AccessDenied", "Invalid according to Policy: key is not registered.")
+    for name, value in item["params"].items():
+        if not hmac.compare_digest(fields.get(name.lower(), ""), value):
+            return _s3(403, "AccessDenied", f"Invalid according to Policy: {name} does not match.")
+    return item
+
+
+async def s3_upload(state: SandboxState, request: Request) -> Response:
+    if (fault := await pre_faults(state, P, "upload", S3_ERRORS)) is not None:
+        return fault
+    parts = await multipart_fields(request)
+    item = _policy_refusal(state, parts)
+    if isinstance(item, Response):
+        return item
+    assert parts is not None
+    if not parts[-1][1]:
+        return _s3(400, "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed size")
+    item.update(status="processing", size=len(parts[-1][1]), polls=0)
+    return Response(status_code=204)
+
+
+async def media_status(state: SandboxState, request: Request) -> Response:
+    grant = await faulted(state, P, "media_status", ERRORS, authed(state, request, "pins:read"))
+    if isinstance(grant, Response):
+        return grant
+    media_id = request.path_params["media_id"]
+    item = objects(state, "media").get(media_id)
+    if item is None or item["owner"] != grant.account_id:
+        return _err(404, 50, "Media not found.")
+    if item["status"] == "processing":  # one step per read: deterministic without wall-clock waits
+        item["polls"] += 1
+        if item["polls"] >= 2:
+            item["status"] = "failed" if item["fails"] else "succeeded"
+    return JSONResponse({"media_id": media_id, "media_type": "video", "status": item["status"]})
+
+
+# ---- pins ------------------------------------------------------------------------------------------------------------
+def pin_json(state: SandboxState, post: Any) -> dict[str, Any]:
+    body = post.payload
+    return {"id": post.post_id, "created_at": post.created_at.strftime("%Y-%m-%dT%H:%M:%S"),
+            "board_id": body["board_id"], "title": body.get("title"), "description": body.get("description"),
+            "link": body.get("link"), "alt_text": body.get("alt_text"),
+            "board_owner": {"username": state.account(P, post.account_id).handle},
+            "media": {"media_type": "video", "cover_image_url": body.get("cover_image_url"), "duration": None}}
+
+
+def _text_problem(body: dict[str, Any]) -> str | None:
+    for rule in PINTEREST_PIN:
+        value = body.get(rule.field)
+        if value is not None and (not isinstance(value, str) or rule.too_long(value)):
+            return f"{rule.field} must be a string of at most {rule.limit} characters."
+    link = body.get("link")
+    if link and urlparse(link).scheme not in ("http", "https"):
+        return "link must be an http(s) URL."
+    return None
+
+
+def _media_problem(state: SandboxState, grant: Grant, src: Any) -> str | None:
+    if not isinstance(src, dict) or src.get("source_type") != "video_id":
+        return "media_source.source_type must be video_id."
+    item = objects(state, "media").get(str(src.get("media_id")))
+    if item is None or item["owner"] != grant.account_id or item["status"] != "succeeded" or item.get("used"):
+        return "media_source.media_id is not a processed video."
+    key_frame = src.get("cover_image_key_frame_time")
+    has_key_frame = isinstance(key_frame, int | float) and key_frame >= 0
+    has_data = src.get("cover_image_content_type") in ("image/jpeg", "image/png") and src.get("cover_image_data")
+    if not (src.get("cover_image_url") or has_key_frame or has_data):
+        return "cover_image_url or cover_image_content_type is required."
+    return None
+
+
+def validate_pin(state: SandboxState, body: Any, grant: Grant) -> str | None:
+    if not isinstance(body, dict):
+        return "Invalid request body."
+    if body.get("board_id") not in {b["id"] for b in boards_of(state, grant.account_id)}:
+        return "board_id is not a board this user owns."
+    return _text_problem(body) or _media_problem(state, grant, body.get("media_source"))
+
+
+async def create_pin(state: SandboxState, request: Request) -> Response:
+    grant = await faulted(state, P, "create_pin", ERRORS, authed(state, request, "pins:write", "boards:read"))
+    if isinstance(grant, Response):
+        return grant
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if problem := validate_pin(state, body, grant):
+        return _err(400, 1, problem)
+    limited = write_limit(state, grant)
+    if isinstance(limited, Response):
+        return limited
+    src = body["media_source"]
+    objects(state, "media")[str(src["media_id"])]["used"] = True
+    payload = {k: body.get(k) for k in ("board_id", "title", "description", "link", "alt_text")}
+    payload.update(media_id=str(src["media_id"]), cover_image_url=src.get("cover_image_url"))
+    post = state.record_post(P, grant.account_id, state.new_id(digits=18), payload)
+    await after_commit(state, P, "create_pin")
+    return JSONResponse(pin_json(state, post), 201, headers=limited)
+
+
+def _page_of(request: Request) -> tuple[int, int] | Response:
+    try:
+        size = int(request.query_params.get("page_size", "25"))
+        start = int(base64.urlsafe_b64decode(request.query_params.get("bookmark", "") or "MA==").decode())
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return _err(400, 1, "Invalid page_size or bookmark.")
+    if not 1 <= size <= 250:
+        return _err(400, 1, "page_size must be between 1 and 250.")
+    return size, start
+
+
+async def board_pins(state: SandboxState, request: Request) -> Response:
+    grant = await faulted(state, P, "board_pins", ERRORS, authed(state, request, "boards:read", "pins:read"))
+    if isinstance(grant, Response):
+        return grant
+    board_id = request.path_params["board_id"]
+    if board_id not in {b["id"] for b in boards_of(state, grant.account_id)}:
+        return _err(404, 50, "Board not found.")
+    paging = _page_of(request)
+    if isinstance(paging, Response):
+        return paging
+    size, start = paging
+    pins = [p for p in newest_posts(state, P, grant.account_id) if p.payload["board_id"] == board_id]
+    more = start + size < len(pins)
+    bookmark = base64.urlsafe_b64encode(str(start + size).encode()).decode() if more else None
+    return JSONResponse({"items": [pin_json(state, p) for p in pins[start:start + size]], "bookmark": bookmark})
+
+
+def _analytics_window(state: SandboxState, request: Request) -> list[str] | Response:
+    """The wanted metric types, once the date range (≤ 90 days, ≤ 90 days back) checks out."""
+    q = request.query_params
+    try:
+        start, end = date.fromisoformat(q["start_date"]), date.fromisoformat(q["end_date"])
+    except (KeyError, ValueError):
+        return _err(400, 1, "start_date and end_date (YYYY-MM-DD) are required.")
+    today = state.clock.now().date()
+    if start < today - timedelta(days=90) or end < start or end - start > timedelta(days=90):
+        return _err(400, 1, "start_date cannot be more than 90 days back and the range at most 90 days.")
+    wanted = [m for m in q.get("metric_types", "").split(",") if m]
+    if not wanted or any(m not in METRICS for m in wanted):
+        return _err(400, 1, f"metric_types must be a list of {', '.join(METRICS)}.")
+    return wanted
+
+
+async def analytics(state: SandboxState, request: Request) -> Response:
+    grant = await faulted(state, P, "analytics", ERRORS, authed(state, request, "pins:read"))
+    if isinstance(grant, Response):
+        return grant
+    post = state.find_post(P, request.path_params["pin_id"])
+    if post is None or post.account_id != grant.account_id:
+        return _err(404, 50, "Pin not found.")
+    wanted = _analytics_window(state, request)
+    if isinstance(wanted, Response):
+        return wanted
+    counts = state.metrics(post)
+    values = {m: counts[METRICS[m]] for m in wanted}
+    today = state.clock.now().date().isoformat()
+    return JSONResponse({"all": {"daily_metrics": [{"date": today, "data_status": "READY", "metrics": values}],
+                                 "summary_metrics": values, "lifetime_metrics": values}})
+
+
+TABLE = [
+    Endpoint("/v5/user_account", user_account),
+    Endpoint("/v5/boards", boards),
+    Endpoint("/v5/media", register_media, ("POST",)),
+    Endpoint("/v5/media/{media_id}", media_status),
+    Endpoint("/v5/pins", create_pin, ("POST",)),
+    Endpoint("/v5/boards/{board_id}/pins", board_pins),
+    Endpoint("/v5/pins/{pin_id}/analytics", analytics),
+    Endpoint("/", s3_upload, ("POST",), "pinterest_s3_upload"),
+]
 
 
 def routes(state: SandboxState) -> list[BaseRoute]:
-    errors, s3errors = PinterestErrors(), S3Errors()
-
-    def table(name: str) -> dict[str, Any]:
-        return state.objects.setdefault(f"{P}:{name}", {})  # cleared by SandboxState.reset()
-
-    def authed(request: Request, *scopes: str) -> Grant | Response:
-        grant = require_grant(state, P, request, errors)
-        if isinstance(grant, Response):
-            return grant
-        missing = [s for s in scopes if s not in grant.scopes]
-        return _err(403, 3, f"Authorization failed: missing scope {missing[0]}.") if missing else grant
-
-    def boards_of(account_id: str) -> list[dict[str, Any]]:
-        boards = table("boards")
-        if account_id not in boards:  # every sandbox user starts with one public board
-            boards[account_id] = [{"id": state.new_id(digits=18), "name": "Cliply clips", "privacy": "PUBLIC",
-                                   "owner": {"username": state.account(P, account_id).handle}}]
-        return boards[account_id]
-
-    def write_limit(grant: Grant) -> Response | dict[str, str]:
-        wait = state.hit_limit(P, grant.account_id, "writes_min", WRITES_PER_MIN, 60)
-        if wait is not None:
-            return errors.rate_limited(wait)
-        wait = state.hit_limit(P, grant.account_id, "writes_day", DAILY_WRITES, 86400)
-        if wait is not None:
-            return errors.quota_exhausted(wait)
-        used = state.window_usage(P, grant.account_id, "writes_min", 60)
-        return _limit_headers(WRITES_PER_MIN, WRITES_PER_MIN - used, 60)
-
-    # ---- OAuth -----------------------------------------------------------------------------------------
-    async def authorize(request: Request) -> Response:
-        q = request.query_params
-        redirect_uri, client_id = q.get("redirect_uri", ""), q.get("client_id", "")
-        if q.get("response_type") != "code" or not redirect_uri or not client_id:
-            return _oauth_error(400, 1, "response_type=code, client_id and redirect_uri are required")
-        requested = tuple(s for s in q.get("scope", "").split(",") if s)
-        granted = tuple(s for s in q["sandbox_scopes"].split(",") if s) if "sandbox_scopes" in q else requested
-        code = state.authorize(P, client_id=client_id, redirect_uri=redirect_uri, scopes=granted,
-                               challenge=q.get("code_challenge"), method=q.get("code_challenge_method"),
-                               account_id=q.get("sandbox_account"))
-        return RedirectResponse(f"{redirect_uri}?{urlencode({'code': code, 'state': q.get('state', '')})}", 302)
-
-    async def token(request: Request) -> Response:
-        if (fault := await pre_faults(state, P, "token", errors)) is not None:
-            return fault
-        auth = request.headers.get("authorization", "")
-        try:
-            client_id, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            client_id = secret = ""
-        if not auth.lower().startswith("basic ") or not client_id or not secret:
-            return _oauth_error(401, 2, "Authentication failed: HTTP Basic client credentials are required.")
-        form = await urlencoded_form(request)
-        try:
-            if form.get("grant_type") == "authorization_code":
-                ac = state.redeem_code(P, form.get("code", ""), client_id=client_id,
-                                       redirect_uri=form.get("redirect_uri", ""),
-                                       verifier=form.get("code_verifier") or None, pkce_required=False)
-                grant = state.issue_grant(P, ac.account_id, ac.scopes, access_ttl_s=ACCESS_TTL_S,
-                                          refresh_ttl_s=REFRESH_TTL_S, client_id=client_id)
-            elif form.get("grant_type") == "refresh_token":
-                grant = state.refresh_grant(P, form.get("refresh_token", ""), access_ttl_s=ACCESS_TTL_S,
-                                            refresh_ttl_s=REFRESH_TTL_S, rotate=True)
-            else:
-                return _oauth_error(400, 1, "Unsupported grant_type.")
-        except OAuthFailure as exc:
-            return _oauth_error(400, 1, f"{exc.error}: {exc.description}")
-        expires_at = grant.refresh_expires_at.timestamp() if grant.refresh_expires_at else None
-        return JSONResponse({
-            "access_token": grant.access_token, "refresh_token": grant.refresh_token,
-            "response_type": form.get("grant_type"), "token_type": "bearer", "expires_in": ACCESS_TTL_S,
-            "refresh_token_expires_in": REFRESH_TTL_S, "refresh_token_expires_at": int(expires_at or 0),
-            "scope": ",".join(grant.scopes)})
-
-    async def user_account(request: Request) -> Response:
-        grant = authed(request, "user_accounts:read")
-        if isinstance(grant, Response):
-            return grant
-        acct = state.account(P, grant.account_id)
-        return JSONResponse({"account_type": "BUSINESS", "id": acct.account_id, "username": acct.handle})
-
-    async def boards(request: Request) -> Response:
-        grant = authed(request, "boards:read")
-        if isinstance(grant, Response):
-            return grant
-        return JSONResponse({"items": boards_of(grant.account_id), "bookmark": None})
-
-    # ---- media -----------------------------------------------------------------------------------------
-    async def register_media(request: Request) -> Response:
-        grant = await faulted(state, P, "register_media", errors, authed(request, "pins:write"))
-        if isinstance(grant, Response):
-            return grant
-        try:
-            body = await request.json()
-        except ValueError:
-            return _err(400, 1, "Invalid request body.")
-        if not isinstance(body, dict) or body.get("media_type") != "video":
-            return _err(400, 1, "media_type must be video.")
-        limited = write_limit(grant)
-        if isinstance(limited, Response):
-            return limited
-        media_id = state.new_id(digits=19)
-        key = f"uploads/{grant.account_id}/{media_id}.mp4"
-        policy = base64.b64encode(f'{{"key":"{key}"}}'.encode()).decode()
-        params = {"x-amz-date": state.clock.now().strftime("%Y%m%dT%H%M%SZ"), "x-amz-algorithm": "AWS4-HMAC-SHA256",
-                  "x-amz-credential": "SANDBOX/s3/aws4_request", "x-amz-security-token": state.new_id("tok"),
-                  "key": key, "policy": policy, "Content-Type": "multipart/form-data",
-                  "x-amz-signature": hmac.new(_SIGNING_KEY, policy.encode(), hashlib.sha256).hexdigest()}
-        table("media")[media_id] = {"owner": grant.account_id, "status": "registered", "params": params,
-                                    "fails": processing_fails(state, P), "size": 0}
-        upload_url = str(request.url_for("pinterest_s3_upload"))
-        return JSONResponse({"media_id": media_id, "media_type": "video", "upload_url": upload_url,
-                             "upload_parameters": params}, 201, headers=limited)
-
-    async def s3_upload(request: Request) -> Response:
-        if (fault := await pre_faults(state, P, "upload", s3errors)) is not None:
-            return fault
-        parts = await multipart_fields(request)
-        if parts is None or not parts:
-            return _s3(400, "MalformedPOSTRequest", "The body of your POST request is not well-formed "
-                                                   "multipart/form-data.")
-        if parts[-1][0] != "file" or any(name == "file" for name, _, _ in parts[:-1]):
-            return _s3(400, "InvalidArgument", "The file must be the last field in the form.")
-        fields = {name.lower(): value.decode("utf-8", "replace") for name, value, _ in parts[:-1]}
-        item = next((m for m in table("media").values() if m["params"]["key"] == fields.get("key")), None)
-        if item is None or item["status"] != "registered":
-            return _s3(403, "AccessDenied", "Invalid according to Policy: key is not registered.")
-        for name, value in item["params"].items():
-            if not hmac.compare_digest(fields.get(name.lower(), ""), value):
-                return _s3(403, "AccessDenied", f"Invalid according to Policy: {name} does not match.")
-        if not parts[-1][1]:
-            return _s3(400, "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed size")
-        item.update(status="processing", size=len(parts[-1][1]), polls=0)
-        return Response(status_code=204)
-
-    async def media_status(request: Request) -> Response:
-        grant = await faulted(state, P, "media_status", errors, authed(request, "pins:read"))
-        if isinstance(grant, Response):
-            return grant
-        media_id = request.path_params["media_id"]
-        item = table("media").get(media_id)
-        if item is None or item["owner"] != grant.account_id:
-            return _err(404, 50, "Media not found.")
-        if item["status"] == "processing":  # one step per read: deterministic without wall-clock waits
-            item["polls"] += 1
-            if item["polls"] >= 2:
-                item["status"] = "failed" if item["fails"] else "succeeded"
-        return JSONResponse({"media_id": media_id, "media_type": "video", "status": item["status"]})
-
-    # ---- pins ------------------------------------------------------------------------------------------
-    def pin_json(post: Any) -> dict[str, Any]:
-        body = post.payload
-        return {"id": post.post_id, "created_at": post.created_at.strftime("%Y-%m-%dT%H:%M:%S"),
-                "board_id": body["board_id"], "title": body.get("title"), "description": body.get("description"),
-                "link": body.get("link"), "alt_text": body.get("alt_text"),
-                "board_owner": {"username": state.account(P, post.account_id).handle},
-                "media": {"media_type": "video", "cover_image_url": body.get("cover_image_url"),
-                          "duration": None}}
-
-    def validate_pin(body: Any, grant: Grant) -> str | None:
-        if not isinstance(body, dict):
-            return "Invalid request body."
-        if body.get("board_id") not in {b["id"] for b in boards_of(grant.account_id)}:
-            return "board_id is not a board this user owns."
-        for name, limit in (("title", 100), ("description", 800), ("link", 2048), ("alt_text", 500)):
-            value = body.get(name)
-            if value is not None and (not isinstance(value, str) or code_points(value) > limit):
-                return f"{name} must be a string of at most {limit} characters."
-        link = body.get("link")
-        if link and urlparse(link).scheme not in ("http", "https"):
-            return "link must be an http(s) URL."
-        src = body.get("media_source")
-        if not isinstance(src, dict) or src.get("source_type") != "video_id":
-            return "media_source.source_type must be video_id."
-        item = table("media").get(str(src.get("media_id")))
-        if item is None or item["owner"] != grant.account_id or item["status"] != "succeeded" or item.get("used"):
-            return "media_source.media_id is not a processed video."
-        has_key_frame = isinstance(src.get("cover_image_key_frame_time"), int | float) \
-            and src["cover_image_key_frame_time"] >= 0
-        has_data = src.get("cover_image_content_type") in ("image/jpeg", "image/png") and src.get("cover_image_data")
-        if not (src.get("cover_image_url") or has_key_frame or has_data):
-            return "cover_image_url or cover_image_content_type is required."
-        return None
-
-    async def create_pin(request: Request) -> Response:
-        grant = await faulted(state, P, "create_pin", errors, authed(request, "pins:write", "boards:read"))
-        if isinstance(grant, Response):
-            return grant
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
-        problem = validate_pin(body, grant)
-        if problem:
-            return _err(400, 1, problem)
-        limited = write_limit(grant)
-        if isinstance(limited, Response):
-            return limited
-        src = body["media_source"]
-        table("media")[str(src["media_id"])]["used"] = True
-        pin_id = state.new_id(digits=18)
-        payload = {k: body.get(k) for k in ("board_id", "title", "description", "link", "alt_text")}
-        payload.update(media_id=str(src["media_id"]), cover_image_url=src.get("cover_image_url"))
-        post = state.record_post(P, grant.account_id, pin_id, payload)
-        await after_commit(state, P, "create_pin")
-        return JSONResponse(pin_json(post), 201, headers=limited)
-
-    async def board_pins(request: Request) -> Response:
-        grant = await faulted(state, P, "board_pins", errors, authed(request, "boards:read", "pins:read"))
-        if isinstance(grant, Response):
-            return grant
-        board_id = request.path_params["board_id"]
-        if board_id not in {b["id"] for b in boards_of(grant.account_id)}:
-            return _err(404, 50, "Board not found.")
-        try:
-            size = int(request.query_params.get("page_size", "25"))
-            start = int(base64.urlsafe_b64decode(request.query_params.get("bookmark", "") or "MA==").decode())
-        except (ValueError, binascii.Error, UnicodeDecodeError):
-            return _err(400, 1, "Invalid page_size or bookmark.")
-        if not 1 <= size <= 250:
-            return _err(400, 1, "page_size must be between 1 and 250.")
-        pins = sorted((p for p in state.posts_for(P, grant.account_id) if p.payload["board_id"] == board_id),
-                      key=lambda p: p.created_at, reverse=True)
-        page = pins[start:start + size]
-        more = start + size < len(pins)
-        bookmark = base64.urlsafe_b64encode(str(start + size).encode()).decode() if more else None
-        return JSONResponse({"items": [pin_json(p) for p in page], "bookmark": bookmark})
-
-    async def analytics(request: Request) -> Response:
-        grant = await faulted(state, P, "analytics", errors, authed(request, "pins:read"))
-        if isinstance(grant, Response):
-            return grant
-        post = state.find_post(P, request.path_params["pin_id"])
-        if post is None or post.account_id != grant.account_id:
-            return _err(404, 50, "Pin not found.")
-        q = request.query_params
-        try:
-            start, end = date.fromisoformat(q["start_date"]), date.fromisoformat(q["end_date"])
-        except (KeyError, ValueError):
-            return _err(400, 1, "start_date and end_date (YYYY-MM-DD) are required.")
-        today = state.clock.now().date()
-        if start < today - timedelta(days=90) or end < start or end - start > timedelta(days=90):
-            return _err(400, 1, "start_date cannot be more than 90 days back and the range at most 90 days.")
-        wanted = [m for m in q.get("metric_types", "").split(",") if m]
-        if not wanted or any(m not in METRICS for m in wanted):
-            return _err(400, 1, f"metric_types must be a list of {', '.join(METRICS)}.")
-        counts = state.metrics(post)
-        values = {m: counts[METRICS[m]] for m in wanted}
-        return JSONResponse({"all": {"daily_metrics": [{"date": today.isoformat(), "data_status": "READY",
-                                                        "metrics": values}],
-                                     "summary_metrics": values, "lifetime_metrics": values}})
-
-    return [
-        Route("/oauth/", authorize, methods=["GET"]),
-        Route("/v5/oauth/token", token, methods=["POST"]),
-        Route("/v5/user_account", user_account, methods=["GET"]),
-        Route("/v5/boards", boards, methods=["GET"]),
-        Route("/v5/media", register_media, methods=["POST"]),
-        Route("/v5/media/{media_id}", media_status, methods=["GET"]),
-        Route("/v5/pins", create_pin, methods=["POST"]),
-        Route("/v5/boards/{board_id}/pins", board_pins, methods=["GET"]),
-        Route("/v5/pins/{pin_id}/analytics", analytics, methods=["GET"]),
-        Route("/", s3_upload, methods=["POST"], name="pinterest_s3_upload"),
-    ]
+    return [*oauth.routes(OAUTH, state), *bind(state, TABLE)]

@@ -14,10 +14,12 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
-from cliply.platforms.threads import threads_length
-from cliply.sandbox.meta import ContainerSpec, Graph, MetaErrors, container_routes, meta_oauth_routes, params_of
+from cliply.sandbox import oauth
+from cliply.sandbox.common import Endpoint, bind
+from cliply.sandbox.counting import THREADS_TEXT
+from cliply.sandbox.meta import ContainerSpec, MetaErrors, container_table, long_lived_table, meta_oauth, params_of
 from cliply.sandbox.state import SandboxState
 
 P = "threads"
@@ -35,33 +37,37 @@ def _status(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 SPEC = ContainerSpec(
-    media_edge="threads", publish_edge="threads_publish", limit_edge="threads_publishing_limit", text_field="text",
-    media_type="VIDEO", text_max=500, text_length=threads_length, publish_scope="threads_content_publish",
+    errors=ERRORS, buc_kind="threads", media_edge="threads", publish_edge="threads_publish",
+    limit_edge="threads_publishing_limit", text_field="text", media_type="VIDEO", text=THREADS_TEXT,
+    publish_scope="threads_content_publish",
     insights_scope="threads_manage_insights", quota_total=250,
     permalink=lambda handle, code: f"https://www.threads.net/@{handle.replace('-', '_')}/post/{code}",
     metrics={"views": "views", "likes": "likes", "replies": "comments", "reposts": "shares", "quotes": "saves",
              "shares": "shares"},
-    status_body=_status, fetch_failed_sync=False,
+    status_body=_status, fetch_failed_sync=False, ig_subcodes=False,
 )
+OAUTH = meta_oauth(ERRORS, "/oauth/authorize", "/oauth/access_token", account_field="user_id", scope_field=None,
+                   token_type=None, expires_in=None, unsupported_grant="grant_type must be authorization_code")
+
+
+async def debug_token(state: SandboxState, request: Request) -> Response:
+    """The scopes, owner and expiry of `input_token`."""
+    graph = SPEC.graph(state)
+    params = await params_of(request)
+    grant = await graph.gate(request, "debug_token", params)
+    if isinstance(grant, Response):
+        return grant
+    inspected = state.bearer(P, params.get("input_token"))
+    if inspected is None:
+        return graph.ok(grant, {"data": {"is_valid": False, "scopes": []}})
+    info = graph.token_info(inspected.access_token)
+    return graph.ok(grant, {"data": {
+        "type": "USER", "application": "Cliply", "is_valid": True, "scopes": list(inspected.scopes),
+        "user_id": inspected.account_id, "issued_at": int(info.get("issued", 0)),
+        "expires_at": int(inspected.expires_at.timestamp())}})
 
 
 def routes(state: SandboxState) -> list[BaseRoute]:
-    graph = Graph(state, ERRORS, "threads")
-
-    async def debug_token(request: Request) -> Response:
-        params = await params_of(request)
-        grant = await graph.gate(request, "debug_token", params)
-        if isinstance(grant, Response):
-            return grant
-        inspected = state.bearer(P, params.get("input_token"))
-        if inspected is None:
-            return graph.ok(grant, {"data": {"is_valid": False, "scopes": []}})
-        info = graph.token_info(inspected.access_token)
-        return graph.ok(grant, {"data": {
-            "type": "USER", "application": "Cliply", "is_valid": True, "scopes": list(inspected.scopes),
-            "user_id": inspected.account_id, "issued_at": int(info.get("issued", 0)),
-            "expires_at": int(inspected.expires_at.timestamp())}})
-
-    return [*meta_oauth_routes(graph, exchange_grant="th_exchange_token", refresh_grant="th_refresh_token",
-                               user_body=lambda g: {"user_id": g.account_id}),
-            Route("/{ver}/debug_token", debug_token), *container_routes(graph, SPEC)]
+    table = [*long_lived_table(SPEC, exchange_grant="th_exchange_token", refresh_grant="th_refresh_token"),
+             Endpoint("/{ver}/debug_token", debug_token), *container_table(SPEC)]
+    return [*oauth.routes(OAUTH, state), *bind(state, table)]

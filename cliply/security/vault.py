@@ -29,6 +29,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from cliply.settings import Settings
+
 log = logging.getLogger(__name__)
 
 VERSION = "v1"
@@ -115,13 +117,16 @@ class KeyRing:
         return cls(keys, (active or "").strip() or list(keys)[-1])
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, home: Path | str = Path(".cliply")) -> KeyRing:
+    def from_settings(cls, settings: Settings, home: Path | str | None = None) -> KeyRing:
         """CLIPLY_TOKEN_KEYS / CLIPLY_TOKEN_KEY_ACTIVE, else the embedded key file under `home` (created once)."""
-        env = os.environ if environ is None else environ
-        spec = env.get(ENV_KEYS, "").strip()
+        spec = settings.token_keys.get_secret_value().strip()
         if spec:
-            return cls.parse(spec, env.get(ENV_ACTIVE))
-        return cls.from_file(Path(home) / KEY_FILE_NAME, create=True)
+            return cls.parse(spec, settings.token_key_active)
+        return cls.from_file(Path(home or settings.home) / KEY_FILE_NAME, create=True)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, home: Path | str = Path(".cliply")) -> KeyRing:
+        return cls.from_settings(Settings.from_env(environ), home)
 
     @classmethod
     def from_file(cls, path: Path, *, create: bool = False) -> KeyRing:

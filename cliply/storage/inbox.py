@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from botocore.exceptions import ClientError
+
 from cliply.storage.media_store import (
     _scheme,
     atomic_write,
@@ -22,6 +24,8 @@ from cliply.storage.media_store import (
 )
 
 PARTIAL_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial", ".download")
+# Refused drops go here (a subfolder / sub-prefix, which listing skips), each with `<name>.reason.txt` beside it.
+REJECTED = "rejected"
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,11 @@ class Inbox(Protocol):
     def list_new(self, cursor: str | None, limit: int) -> tuple[list[InboxEntry], str | None]: ...
     def fetch(self, entry: InboxEntry, dest: Path) -> Path: ...
     def remove(self, entry: InboxEntry) -> None: ...
+    def reject(self, entry: InboxEntry, reason: str) -> None: ...
+
+
+def reason_text(reason: str) -> bytes:
+    return f"{reason.strip()}\n".encode()
 
 
 def encode_cursor(entry: InboxEntry) -> str:
@@ -115,6 +124,17 @@ class LocalInbox:
         with contextlib.suppress(FileNotFoundError):
             self._path(entry).unlink()
 
+    def reject(self, entry: InboxEntry, reason: str) -> None:
+        """Move a refused drop to rejected/ with the reason beside it; a drop already gone is left alone."""
+        src = self._path(entry)
+        folder = self.root / REJECTED
+        folder.mkdir(exist_ok=True)
+        try:
+            os.replace(src, folder / entry.key)
+        except FileNotFoundError:
+            return
+        atomic_write(folder / f"{entry.key}.reason.txt", lambda fh: fh.write(reason_text(reason)))
+
 
 class S3Inbox:
     """Objects directly under an S3 prefix (no 'subfolders'), paginated with list_objects_v2."""
@@ -167,6 +187,19 @@ class S3Inbox:
 
     def remove(self, entry: InboxEntry) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._full(entry.key))
+
+    def reject(self, entry: InboxEntry, reason: str) -> None:
+        """Copy a refused drop under rejected/ with the reason beside it, then delete it from the inbox."""
+        src, dst = self._full(entry.key), self._full(f"{REJECTED}/{entry.key}")
+        try:
+            self.client.copy({"Bucket": self.bucket, "Key": src}, self.bucket, dst)  # multipart for big files
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey"}:
+                return
+            raise
+        self.client.put_object(Bucket=self.bucket, Key=f"{dst}.reason.txt", Body=reason_text(reason),
+                               ContentType="text/plain; charset=utf-8")
+        self.remove(entry)
 
 
 def inbox_from_url(

@@ -11,9 +11,9 @@ import builtins
 import hashlib
 import secrets
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.orm import Session
 
 from cliply.platforms import PLATFORMS
@@ -25,6 +25,7 @@ from cliply.store.repo import NotFound, WorkspaceScope, _dialect_insert
 
 EXPIRY_WARNING = timedelta(days=7)
 API_TOKEN_PREFIX = "clp_"
+TOKEN_USE_GRANULARITY = timedelta(minutes=1)  # last_used_at is written at most this often per token
 # Keys in Credentials.extra that could hold a secret; they are dropped rather than stored in the plain JSON column.
 _SECRET_MARKERS = ("token", "secret", "password", "verifier", "jwt", "cookie", "session")
 
@@ -108,12 +109,12 @@ class AccountsRepo:
             "reauth_warned_at": None,
             "updated_at": now,
         }
-        table = Account.__table__
+        table = cast(Table, Account.__table__)
         # One INSERT … ON CONFLICT DO UPDATE: two concurrent callbacks for the same account cannot both insert.
         stmt = _dialect_insert(self.session)(table).values(
             workspace_id=self.workspace_id, platform=platform, external_id=external_id, created_at=now, **values
         )
-        stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
+        stmt = stmt.on_conflict_do_update(
             index_elements=["workspace_id", "platform", "external_id"], set_=values
         )
         self.session.execute(stmt)
@@ -233,7 +234,8 @@ class AccountsRepo:
     # --- OAuth flow state ---
 
     def begin_oauth(
-        self, platform: str, state: str, code_verifier: str | None, redirect_uri: str, ttl_s: int = 600
+        self, platform: str, state: str, code_verifier: str | None, redirect_uri: str, ttl_s: int = 600,
+        browser_hash: str | None = None,
     ) -> OAuthState:
         """Remember a started authorisation until its callback (or ttl_s). Expired states are swept here."""
         if platform not in PLATFORMS:
@@ -251,6 +253,7 @@ class AccountsRepo:
         row = OAuthState(
             state=state, workspace_id=self.workspace_id, platform=platform, code_verifier_enc=verifier_enc,
             redirect_uri=redirect_uri, created_at=now, expires_at=now + timedelta(seconds=ttl_s),
+            browser_hash=browser_hash,
         )
         self.session.add(row)
         self.session.flush()
@@ -262,9 +265,10 @@ class AccountsRepo:
         cols = OAuthState.__table__.c
         row = self.session.execute(
             delete(OAuthState)
-            .where(OAuthState.state == state, OAuthState.workspace_id == self.workspace_id)
+            .where(OAuthState.state == state, OAuthState.workspace_id == self.workspace_id,
+                   OAuthState.confirm_hash.is_(None))
             .returning(cols.state, cols.workspace_id, cols.platform, cols.code_verifier_enc, cols.redirect_uri,
-                       cols.created_at, cols.expires_at)
+                       cols.created_at, cols.expires_at, cols.browser_hash)
             .execution_options(synchronize_session=False)
         ).one_or_none()
         if row is None:
@@ -279,12 +283,26 @@ class AccountsRepo:
             )
         return result
 
+    def hold_oauth(self, platform: str, state: str, redirect_uri: str, pending: str, confirm_hash: str,
+                   ttl_s: int = 600) -> None:
+        """Keep an exchanged authorisation (`pending`: plaintext JSON, stored encrypted) until the user confirms it
+        with the token whose sha256 is `confirm_hash`. The state stays taken meanwhile, so it cannot be reused."""
+        now = utcnow()
+        self.session.add(OAuthState(
+            state=state, workspace_id=self.workspace_id, platform=platform, redirect_uri=redirect_uri,
+            created_at=now, expires_at=now + timedelta(seconds=ttl_s), confirm_hash=confirm_hash,
+            pending_enc=self.vault.encrypt(pending, aad=pending_aad(self.workspace_id, platform, state)),
+        ))
+        self.session.flush()
+
     # --- API tokens ---
 
     def create_api_token(self, name: str) -> str:
         """A new API token. The plaintext is returned once; only its sha256 is stored."""
         if not name.strip():
             raise ValueError("an API token needs a name")
+        if len(name.strip()) > 100:
+            raise ValueError("an API token's name has at most 100 characters")
         token = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
         self.session.add(
             ApiToken(workspace_id=self.workspace_id, name=name.strip(), token_hash=hash_api_token(token),
@@ -313,18 +331,65 @@ class AccountsRepo:
 # --- system-level operations: these cross workspaces on purpose and must not be exposed to tenants ---
 
 
-def resolve_api_token(session: Session, token: str) -> Workspace | None:
-    """System-level: the workspace an API token belongs to; None for unknown or revoked tokens."""
-    if not token or not token.startswith(API_TOKEN_PREFIX):
+def api_token_row(session: Session, token: str) -> ApiToken | None:
+    """System-level: the live API token row for a plaintext token; None for unknown or revoked tokens."""
+    if not token or not token.startswith(API_TOKEN_PREFIX) or len(token) > 200:
         return None
-    row = session.scalars(
+    return session.scalars(
         select(ApiToken).where(ApiToken.token_hash == hash_api_token(token), ApiToken.revoked_at.is_(None))
     ).one_or_none()
+
+
+def resolve_api_token(session: Session, token: str, *, touch: bool = True) -> Workspace | None:
+    """System-level: the workspace an API token belongs to; None for unknown or revoked tokens. `touch` records the
+    use (at most once a minute); the HTTP service passes False and records it in its own short transaction."""
+    row = api_token_row(session, token)
     if row is None:
         return None
-    row.last_used_at = utcnow()
-    session.flush()
+    now = utcnow()
+    if touch and api_token_is_stale(row, now):
+        touch_api_token(session, row.id, now)
     return session.get(Workspace, row.workspace_id)
+
+
+def api_token_is_stale(row: ApiToken, now: datetime, every: timedelta = TOKEN_USE_GRANULARITY) -> bool:
+    return row.last_used_at is None or row.last_used_at <= now - every
+
+
+def touch_api_token(session: Session, token_id: int, now: datetime,
+                    every: timedelta = TOKEN_USE_GRANULARITY) -> None:
+    """System-level: record a token's use, at most once per `every` (a conditional UPDATE, its own short
+    transaction), so busy tokens do not turn every API request into a write."""
+    session.execute(
+        update(ApiToken)
+        .where(ApiToken.id == token_id,
+               (ApiToken.last_used_at.is_(None)) | (ApiToken.last_used_at <= now - every))
+        .values(last_used_at=now).execution_options(synchronize_session=False)
+    )
+
+
+def pending_aad(workspace_id: int, platform: str, state: str) -> str:
+    return aad_for(workspace_id, platform, state, "pending_connection")
+
+
+def oauth_state(session: Session, state: str) -> OAuthState | None:
+    """System-level: a pending flow by its `state`, to see how its callback must be checked."""
+    return session.get(OAuthState, state)
+
+
+def take_confirmation(session: Session, confirm_hash: str) -> OAuthState | None:
+    """System-level: consume (once) the held authorisation a confirm token belongs to; None when unknown, used or
+    expired. The returned row's `pending_enc` is still encrypted."""
+    cols = OAuthState.__table__.c
+    row = session.execute(
+        delete(OAuthState).where(OAuthState.confirm_hash == confirm_hash)
+        .returning(cols.state, cols.workspace_id, cols.platform, cols.redirect_uri, cols.created_at,
+                   cols.expires_at, cols.pending_enc)
+        .execution_options(synchronize_session=False)
+    ).one_or_none()
+    if row is None or row.expires_at <= utcnow() or not row.pending_enc:
+        return None
+    return OAuthState(**row._asdict())
 
 
 def oauth_state_owner(session: Session, state: str) -> Workspace | None:
@@ -380,6 +445,7 @@ def rotate_all_secrets(session: Session, vault: TokenVault, batch: int = 500) ->
         .where(OAuthState.code_verifier_enc.is_not(None))
     ).all()
     for state, workspace_id, platform, enc in states:
+        assert enc is not None  # selected with code_verifier_enc IS NOT NULL
         new = _rotated(vault, enc, _state_aad(workspace_id, platform, state), "an OAuth state")
         if new is not None:
             result = session.execute(

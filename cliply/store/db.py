@@ -16,7 +16,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_BUSY_TIMEOUT_MS = 5_000
+_READ_ONLY = "cliply_read_only"  # execution option: a deferred (read) transaction on SQLite
 # Arbitrary constant: serialises concurrent `migrate()` calls from several processes on PostgreSQL.
 _MIGRATE_LOCK_KEY = 0x636C69706C79
 
@@ -40,15 +41,17 @@ def _prepare_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         if engine.url.database not in (None, "", ":memory:"):
-            # WAL lets Dagster runs, sensors and the CLI read while one of them writes.
+            # WAL lets Dagster runs, sensors, the CLI and API readers read while one of them writes.
             cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; safe with WAL
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         # A deferred transaction that reads then writes fails with SQLITE_BUSY at once (busy_timeout
         # is not consulted for lock upgrades in WAL); taking the write lock up front makes writers wait.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Read-only units of work stay deferred so they never queue behind (or block) a writer.
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 class Database:
@@ -66,6 +69,7 @@ class Database:
             engine_kwargs.setdefault("pool_pre_ping", True)
             self.engine = create_engine(self.url, **engine_kwargs)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._readers = sessionmaker(self.engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False)
 
     @property
     def dialect(self) -> str:
@@ -75,6 +79,12 @@ class Database:
     def session(self) -> Iterator[Session]:
         """A unit of work: commits on success, rolls back on any error."""
         with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only unit of work: on SQLite it takes no write lock (WAL readers see the last commit)."""
+        with self._readers() as session, session.begin():
             yield session
 
     def alembic_config(self) -> Config:

@@ -1,4 +1,5 @@
-"""Connected platform accounts, pending OAuth flows and API tokens (migration 0002_accounts).
+"""Connected platform accounts, pending OAuth flows and API tokens (migration 0002_accounts), and pending uploads
+(0004_http_hardening).
 
 Secrets are stored only as vault ciphertexts (*_enc columns, see cliply.security.vault) or, for API tokens, as a
 sha256 hash. __repr__ of every model leaves them out.
@@ -58,6 +59,11 @@ class OAuthState(Base):
     redirect_uri: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+    # Browser flow: sha256 of the cookie set by /oauth/<platform>/start; the callback must present it.
+    browser_hash: Mapped[str | None] = mapped_column(String(64))
+    # API/CLI flow: after the callback, the exchanged credentials wait (encrypted) for the user's explicit confirm.
+    confirm_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
+    pending_enc: Mapped[str | None] = mapped_column(Text)
 
     @property
     def code_verifier(self) -> str | None:
@@ -84,3 +90,14 @@ class ApiToken(Base):
     def __repr__(self) -> str:
         return (f"ApiToken(id={self.id!r}, workspace_id={self.workspace_id!r}, name={self.name!r}, "
                 f"prefix={self.prefix!r}, revoked={self.revoked_at is not None})")
+
+
+class Upload(Base):
+    """A signed upload URL handed out and not used yet: the PUT consumes it, so each URL uploads once."""
+
+    __tablename__ = "uploads"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Insert, Table, and_, delete, or_, select
+from sqlalchemy import Table, and_, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,7 @@ from cliply.store.models import (
     Workspace,
     utcnow,
 )
+from cliply.store.models_accounts import Upload
 
 USAGE_COUNTERS = ("source_minutes", "clips", "projects")
 _SOURCE_FIXED = {"id", "workspace_id", "created_at", "updated_at"}
@@ -37,12 +39,12 @@ class SourceExists(ValueError):
     """A source id is already taken."""
 
 
-def _dialect_insert(session: Session) -> Callable[[Table], Insert]:
+def _dialect_insert(session: Session) -> Callable[[Table], postgresql.Insert | sqlite.Insert]:
     name = session.get_bind().dialect.name
     if name == "postgresql":
-        return postgresql.insert  # type: ignore[return-value]
+        return postgresql.insert
     if name == "sqlite":
-        return sqlite.insert  # type: ignore[return-value]
+        return sqlite.insert
     raise NotImplementedError(f"upserts are implemented for postgresql and sqlite, not {name}")
 
 
@@ -56,16 +58,57 @@ def _check_fields(model: type, fixed: set[str], fields: dict[str, Any]) -> None:
         raise ValueError(f"cannot set {', '.join(sorted(unknown))} on {model.__name__}")
 
 
+class WorkspaceExists(ValueError):
+    """A workspace of that name exists already."""
+
+
+WORKSPACE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+
+
+def find_workspace(session: Session, name: str) -> Workspace | None:
+    return session.scalars(select(Workspace).where(Workspace.name == name)).one_or_none()
+
+
+def list_workspaces(session: Session) -> list[Workspace]:
+    return list(session.scalars(select(Workspace).order_by(Workspace.name)))
+
+
+def create_workspace(session: Session, name: str, plan: str = "free") -> Workspace:
+    """A new workspace; WorkspaceExists when the name is taken, ValueError for a bad name or plan."""
+    if not WORKSPACE_NAME.fullmatch(name):
+        raise ValueError(f"bad workspace name {name!r}: 1-63 letters, digits, '.', '_' or '-', starting with a "
+                         "letter or digit")
+    get_plan(plan)
+    table = cast(Table, Workspace.__table__)
+    stmt = _dialect_insert(session)(table).values(name=name, plan=plan, created_at=utcnow())
+    if session.execute(stmt.on_conflict_do_nothing(index_elements=["name"])).rowcount == 0:  # type: ignore[attr-defined]
+        raise WorkspaceExists(f"workspace {name!r} exists already")
+    workspace = find_workspace(session, name)
+    assert workspace is not None
+    return workspace
+
+
 def get_or_create_workspace(session: Session, name: str, plan: str = "free") -> Workspace:
     """The workspace called `name`, created with `plan` if new. Safe when several processes race."""
     get_plan(plan)
-    table = Workspace.__table__
+    table = cast(Table, Workspace.__table__)
     stmt = _dialect_insert(session)(table).values(name=name, plan=plan, created_at=utcnow())
     session.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
     return session.scalars(select(Workspace).where(Workspace.name == name)).one()
 
 
 # --- system-level lookups: these cross workspaces on purpose and must not be exposed to tenants ---
+
+
+def take_upload(session: Session, key: str) -> Workspace | None:
+    """System-level: consume a recorded, unexpired upload key (once: DELETE … RETURNING); its workspace or None."""
+    row = session.execute(
+        delete(Upload).where(Upload.key == key).returning(Upload.workspace_id, Upload.expires_at)
+        .execution_options(synchronize_session=False)
+    ).one_or_none()
+    if row is None or row.expires_at <= utcnow():
+        return None
+    return session.get(Workspace, row.workspace_id)
 
 
 def source_owner(session: Session, source_id: str) -> Workspace | None:
@@ -101,6 +144,15 @@ class WorkspaceScope:
     @property
     def plan(self) -> Plan:
         return get_plan(self.workspace.plan)
+
+    # --- uploads ---
+
+    def add_upload(self, key: str, expires_at: datetime) -> None:
+        """Remember a signed upload URL's key until its PUT (expired ones are swept here)."""
+        self.session.execute(delete(Upload).where(Upload.workspace_id == self.workspace_id,
+                                                  Upload.expires_at <= utcnow()))
+        self.session.add(Upload(key=key, workspace_id=self.workspace_id, created_at=utcnow(), expires_at=expires_at))
+        self.session.flush()
 
     # --- sources ---
 
@@ -225,18 +277,18 @@ class WorkspaceScope:
         """Atomically add to this period's counters (one INSERT … ON CONFLICT DO UPDATE, so concurrent
         callers never lose an increment)."""
         validate_period(period)
-        table = UsageRecord.__table__
+        table = cast(Table, UsageRecord.__table__)
         now = utcnow()
         stmt = _dialect_insert(self.session)(table).values(
             workspace_id=self.workspace_id, period=period,
             source_minutes=float(source_minutes), clips=int(clips), projects=int(projects), updated_at=now,
         )
-        stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
+        stmt = stmt.on_conflict_do_update(
             index_elements=["workspace_id", "period"],
             set_={
-                "source_minutes": table.c.source_minutes + stmt.excluded.source_minutes,  # type: ignore[attr-defined]
-                "clips": table.c.clips + stmt.excluded.clips,  # type: ignore[attr-defined]
-                "projects": table.c.projects + stmt.excluded.projects,  # type: ignore[attr-defined]
+                "source_minutes": table.c.source_minutes + stmt.excluded.source_minutes,
+                "clips": table.c.clips + stmt.excluded.clips,
+                "projects": table.c.projects + stmt.excluded.projects,
                 "updated_at": now,
             },
         )

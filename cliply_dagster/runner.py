@@ -2,34 +2,32 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import dagster as dg
 
-from cliply.config import Settings
-from cliply_assets.media import process_source_job
-from cliply_assets.partitions import SOURCES_PARTITIONS
+from cliply.settings import Settings, export_dagster_home
+from cliply_assets.media import SOURCES_PARTITIONS, process_source_job
 
 PROJECT_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
 
 
 def get_instance(settings: Settings) -> dg.DagsterInstance:
     """$DAGSTER_HOME when set (shared with `dagster dev`), else an embedded SQLite instance under CLIPLY_HOME."""
-    home = Path(os.environ.get("DAGSTER_HOME") or settings.home / "dagster").resolve()
+    home = settings.resolved_dagster_home
     home.mkdir(parents=True, exist_ok=True)
     target = home / "dagster.yaml"
     if not target.exists() and PROJECT_DAGSTER_YAML.exists():
         shutil.copyfile(PROJECT_DAGSTER_YAML, target)
-    os.environ["DAGSTER_HOME"] = str(home)
+    export_dagster_home(home)
     return dg.DagsterInstance.get()
 
 
 def materialize_source_sync(
     source_id: str, instance: dg.DagsterInstance, *, log_level: str = "INFO"
 ) -> dg.ExecuteInProcessResult:
-    from cliply.definitions import defs
+    from cliply_dagster.definitions import defs
 
     if not instance.has_dynamic_partition(SOURCES_PARTITIONS, source_id):
         instance.add_dynamic_partitions(SOURCES_PARTITIONS, [source_id])

@@ -1,15 +1,13 @@
-"""Upload sensors: register new sources as dynamic partitions and request ONE run each (cursor + run_key)."""
-
+"""Media sensors: new uploads become `sources` partitions, each with ONE process_source run (cursor + run_key)."""
 
 import json
 
 import dagster as dg
 
-from cliply.config import Settings
 from cliply.ingest import register_inbox_entry
+from cliply.settings import Settings
 from cliply.store.repo import sources_with_status
-from cliply_assets.media import process_source_job
-from cliply_assets.partitions import sources_partitions
+from cliply_assets.media import process_source_job, sources_partitions
 from cliply_resources import DatabaseResource, InboxResource
 
 # Bounded batches keep each tick far below the 60 s sensor timeout and the SQLite variable limits.
@@ -33,7 +31,8 @@ def _result(source_ids: list[str], cursor: str | None, reason: str) -> dg.Sensor
     job=process_source_job,
     minimum_interval_seconds=5,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="New files in the upload inbox (folder or S3 prefix) become sources, one run each.",
+    description="Every 5 s: settled new files in the upload inbox (folder or S3 prefix) are registered as sources "
+                "and each gets one process_source run (at most 50 per tick).",
 )
 def inbox_sensor(
     context: dg.SensorEvaluationContext, inbox: InboxResource, database: DatabaseResource
@@ -56,7 +55,8 @@ def inbox_sensor(
     job=process_source_job,
     minimum_interval_seconds=5,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Sources registered through `cliply ingest` (files and URL imports) start their run.",
+    description="Every 5 s: sources registered through `cliply ingest` (files and URL imports) each get "
+                "one process_source run (at most 50 per tick).",
 )
 def registered_sources_sensor(
     context: dg.SensorEvaluationContext, database: DatabaseResource
@@ -68,3 +68,8 @@ def registered_sources_sensor(
     ids = [sid for sid, _ in batch]
     cursor = json.dumps([batch[-1][1], batch[-1][0]]) if batch else context.cursor
     return _result(ids, cursor, "no newly registered sources")
+
+
+MEDIA_SENSORS = [inbox_sensor, registered_sources_sensor]
+
+defs = dg.Definitions(sensors=MEDIA_SENSORS)

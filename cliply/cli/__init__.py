@@ -1,0 +1,25 @@
+"""`cliply`: a thin adapter over the use cases. Each command builds the application container, calls a use case
+and prints; failures follow one policy (cliply/cli/base.py)."""
+
+from __future__ import annotations
+
+import click
+
+from cliply.cli import accounts, config, keys, media, posts, serving, workspaces
+from cliply.cli.base import CliplyGroup, configure_logging
+
+
+@click.group(cls=CliplyGroup)
+@click.option("-v", "--verbose", is_flag=True, help="Show debug logs.")
+@click.option("--debug", is_flag=True, help="Show the traceback of a failure.")
+def main(verbose: bool, debug: bool) -> None:
+    """Cliply turns long videos into ranked, captioned vertical clips."""
+    configure_logging(verbose)
+
+
+for command in (*media.COMMANDS, config.config, serving.sandbox, accounts.accounts, posts.posts, keys.keys,
+                serving.serve, serving.readyz):
+    main.add_command(command)
+main.add_command(workspaces.workspaces)
+
+__all__ = ["main"]

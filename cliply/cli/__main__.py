@@ -1,0 +1,5 @@
+"""`python -m cliply.cli`."""
+
+from cliply.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The Dagster code location (definitions.py) and the synchronous runner `cliply process` uses (runner.py)."""
