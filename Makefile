@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(BIN)/pip install -q --upgrade pip setuptools wheel
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q --no-deps -r requirements.lock
-	$(BIN)/pip install -q --no-deps --no-build-isolation --config-settings editable_mode=compat -e .
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
@@ -53,8 +53,15 @@ typecheck: install
 deps-check: install
 	$(BIN)/deptry .
 
+# Started from DAGSTER_HOME: anywhere else `dagster dev` warns that the folder's dagster.yaml "will not be used".
+# --log-level warning: the daemon logs every sensor tick at INFO ("… skipped: no new files" each 30 s per sensor);
+# those ticks are in the UI (Automation → sensor → ticks), and warnings and errors still reach the terminal.
+# The `dagster dev` → `dg dev` notice is silenced: `dg` is not part of this project.
+DEV_PORT ?= 3000
 dev: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	@echo "Dagster UI: http://127.0.0.1:$(DEV_PORT) (instance $(DAGSTER_HOME); Ctrl-C stops it)"
+	cd $(DAGSTER_HOME) && PYTHONWARNINGS='ignore:Function `dev_command` is superseded' \
+		$(abspath $(BIN))/dagster dev -w $(CURDIR)/workspace.yaml -h 127.0.0.1 -p $(DEV_PORT) --log-level warning
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/deptry .

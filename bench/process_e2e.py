@@ -42,12 +42,20 @@ def main() -> int:
         run_ffmpeg(["-i", str(source), "-f", "null", "-"])
         decode_s = time.perf_counter() - started
 
-        env = {**os.environ, "CLIPLY_HOME": str(work / "home"), "DAGSTER_HOME": str(work / "dagster"),
-               "CLIPLY_WHISPER_ENGINE": os.environ.get("CLIPLY_WHISPER_ENGINE", "faster-whisper"),
-               "CLIPLY_WHISPER_MODEL": model}
+        env = {
+            **os.environ,
+            "CLIPLY_HOME": str(work / "home"),
+            "DAGSTER_HOME": str(work / "dagster"),
+            "CLIPLY_WHISPER_ENGINE": os.environ.get("CLIPLY_WHISPER_ENGINE", "faster-whisper"),
+            "CLIPLY_WHISPER_MODEL": model,
+        }
         started = time.perf_counter()
-        proc = subprocess.run([str(Path(sys.executable).with_name("cliply")), "process", str(source), "--json"],
-                              env=env, capture_output=True, text=True)
+        proc = subprocess.run(
+            [str(Path(sys.executable).with_name("cliply")), "process", str(source), "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         wall = time.perf_counter() - started
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         if proc.returncode != 0:

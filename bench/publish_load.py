@@ -45,8 +45,15 @@ REDIRECT = "http://127.0.0.1:9/callback"
 
 def connect(sandbox: LocalSandbox, platform: str, account: str) -> tuple[object, dict[str, str]]:
     """Authorise like a user would (OAuth consent in the sandbox, or a Bluesky session); creds and options."""
-    client = make_client(platform, PlatformConfig(platform, base_url=f"{sandbox.base_url}/{platform}",
-                                                  client_id=f"cliply-{platform}", client_secret=CLIENT_SECRET))
+    client = make_client(
+        platform,
+        PlatformConfig(
+            platform,
+            base_url=f"{sandbox.base_url}/{platform}",
+            client_id=f"cliply-{platform}",
+            client_secret=CLIENT_SECRET,
+        ),
+    )
     try:
         if platform == "bluesky":
             creds = client.login(*sandbox.create_bluesky_account(account))  # type: ignore[attr-defined]
@@ -69,8 +76,9 @@ def start_postgres() -> tuple[str, dict[str, str]]:
 
     bindir = find_pg_bindir()
     if bindir is None:
-        raise SystemExit("--postgres needs the PostgreSQL server binaries (initdb, pg_ctl): "
-                         "run scripts/ensure_postgres.sh")
+        raise SystemExit(
+            "--postgres needs the PostgreSQL server binaries (initdb, pg_ctl): run scripts/ensure_postgres.sh"
+        )
     # Its own temporary folder: the server runs as the postgres user, who cannot enter the (0700) work folder.
     cluster = PgCluster(bindir=bindir, root=Path(tempfile.mkdtemp(prefix="cliply-pg-")))
     cluster.init()
@@ -78,8 +86,13 @@ def start_postgres() -> tuple[str, dict[str, str]]:
     atexit.register(lambda: (cluster.stop(), shutil.rmtree(cluster.root, ignore_errors=True)))
     app_url = create_database(cluster.admin_url(), "cliply_bench")
     create_database(cluster.admin_url(), "dagster_bench")
-    env = {"DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(cluster.port), "DAGSTER_PG_USER": "postgres",
-           "DAGSTER_PG_PASSWORD": "", "DAGSTER_PG_DB": "dagster_bench"}
+    env = {
+        "DAGSTER_PG_HOST": "127.0.0.1",
+        "DAGSTER_PG_PORT": str(cluster.port),
+        "DAGSTER_PG_USER": "postgres",
+        "DAGSTER_PG_PASSWORD": "",
+        "DAGSTER_PG_DB": "dagster_bench",
+    }
     return app_url, env
 
 
@@ -115,8 +128,11 @@ def main() -> int:
     ap.add_argument("--window-s", type=float, default=600)
     ap.add_argument("--accounts", type=int, default=50)
     ap.add_argument("--drain-s", type=float, default=300, help="extra time allowed after the last post falls due")
-    ap.add_argument("--postgres", action="store_true",
-                    help="app database and Dagster storage on a throwaway PostgreSQL cluster (needs its binaries)")
+    ap.add_argument(
+        "--postgres",
+        action="store_true",
+        help="app database and Dagster storage on a throwaway PostgreSQL cluster (needs its binaries)",
+    )
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="cliply-publish-bench-"))
@@ -126,9 +142,15 @@ def main() -> int:
     dagster_home.mkdir(parents=True)
     dagster_config = yaml.safe_load((ROOT / "dagster.yaml").read_text())
     serve_port = free_port()
-    env = {**os.environ, "CLIPLY_HOME": str(home), "DAGSTER_HOME": str(dagster_home),
-           "CLIPLY_TOKEN_KEYS": f"k1:{generate_key()}", "CLIPLY_PUBLIC_BASE_URL": f"http://127.0.0.1:{serve_port}",
-           "CLIPLY_MEDIA_URL_KEY": "bench-media-url-key", **sandbox.env()}
+    env = {
+        **os.environ,
+        "CLIPLY_HOME": str(home),
+        "DAGSTER_HOME": str(dagster_home),
+        "CLIPLY_TOKEN_KEYS": f"k1:{generate_key()}",
+        "CLIPLY_PUBLIC_BASE_URL": f"http://127.0.0.1:{serve_port}",
+        "CLIPLY_MEDIA_URL_KEY": "bench-media-url-key",
+        **sandbox.env(),
+    }
     app_url = f"sqlite:///{home / 'cliply.db'}"
     if args.postgres:
         app_url, pg_env = start_postgres()
@@ -139,9 +161,32 @@ def main() -> int:
     os.environ.update(env)
 
     clip = work / "clip.mp4"
-    run_ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=1080x1920:rate=30:duration=4", "-f", "lavfi", "-i",
-                "sine=duration=4", "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "600k", "-pix_fmt", "yuv420p",
-                "-c:a", "aac", "-shortest", "-movflags", "+faststart", str(clip)])
+    run_ffmpeg(
+        [
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1080x1920:rate=30:duration=4",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=duration=4",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-b:v",
+            "600k",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+            "-movflags",
+            "+faststart",
+            str(clip),
+        ]
+    )
     db = Database(app_url)
     db.migrate()
     media = LocalMediaStore(home / "media")
@@ -150,8 +195,19 @@ def main() -> int:
     with db.session() as s:
         scope = WorkspaceScope(s, get_or_create_workspace(s, "default"))
         scope.add_source("src1", "file", str(clip), "bench.mp4", status="ready")
-        clip_id = scope.replace_clips("src1", [{"start_s": 0.0, "end_s": 4.0, "media_key": "clips/src1/bench.mp4",
-                                                "duration_s": 4.0, "width": 1080, "height": 1920}])[0].id
+        clip_id = scope.replace_clips(
+            "src1",
+            [
+                {
+                    "start_s": 0.0,
+                    "end_s": 4.0,
+                    "media_key": "clips/src1/bench.mp4",
+                    "duration_s": 4.0,
+                    "width": 1080,
+                    "height": 1920,
+                }
+            ],
+        )[0].id
     accounts: list[tuple[str, int, dict[str, str]]] = []
     for i in range(args.accounts):
         platform = PLATFORMS[i % len(PLATFORMS)]
@@ -166,18 +222,38 @@ def main() -> int:
         for n in range(args.posts):
             platform, account_id, opts = accounts[n % len(accounts)]
             due = start + timedelta(seconds=args.window_s * n / args.posts)
-            ledger.create_post(scope, clip_id=clip_id, caption=f"Load test clip {n} #cliply", timezone="UTC",
-                               scheduled_at=due, targets=[ledger.TargetSpec(platform, account_id,
-                                                                          options=opts)])
-    print(f"seeded {args.accounts} accounts and {args.posts} posts due {start:%H:%M:%S}–"
-          f"{start + timedelta(seconds=args.window_s):%H:%M:%S} UTC", flush=True)
+            ledger.create_post(
+                scope,
+                clip_id=clip_id,
+                caption=f"Load test clip {n} #cliply",
+                timezone="UTC",
+                scheduled_at=due,
+                targets=[ledger.TargetSpec(platform, account_id, options=opts)],
+            )
+    print(
+        f"seeded {args.accounts} accounts and {args.posts} posts due {start:%H:%M:%S}–"
+        f"{start + timedelta(seconds=args.window_s):%H:%M:%S} UTC",
+        flush=True,
+    )
 
     exe = Path(sys.executable)
     log = (work / "daemon.log").open("w")
-    daemon = subprocess.Popen([str(exe.with_name("dagster-daemon")), "run", "-w", "workspace.yaml"], cwd=ROOT, env=env,
-                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    service = subprocess.Popen([str(exe.with_name("cliply")), "serve", "--port", str(serve_port)], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    daemon = subprocess.Popen(
+        [str(exe.with_name("dagster-daemon")), "run", "-w", "workspace.yaml"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    service = subprocess.Popen(
+        [str(exe.with_name("cliply")), "serve", "--port", str(serve_port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     began = time.monotonic()
     deadline = began + 30 + args.window_s + args.drain_s
     try:
@@ -185,8 +261,11 @@ def main() -> int:
             now = datetime.now(UTC)
             with db.session() as s:
                 # Settled: published, failed, or deferred by a quota to a later window (not lost, not late).
-                pending = sum(1 for t in s.query(PostTarget) if t.state not in ("published", "failed")
-                              and not (t.state == "waiting" and t.due_at > now))
+                pending = sum(
+                    1
+                    for t in s.query(PostTarget)
+                    if t.state not in ("published", "failed") and not (t.state == "waiting" and t.due_at > now)
+                )
             if pending == 0 and now > start + timedelta(seconds=args.window_s):
                 break
             time.sleep(5)
@@ -203,12 +282,14 @@ def main() -> int:
         sandbox.__exit__(None, None, None)
 
     with db.session() as s:
-        rows = [(t.state, t.due_at, t.published_at, t.attempt_started_at, t.error_class, t.id)
-                for t in s.query(PostTarget)]
+        rows = [
+            (t.state, t.due_at, t.published_at, t.attempt_started_at, t.error_class, t.id) for t in s.query(PostTarget)
+        ]
     published = [r for r in rows if r[0] == "published"]
     lateness = [max(0.0, ((r[3] or r[2]) - r[1]).total_seconds()) for r in published if (r[3] or r[2])]
-    per_target = Counter(p.payload.get("idempotency_key") or p.payload.get("cliply_target") or p.post_id
-                         for p in state.posts_for())
+    per_target = Counter(
+        p.payload.get("idempotency_key") or p.payload.get("cliply_target") or p.post_id for p in state.posts_for()
+    )
     duplicates = max(0, len(state.posts_for()) - len(published))
     caused_429 = sum(1 for r in state.requests if r.status == 429)
     final = datetime.now(UTC)
@@ -218,18 +299,26 @@ def main() -> int:
     due_span = max((r[1] for r in published), default=start) - min((r[1] for r in published), default=start)
     span = max((r[2] for r in published), default=start) - min((r[1] for r in published), default=start)
     earliest = min((r[1] for r in deferred), default=final)
-    print(f"published {len(published)}/{args.posts}, failed {sum(1 for r in rows if r[0] == 'failed')}, "
-          f"deferred by platform quotas {len(deferred)} (next window from {earliest:%Y-%m-%d %H:%M} UTC), "
-          f"states {dict(Counter(r[0] for r in rows))}")
+    print(
+        f"published {len(published)}/{args.posts}, failed {sum(1 for r in rows if r[0] == 'failed')}, "
+        f"deferred by platform quotas {len(deferred)} (next window from {earliest:%Y-%m-%d %H:%M} UTC), "
+        f"states {dict(Counter(r[0] for r in rows))}"
+    )
     if lateness:
-        print(f"lateness p50 {statistics.median(lateness):.1f} s, p99 {percentile(lateness, 0.99):.1f} s, "
-              f"max {max(lateness):.1f} s (target p99 <= 60 s)")
+        print(
+            f"lateness p50 {statistics.median(lateness):.1f} s, p99 {percentile(lateness, 0.99):.1f} s, "
+            f"max {max(lateness):.1f} s (target p99 <= 60 s)"
+        )
     due_rate = len(published) / max(1.0, due_span.total_seconds())
     rate = len(published) / max(1.0, span.total_seconds())
-    print(f"throughput {rate:.2f} posts/s vs the rate they fell due {due_rate:.2f} posts/s "
-          f"(ratio {rate / due_rate:.2f}; {'PostgreSQL' if args.postgres else 'SQLite'})")
-    print(f"sandbox posts {len(state.posts_for())} for {len(published)} published targets: duplicates {duplicates}; "
-          f"posts lost {lost}; 429 responses caused {caused_429}; distinct keys {len(per_target)}")
+    print(
+        f"throughput {rate:.2f} posts/s vs the rate they fell due {due_rate:.2f} posts/s "
+        f"(ratio {rate / due_rate:.2f}; {'PostgreSQL' if args.postgres else 'SQLite'})"
+    )
+    print(
+        f"sandbox posts {len(state.posts_for())} for {len(published)} published targets: duplicates {duplicates}; "
+        f"posts lost {lost}; 429 responses caused {caused_429}; distinct keys {len(per_target)}"
+    )
     print(f"publish runs launched {run_summary(dagster_home)} for {len(published)} published targets")
     print(f"work folder (daemon log): {work}")
     return 0 if duplicates == 0 and lost == 0 and caused_429 == 0 else 1

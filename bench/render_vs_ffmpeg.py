@@ -35,8 +35,10 @@ def talk_words(repeats: int) -> list[Word]:
         for s in segs:
             toks = s.text.split()
             step = (s.end - s.start - 0.2) / len(toks)
-            words += [Word(tok, r * period + s.start + i * step, r * period + s.start + (i + 0.9) * step)
-                      for i, tok in enumerate(toks)]
+            words += [
+                Word(tok, r * period + s.start + i * step, r * period + s.start + (i + 0.9) * step)
+                for i, tok in enumerate(toks)
+            ]
     return words
 
 
@@ -55,12 +57,47 @@ def main() -> None:
         ass = d / "hand.ass"
         ass.write_text(build_ass(words, clip_start=START, clip_end=END), encoding="utf-8")
         hand_args = [
-            "-ss", f"{START}", "-i", str(src), "-t", f"{END - START}",
-            "-vf", f"crop=404:720:438:0,scale=1080:1920:flags=bicubic,setsar=1,subtitles={ass},fps=30,format=yuv420p",
-            "-af", "loudnorm=I=-14:TP=-1.5:LRA=11,aresample=48000",
-            "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-profile:v", "high", "-pix_fmt", "yuv420p",
-            "-g", "60", "-keyint_min", "60", "-sc_threshold", "0", "-maxrate", "25000k", "-bufsize", "50000k",
-            "-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "2", "-movflags", "+faststart", str(d / "hand.mp4"),
+            "-ss",
+            f"{START}",
+            "-i",
+            str(src),
+            "-t",
+            f"{END - START}",
+            "-vf",
+            f"crop=404:720:438:0,scale=1080:1920:flags=bicubic,setsar=1,subtitles={ass},fps=30,format=yuv420p",
+            "-af",
+            "loudnorm=I=-14:TP=-1.5:LRA=11,aresample=48000",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-crf",
+            "23",
+            "-profile:v",
+            "high",
+            "-pix_fmt",
+            "yuv420p",
+            "-g",
+            "60",
+            "-keyint_min",
+            "60",
+            "-sc_threshold",
+            "0",
+            "-maxrate",
+            "25000k",
+            "-bufsize",
+            "50000k",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "128k",
+            "-ar",
+            "48000",
+            "-ac",
+            "2",
+            "-movflags",
+            "+faststart",
+            str(d / "hand.mp4"),
         ]
 
         def hand() -> None:
@@ -75,8 +112,10 @@ def main() -> None:
         med = {k: statistics.median(v) for k, v in times.items()}
         clip_s = END - START
         for k, v in times.items():
-            print(f"{k:13s} runs {', '.join(f'{x:.2f}' for x in v)} s  median {med[k]:.2f} s  "
-                  f"({med[k] / clip_s:.2f}x real time)")
+            print(
+                f"{k:13s} runs {', '.join(f'{x:.2f}' for x in v)} s  median {med[k]:.2f} s  "
+                f"({med[k] / clip_s:.2f}x real time)"
+            )
         print(f"ratio project / hand-written = {med['project'] / med['hand-written']:.3f} (target <= 1.2)")
 
 

@@ -71,8 +71,9 @@ def _check_file(scope: WorkspaceScope, path: Path) -> int:
     return size
 
 
-def _record_refusal(scope: WorkspaceScope, source_id: str, origin: str, uri: str, name: str,
-                    exc: InputRejected) -> None:
+def _record_refusal(
+    scope: WorkspaceScope, source_id: str, origin: str, uri: str, name: str, exc: InputRejected
+) -> None:
     scope.add_source(source_id, origin=origin, origin_uri=uri, original_name=name, status="rejected")
     scope.reject_source(source_id, exc.code, exc.reason)
 
@@ -117,12 +118,19 @@ def url_refusal(url: str, exc: BlockedURL) -> InputRejected:
         return InputRejected("blocked_url", str(exc))
     named = re.search(r"host '([^']*)'", str(exc))
     host = named.group(1) if named else urlparse(url).hostname
-    return InputRejected("download_failed", f"the host {host!r} could not be found; check the address (or, if it "
-                                            "is right, this machine's network)")
+    return InputRejected(
+        "download_failed",
+        f"the host {host!r} could not be found; check the address (or, if it is right, this machine's network)",
+    )
 
 
 def register_url(
-    settings: Settings, db: Database, url: str, *, workspace: str, status: str = "registered",
+    settings: Settings,
+    db: Database,
+    url: str,
+    *,
+    workspace: str,
+    status: str = "registered",
     keep_refused: bool = False,
 ) -> Registered:
     """Record a URL import; the download happens inside the pipeline, re-checked against private addresses.

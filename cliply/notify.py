@@ -91,8 +91,13 @@ class Notifier:
                     smtp.login(self.smtp_user, self.smtp_password)
                 smtp.send_message(msg)
         except (OSError, smtplib.SMTPException) as exc:
-            log.error("notification %s: e-mail via %s:%s failed: %s", event, self.smtp_host, self.smtp_port,
-                      type(exc).__name__)
+            log.error(
+                "notification %s: e-mail via %s:%s failed: %s",
+                event,
+                self.smtp_host,
+                self.smtp_port,
+                type(exc).__name__,
+            )
             return f"error: {type(exc).__name__}"
         return "ok"
 
@@ -103,8 +108,9 @@ class Notifier:
             resp.raise_for_status()
         except httpx.HTTPError as exc:
             # The URL may embed a secret path (Slack-style hooks): log only its host.
-            log.error("notification %s: webhook to %s failed: %s", event, httpx.URL(self.webhook_url).host,
-                      type(exc).__name__)
+            log.error(
+                "notification %s: webhook to %s failed: %s", event, httpx.URL(self.webhook_url).host, type(exc).__name__
+            )
             return f"error: {type(exc).__name__}"
         return "ok"
 

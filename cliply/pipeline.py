@@ -429,4 +429,3 @@ def failure_recorded(svc: Services, source_id: str) -> Iterator[None]:
         except Exception:  # the original error is the one worth raising
             log.exception("could not record the failure of %s", source_id)
         raise
-

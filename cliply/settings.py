@@ -60,6 +60,17 @@ def _switch_defaults() -> dict[str, bool]:
     return dict.fromkeys(PLATFORMS, True)
 
 
+def parse_delays(value: str) -> tuple[float, ...]:
+    """ "60,300,1800" → (60.0, 300.0, 1800.0); at least one delay, none negative."""
+    try:
+        delays = tuple(float(part) for part in value.split(","))
+    except ValueError:
+        raise ValueError(f"expected comma-separated seconds, not {value!r}") from None
+    if not delays or any(d < 0 for d in delays):
+        raise ValueError(f"delays must be zero or more seconds, not {value!r}")
+    return delays
+
+
 class Settings(BaseModel):
     """Every knob, with its CLIPLY_<NAME> variable and embedded default. `cliply config` lists them."""
 
@@ -72,7 +83,9 @@ class Settings(BaseModel):
     s3_endpoint_url: str = Field("", description="S3-compatible endpoint (e.g. SeaweedFS, MinIO).")
     s3_region: str = Field("us-east-1", description="S3 region.")
     inbox_url: str = Field("", description="Upload inbox: folder or s3://bucket/prefix; default <home>/inbox.")
-    dagster_home: Path | None = Field(None, description="Dagster instance folder (DAGSTER_HOME); default <home>/dagster.")
+    dagster_home: Path | None = Field(
+        None, description="Dagster instance folder (DAGSTER_HOME); default <home>/dagster."
+    )
     # --- workspaces ---
     default_workspace: str = Field("default", min_length=1, description="Workspace used when none is named.")
     default_plan: str = Field("free", description="Plan given to workspaces created on first use.")
@@ -87,8 +100,9 @@ class Settings(BaseModel):
     render_preset: str = Field("veryfast", description="x264 preset for clips.")
     render_crf: int = Field(23, ge=0, le=51, description="x264 CRF for clips.")
     caption_font: str = Field("DejaVu Sans", description="Caption font family (libass).")
-    caption_highlight: str = Field("#FFD400", pattern=r"^#[0-9A-Fa-f]{6}$",
-                                   description="Colour of the word being spoken (#RRGGBB).")
+    caption_highlight: str = Field(
+        "#FFD400", pattern=r"^#[0-9A-Fa-f]{6}$", description="Colour of the word being spoken (#RRGGBB)."
+    )
     fonts_dir: str = Field("", description="Extra fonts folder for captions.")
     ffmpeg: str = Field("", description="ffmpeg binary; default the one bundled with imageio-ffmpeg.")
     # --- URL imports ---
@@ -99,11 +113,14 @@ class Settings(BaseModel):
     http_max_body_bytes: int = Field(1024**2, gt=0, description="Largest JSON request body `cliply serve` reads.")
     max_targets_per_post: int = Field(50, ge=1, description="Most targets (platform accounts) one post may have.")
     media_url_key: SecretStr = Field(SecretStr(""), description="HMAC key for signed media URLs; default a key file.")
-    token_keys: SecretStr = Field(SecretStr(""), description="Token encryption keys kid:<base64>,…; default a key file.")
+    token_keys: SecretStr = Field(
+        SecretStr(""), description="Token encryption keys kid:<base64>,…; default a key file."
+    )
     token_key_active: str = Field("", description="Key id that encrypts new secrets; default the last listed.")
     publishing_enabled: bool = Field(True, description="Master publishing switch (off: nothing is published).")
-    publish: dict[str, bool] = Field(default_factory=_switch_defaults,
-                                     description="Per-platform switch CLIPLY_PUBLISH_<PLATFORM> (a typo = off).")
+    publish: dict[str, bool] = Field(
+        default_factory=_switch_defaults, description="Per-platform switch CLIPLY_PUBLISH_<PLATFORM> (a typo = off)."
+    )
     publish_max_items: int = Field(1000, ge=1, description="Targets one publish run may take.")
     publish_concurrency: int = Field(4, ge=1, description="Targets published at once by one run.")
     publish_lease_s: int = Field(300, ge=1, description="How long a claimed target is leased, seconds.")
@@ -112,9 +129,20 @@ class Settings(BaseModel):
     publish_poll_s: float = Field(1.0, gt=0, description="How often a lingering run looks for due targets.")
     publish_lookahead_s: float = Field(30.0, ge=0, description="Start a platform's run this early before targets.")
     publish_run_stale_s: float = Field(1800.0, ge=0, description="A run older than this is not waited for.")
+    publish_retry_delays_s: str = Field(
+        "60,300,1800", description="Waits before each later round after transient errors, seconds (comma separated)."
+    )
+    publish_retry_rounds: int = Field(3, ge=0, description="Later rounds after transient errors before failing.")
+    publish_reconcile_delays_s: str = Field(
+        "60,300,1800,7200", description='Waits before each retried "did it post?" lookup, seconds (comma separated).'
+    )
+    publish_reconcile_max_failures: int = Field(
+        5, ge=1, description='Failed "did it post?" lookups before a target needs a person.'
+    )
     retention_days: int = Field(7, ge=1, description="Days rendered media is kept unless a post needs it.")
-    platforms: dict[str, PlatformSettings] = Field(default_factory=_platform_defaults,
-                                                   description="CLIPLY_<PLATFORM>_* client settings.")
+    platforms: dict[str, PlatformSettings] = Field(
+        default_factory=_platform_defaults, description="CLIPLY_<PLATFORM>_* client settings."
+    )
     # --- notifications ---
     smtp_host: str = Field("", description="SMTP server for notifications; empty = no e-mail.")
     smtp_port: int = Field(25, ge=1, le=65535, description="SMTP port.")
@@ -134,6 +162,12 @@ class Settings(BaseModel):
     @classmethod
     def _master_switch(cls, value: Any) -> Any:
         return _switch(value)
+
+    @field_validator("publish_retry_delays_s", "publish_reconcile_delays_s")
+    @classmethod
+    def _delays(cls, value: str) -> str:
+        parse_delays(value)
+        return value
 
     @field_validator("public_base_url")
     @classmethod
@@ -302,8 +336,15 @@ def describe(settings: Settings | None = None, environ: Mapping[str, str] | None
     rows = []
     for var in variables():
         value, default, help_text = _lookup(settings, var)
-        rows.append(ShownSetting(var.name, _shown(value, var.secret), _shown(default, var.secret),
-                                 origin.get(var.name, "default"), help_text))
+        rows.append(
+            ShownSetting(
+                var.name,
+                _shown(value, var.secret),
+                _shown(default, var.secret),
+                origin.get(var.name, "default"),
+                help_text,
+            )
+        )
     return rows
 
 

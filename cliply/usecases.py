@@ -58,9 +58,12 @@ def workspace_scope(app: Cliply, ref: WorkspaceRef, *, write: bool = True) -> It
     """One transaction scoped to the workspace: committed when the block ends, rolled back on an error.
     write=False: a read-only transaction, which on SQLite neither waits for nor blocks writers."""
     if not write and not callable(ref):
-        with app.db.session() as session:  # the default workspace may need creating: a short write first
-            resolve(app, session, ref)
-    with (app.db.session() if write else app.db.reading()) as session:
+        with app.db.reading() as session:
+            missing = find_workspace(session, ref or app.settings.default_workspace) is None
+        if missing:  # the default workspace is created on first use: a short write first
+            with app.db.session() as session:
+                resolve(app, session, ref)
+    with app.db.session() if write else app.db.reading() as session:
         yield WorkspaceScope(session, resolve(app, session, ref))
 
 
@@ -84,8 +87,9 @@ def _workspace_json(workspace: Workspace) -> dict[str, Any]:
 # --- uploads: a signed URL is recorded when handed out and consumed by its one PUT ---
 
 
-def begin_upload(app: Cliply, ref: WorkspaceRef, *, filename: str | None, content_type: str | None,
-                 base_url: str = "") -> dict[str, Any]:
+def begin_upload(
+    app: Cliply, ref: WorkspaceRef, *, filename: str | None, content_type: str | None, base_url: str = ""
+) -> dict[str, Any]:
     """A signed upload URL (cliply.media.service.new_upload), remembered so that it can be used once."""
     from cliply.media import service as media
 

@@ -18,7 +18,7 @@ from cliply.notify import Notifier, notifier_from_settings
 from cliply.platforms import make_client
 from cliply.platforms.base import PlatformClient, PlatformConfig
 from cliply.publishing.media_urls import MediaUrlSigner
-from cliply.publishing.publisher import Publisher
+from cliply.publishing.publisher import Publisher, RetryPolicy
 from cliply.publishing.switches import PublishSwitches
 from cliply.security.vault import KeyRing, TokenVault
 from cliply.settings import Settings
@@ -72,16 +72,26 @@ def build_vault(settings: Settings) -> TokenVault:
 
 
 def build_transcriber(settings: Settings, *, engine: str = "", model: str = "", language: str = "") -> Transcriber:
-    return make_transcriber(engine or settings.whisper_engine, model or settings.whisper_model,
-                            language=(language or settings.whisper_language) or None,
-                            threads=settings.whisper_threads)
+    return make_transcriber(
+        engine or settings.whisper_engine,
+        model or settings.whisper_model,
+        language=(language or settings.whisper_language) or None,
+        threads=settings.whisper_threads,
+    )
 
 
-def build_client(settings: Settings, platform: str, **overrides: str) -> PlatformClient:
-    """One platform's client; non-empty overrides (base_url, client_id, client_secret) win over settings."""
+def build_client(
+    settings: Settings, platform: str, *, base_url: str = "", client_id: str = "", client_secret: str = ""
+) -> PlatformClient:
+    """One platform's client; non-empty overrides win over the platform's settings."""
     config = PlatformConfig.from_settings(platform, settings)
-    changes = {k: v.rstrip("/") if k == "base_url" else v for k, v in overrides.items() if v}
-    return make_client(platform, replace(config, **changes))
+    config = replace(
+        config,
+        base_url=base_url.rstrip("/") or config.base_url,
+        client_id=client_id or config.client_id,
+        client_secret=client_secret or config.client_secret,
+    )
+    return make_client(platform, config)
 
 
 def build_notifier(settings: Settings) -> Notifier:
@@ -92,11 +102,27 @@ def build_signer(settings: Settings, media: MediaStore) -> MediaUrlSigner:
     return MediaUrlSigner.from_settings(media, settings)
 
 
-def build_publisher(settings: Settings, *, db: Database, vault: TokenVault, media: MediaStore,
-                    clients: ClientFactory, switches: PublishSwitches | None = None) -> Publisher:
-    return Publisher(db=db, vault=vault, media=media, clients=clients,
-                     switches=switches or PublishSwitches.from_settings(settings),
-                     signer=build_signer(settings, media))
+def build_publisher(
+    settings: Settings,
+    *,
+    db: Database,
+    vault: TokenVault,
+    media: MediaStore,
+    clients: ClientFactory,
+    switches: PublishSwitches | None = None,
+    notifier: Notifier | None = None,
+) -> Publisher:
+    """Targets that need a person are reported through the notifier (built from settings unless given)."""
+    return Publisher(
+        db=db,
+        vault=vault,
+        media=media,
+        clients=clients,
+        switches=switches or PublishSwitches.from_settings(settings),
+        signer=build_signer(settings, media),
+        policy=RetryPolicy.from_settings(settings),
+        notify=(notifier or build_notifier(settings)).notify,
+    )
 
 
 @dataclass
@@ -146,8 +172,15 @@ class Cliply:
         return self._part("transcriber", lambda: build_transcriber(self.settings))
 
     def publisher(self, clients: ClientFactory | None = None) -> Publisher:
-        return build_publisher(self.settings, db=self.db, vault=self.vault, media=self.media,
-                               clients=clients or self.clients, switches=self.switches)
+        return build_publisher(
+            self.settings,
+            db=self.db,
+            vault=self.vault,
+            media=self.media,
+            clients=clients or self.clients,
+            switches=self.switches,
+            notifier=self.notifier,
+        )
 
     @contextmanager
     def session(self) -> Iterator[Any]:

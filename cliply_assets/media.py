@@ -3,14 +3,15 @@
 Thin wiring only: the stages live in cliply.pipeline; each asset builds its Services from resources and turns the
 stage's outcome into materialisation metadata."""
 
-import base64
+import warnings
 from typing import Any, NoReturn
 
 import dagster as dg
-import pandas as pd
 
 from cliply import pipeline
 from cliply.media.presets import PRESETS
+from cliply_assets.labels import REFUSED_TAG, source_name
+from cliply_assets.presentation import clips_table, file_link, highlights_table, preview_markdown
 from cliply_resources import DatabaseResource, InboxResource, MediaStoreResource, SettingsResource, TranscriberResource
 
 SOURCES_PARTITIONS = "sources"
@@ -23,6 +24,15 @@ OWNERS = ["team:cliply"]
 GROUP = "media"
 # Shared by every media asset: the partition, the group and the owners.
 _MEDIA: dict[str, Any] = {"partitions_def": sources_partitions, "group_name": GROUP, "owners": OWNERS}
+
+
+def partitioned_check(name: str, asset: str, description: str, *, blocking: bool = False) -> dg.AssetCheckSpec:
+    """A check evaluated per source partition, so the UI shows each source's result, not only the latest run's."""
+    with warnings.catch_warnings():  # partitioned checks are a "preview" feature in Dagster 1.13
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return dg.AssetCheckSpec(
+            name, asset=asset, blocking=blocking, partitions_def=sources_partitions, description=description
+        )
 
 
 def build_services(
@@ -49,23 +59,39 @@ def build_services(
     )
 
 
-def _rejected(out: pipeline.SourceOutcome) -> dg.MaterializeResult:
-    return dg.MaterializeResult(
-        metadata={"status": "rejected", "reject_code": out.reject_code, "reason": out.reject_reason,
-                  "workspace": out.workspace},
-        check_results=[dg.AssetCheckResult(check_name=SOURCE_CHECK, passed=False,
-                                           metadata={"code": out.reject_code, "reason": out.reject_reason})],
+def _source_labels(out: pipeline.SourceOutcome, name: str) -> dict[str, str]:
+    return {"source_id": out.source_id, "source_name": name, "workspace": out.workspace}
+
+
+def _refuse(context: dg.AssetExecutionContext, out: pipeline.SourceOutcome, name: str) -> NoReturn:
+    """A refused upload fails the step with its plain reason: the partition reads failed, nothing downstream runs,
+    and the blocking check records the reason for this partition."""
+    reason = f"{name or out.source_id} refused ({out.reject_code}): {out.reject_reason}"
+    metadata = {**_source_labels(out, name), "reject_code": out.reject_code or "", "reason": out.reject_reason or ""}
+    context.log_event(
+        dg.AssetCheckEvaluation(
+            asset_key=context.asset_key,
+            check_name=SOURCE_CHECK,
+            passed=False,
+            partition=context.partition_key,
+            blocking=True,
+            description=reason,
+            metadata=metadata,
+        )
     )
+    context.instance.add_run_tags(context.run_id, {REFUSED_TAG: out.reject_code or "rejected"})
+    raise dg.Failure(description=reason, metadata=metadata, allow_retries=False)
 
 
-def _accepted(out: pipeline.SourceOutcome, svc: pipeline.Services) -> dg.MaterializeResult:
+def _accepted(out: pipeline.SourceOutcome, svc: pipeline.Services, name: str) -> dg.MaterializeResult:
     info = out.info
     assert info is not None and out.media_key is not None
+    labels = _source_labels(out, name)
     return dg.MaterializeResult(
         metadata={
+            **labels,
             "status": "accepted",
-            "workspace": out.workspace,
-            "uri": dg.MetadataValue.path(svc.store.uri(out.media_key)),
+            "uri": file_link(svc.store.uri(out.media_key)),
             "duration_s": round(info.duration, 2),
             "video_codec": info.video_codec or "",
             "audio_codec": info.audio_codec or "",
@@ -74,8 +100,14 @@ def _accepted(out: pipeline.SourceOutcome, svc: pipeline.Services) -> dg.Materia
             "size_bytes": info.size_bytes,
             "sha256": out.sha256 or "",
         },
-        check_results=[dg.AssetCheckResult(check_name=SOURCE_CHECK, passed=True,
-                                           metadata={"duration_s": round(info.duration, 2)})],
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=SOURCE_CHECK,
+                passed=True,
+                description=f"{name or out.source_id} is readable and within limits",
+                metadata={**labels, "duration_s": round(info.duration, 2)},
+            )
+        ],
     )
 
 
@@ -83,10 +115,17 @@ def _accepted(out: pipeline.SourceOutcome, svc: pipeline.Services) -> dg.Materia
     **_MEDIA,
     kinds={"python", "ffmpeg", "s3"},
     tags={"cliply/step": "ingest"},
-    check_specs=[dg.AssetCheckSpec(SOURCE_CHECK, asset="sources", blocking=True,
-                                   description="Blocks the run unless the upload is a decodable video within the "
-                                               "workspace's plan (duration, size), so no transcription is wasted.")],
-    description="The uploaded video, fetched (inbox, upload or URL), probed, validated and stored at sources/<id>/.",
+    check_specs=[
+        partitioned_check(
+            SOURCE_CHECK,
+            "sources",
+            blocking=True,
+            description="Blocks the run unless the upload is a decodable video within the "
+            "workspace's plan (duration, size), so no transcription is wasted.",
+        )
+    ],
+    description="The uploaded video, fetched (inbox, upload or URL), probed, validated and stored at sources/<id>/. "
+    "A refused upload fails here with its reason; nothing downstream runs for it.",
 )
 def sources(
     context: dg.AssetExecutionContext,
@@ -96,12 +135,12 @@ def sources(
     inbox: InboxResource,
 ) -> dg.MaterializeResult:
     svc = build_services(context, settings=settings, database=database, media_store=media_store, inbox=inbox)
+    name = source_name(svc.db, context.partition_key)
     with pipeline.failure_recorded(svc, context.partition_key):
         out = pipeline.materialize_source(svc, context.partition_key)
     if not out.accepted:
-        context.log.warning(f"source {out.source_id} rejected: {out.reject_code}: {out.reject_reason}")
-        return _rejected(out)
-    return _accepted(out, svc)
+        _refuse(context, out, name)
+    return _accepted(out, svc, name)
 
 
 @dg.asset(
@@ -118,8 +157,9 @@ def transcripts(
     media_store: MediaStoreResource,
     transcriber: TranscriberResource,
 ) -> dg.MaterializeResult:
-    svc = build_services(context, settings=settings, database=database, media_store=media_store,
-                         transcriber=transcriber)
+    svc = build_services(
+        context, settings=settings, database=database, media_store=media_store, transcriber=transcriber
+    )
     with pipeline.failure_recorded(svc, context.partition_key):
         out = pipeline.materialize_transcript(svc, context.partition_key)
     t = out.transcript
@@ -133,7 +173,7 @@ def transcripts(
             "segments": len(t.segments),
             "duration_s": round(t.duration, 2),
             "real_time_factor": round(rtf, 3),
-            **{fmt: dg.MetadataValue.path(svc.store.uri(out.keys[fmt])) for fmt in ("json", "srt", "vtt")},
+            **{fmt: file_link(svc.store.uri(out.keys[fmt])) for fmt in ("json", "srt", "vtt")},
             "preview": dg.MetadataValue.text(t.text[:500]),
         }
     )
@@ -155,43 +195,45 @@ def highlights(
     svc = build_services(context, settings=settings, database=database, media_store=media_store)
     with pipeline.failure_recorded(svc, context.partition_key):
         found = pipeline.materialize_highlights(svc, context.partition_key)
-    table = pd.DataFrame(
-        [{"rank": h.rank, "start": round(h.start, 2), "end": round(h.end, 2), "score": round(h.score, 1),
-          "reasons": "; ".join(h.reasons), "text": h.text[:80]} for h in found]
-    )
     return dg.MaterializeResult(
         metadata={
             "num_highlights": len(found),
             "top_score": round(found[0].score, 1) if found else 0.0,
-            "highlights": dg.MetadataValue.md(table.to_markdown(index=False) if found else "_no speech to clip_"),
-            "uri": dg.MetadataValue.path(svc.store.uri(pipeline.highlights_key(context.partition_key))),
+            "highlights": highlights_table(found),
+            "uri": file_link(svc.store.uri(pipeline.highlights_key(context.partition_key))),
         }
     )
 
 
-def _clips_result(rendered: list[pipeline.ClipOutcome], svc: pipeline.Services) -> dg.MaterializeResult:
-    rows = [
-        {"clip": o.clip_id, "rank": o.highlight.rank, "start": round(o.highlight.start, 2),
-         "end": round(o.highlight.end, 2), "score": round(o.highlight.score, 1), "duration": round(o.info.duration, 2),
-         "MB": round(o.info.size_bytes / 1e6, 2), "reframe": o.crop_method, "path": svc.store.uri(o.key)}
-        for o in rendered
-    ]
+def _clips_check(rendered: list[pipeline.ClipOutcome], labels: dict[str, str]) -> dg.AssetCheckResult:
     invalid = {o.clip_id: {p: probs for p, probs in o.problems.items() if probs} for o in rendered}
     universal_ok = all(not o.problems["universal"] for o in rendered)
-    check = dg.AssetCheckResult(
+    verdict = "valid for every preset" if universal_ok else "not valid for the universal preset"
+    return dg.AssetCheckResult(
         check_name=CLIPS_CHECK,
         passed=universal_ok,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"presets_checked": ", ".join(PRESETS),
-                  "problems": dg.MetadataValue.json({k: v for k, v in invalid.items() if v})},
+        description=f"{len(rendered)} clips of {labels['source_name'] or labels['source_id']}: {verdict}",
+        metadata={
+            **labels,
+            "presets_checked": ", ".join(PRESETS),
+            "problems": dg.MetadataValue.json({k: v for k, v in invalid.items() if v}),
+        },
     )
+
+
+def _clips_result(
+    rendered: list[pipeline.ClipOutcome], svc: pipeline.Services, labels: dict[str, str]
+) -> dg.MaterializeResult:
+    uris = [svc.store.uri(o.key) for o in rendered]
     return dg.MaterializeResult(
         metadata={
             "num_clips": len(rendered),
-            "clips": dg.MetadataValue.md(pd.DataFrame(rows).to_markdown(index=False) if rows else "_no clips_"),
-            "clip_uris": dg.MetadataValue.json([r["path"] for r in rows]),
+            "clips": clips_table(rendered, uris),
+            "clip_uris": dg.MetadataValue.json(uris),
+            **{f"clip_{o.highlight.rank}": file_link(uri) for o, uri in zip(rendered, uris, strict=True)},
         },
-        check_results=[check],
+        check_results=[_clips_check(rendered, labels)],
     )
 
 
@@ -200,9 +242,14 @@ def _clips_result(rendered: list[pipeline.ClipOutcome], svc: pipeline.Services) 
     deps=[highlights],
     kinds={"python", "ffmpeg", "s3"},
     tags={"cliply/step": "render"},
-    check_specs=[dg.AssetCheckSpec(CLIPS_CHECK, asset="clips",
-                                   description="Every clip is H.264/AAC 9:16 and within each platform preset's "
-                                               "duration and size limits; problems are listed per clip.")],
+    check_specs=[
+        partitioned_check(
+            CLIPS_CHECK,
+            "clips",
+            description="Every clip is H.264/AAC 9:16 and within each platform preset's "
+            "duration and size limits; problems are listed per clip.",
+        )
+    ],
     description="Captioned 1080×1920 clips: cut, face-aware reframe, word-synced captions, loudness-normalised.",
 )
 def clips(
@@ -214,7 +261,8 @@ def clips(
     svc = build_services(context, settings=settings, database=database, media_store=media_store)
     with pipeline.failure_recorded(svc, context.partition_key):
         rendered = pipeline.materialize_clips(svc, context.partition_key)
-    return _clips_result(rendered, svc)
+    labels = {"source_id": context.partition_key, "source_name": source_name(svc.db, context.partition_key)}
+    return _clips_result(rendered, svc, labels)
 
 
 @dg.asset(
@@ -222,7 +270,7 @@ def clips(
     deps=[clips],
     kinds={"python", "ffmpeg"},
     tags={"cliply/step": "render"},
-    description="A cover JPEG per clip (sharpest non-black frame) plus a small preview shown here.",
+    description="A cover JPEG per clip (sharpest non-black frame); the first six are previewed here.",
 )
 def thumbnails(
     context: dg.AssetExecutionContext,
@@ -233,14 +281,13 @@ def thumbnails(
     svc = build_services(context, settings=settings, database=database, media_store=media_store)
     with pipeline.failure_recorded(svc, context.partition_key):
         made = pipeline.materialize_thumbnails(svc, context.partition_key)
-    previews = " ".join(
-        f"![{t.clip_id}](data:image/jpeg;base64,{base64.b64encode(t.preview_jpeg).decode()})" for t in made[:6]
-    )
     return dg.MaterializeResult(
         metadata={
             "num_thumbnails": len(made),
-            "previews": dg.MetadataValue.md(previews or "_no clips_"),
             "thumbnail_uris": dg.MetadataValue.json([svc.store.uri(t.key) for t in made]),
+            # One small inline image per clip (the first six), each with a link to its full-size cover.
+            **{f"preview {t.clip_id}": preview_markdown(t.clip_id, t.preview_jpeg) for t in made[:6]},
+            **{f"thumbnail {t.clip_id}": file_link(svc.store.uri(t.key)) for t in made[:6]},
         }
     )
 
@@ -252,7 +299,7 @@ process_source_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(*MEDIA_ASSETS),
     executor_def=dg.in_process_executor,
     description="Process one uploaded video (partition = source id) in a single run: fetch and validate it, "
-                "transcribe, pick highlights, render captioned vertical clips and their thumbnails.",
+    "transcribe, pick highlights, render captioned vertical clips and their thumbnails.",
     tags={"cliply/stage": "media"},
 )
 

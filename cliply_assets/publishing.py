@@ -20,6 +20,7 @@ from cliply.publishing.retention import sweep_media
 from cliply.publishing.switches import PublishSwitches
 from cliply.publishing.token_refresh import refresh_accounts
 from cliply.settings import Settings
+from cliply_assets.media import clips
 
 OWNERS = ["team:cliply"]
 GROUP = "publishing"
@@ -28,10 +29,14 @@ PLATFORM_TAG = "cliply/platform"
 # run-tag limit. No shared op pool: runs linger, so a pool smaller than the platform count would starve platforms.
 DAY_FORMAT = "%Y-%m-%d"
 
+# The first day this code could publish. A constant on purpose: a start that moved with the clock would change the
+# partitions definition on every deploy. Days before it would only ever read "missing" in the UI.
+POSTS_START_DATE = "2026-11-21"
+
 # end_offset=1: today's day partition exists today (a plain DailyPartitionsDefinition only has it tomorrow).
 posts_partitions = dg.MultiPartitionsDefinition(
     {
-        "day": dg.DailyPartitionsDefinition(start_date="2026-01-01", end_offset=1),
+        "day": dg.DailyPartitionsDefinition(start_date=POSTS_START_DATE, end_offset=1),
         "platform": dg.StaticPartitionsDefinition(list(PLATFORMS)),
     }
 )
@@ -74,19 +79,37 @@ def client_factory(resources: Any) -> Iterator[Callable[[str], PlatformClient]]:
 
 
 def _publisher(resources: Any, clients: Callable[[str], PlatformClient], settings: Settings) -> Publisher:
-    return wiring.build_publisher(settings, db=resources.database.get(), vault=resources.token_vault.get(),
-                                  media=resources.media_store.get(), clients=clients)
+    return wiring.build_publisher(
+        settings,
+        db=resources.database.get(),
+        vault=resources.token_vault.get(),
+        media=resources.media_store.get(),
+        clients=clients,
+    )
 
 
 def outcome_metadata(outcomes: Sequence[TargetOutcome]) -> dict[str, Any]:
     """Published ids/URLs, deferred (until when), failed (class + human message). Outcomes never hold tokens."""
-    published = [{"target": o.target_id, "post_id": o.post_id, "url": o.url, "reconciled": o.reconciled}
-                 for o in outcomes if o.state == "published"]
-    deferred = [{"target": o.target_id, "until": o.until.isoformat() if o.until else None,
-                 "reason": o.error_class or "limit", "message": o.message}
-                for o in outcomes if o.state == "waiting"]
-    failed = [{"target": o.target_id, "error_class": o.error_class, "message": o.message}
-              for o in outcomes if o.state == "failed"]
+    published = [
+        {"target": o.target_id, "post_id": o.post_id, "url": o.url, "reconciled": o.reconciled}
+        for o in outcomes
+        if o.state == "published"
+    ]
+    deferred = [
+        {
+            "target": o.target_id,
+            "until": o.until.isoformat() if o.until else None,
+            "reason": o.error_class or "limit",
+            "message": o.message,
+        }
+        for o in outcomes
+        if o.state == "waiting"
+    ]
+    failed = [
+        {"target": o.target_id, "error_class": o.error_class, "message": o.message}
+        for o in outcomes
+        if o.state == "failed"
+    ]
     unknown = [{"target": o.target_id, "message": o.message} for o in outcomes if o.state == "unknown_outcome"]
     skipped = [o.target_id for o in outcomes if o.state not in ("published", "waiting", "failed", "unknown_outcome")]
     return {
@@ -109,10 +132,13 @@ def outcome_metadata(outcomes: Sequence[TargetOutcome]) -> dict[str, Any]:
     kinds={"python"},
     owners=OWNERS,
     tags={"cliply/step": "publish"},
+    # Lineage only: a post publishes clips of any source, so every clips partition feeds every posts partition.
+    # Dagster does not hold a run back for missing upstream partitions; the ledger decides what is ready.
+    deps=[dg.AssetDep(clips, partition_mapping=dg.AllPartitionMapping())],
     required_resource_keys={"database", "media_store", "token_vault", *PLATFORMS},
     description="One run per (day, platform): publishes every due post target of that platform through the posts "
-                "ledger (claim → attempt → publish / reconcile), exactly once per target. Metadata lists what was "
-                "published (ids, URLs), deferred (until when) and failed (error class, message).",
+    "ledger (claim → attempt → publish / reconcile), exactly once per target. Metadata lists what was "
+    "published (ids, URLs), deferred (until when) and failed (error class, message).",
 )
 def posts(context: dg.AssetExecutionContext, config: PostsConfig) -> dg.MaterializeResult:
     key = context.partition_key
@@ -143,10 +169,18 @@ def posts(context: dg.AssetExecutionContext, config: PostsConfig) -> dg.Material
         )
         backfilled = publisher.backfill_post_ids(platform) if switches.allows(platform) else []
     meta = outcome_metadata(outcomes)
-    context.log.info(f"{platform}: claimed {meta['num_claimed']}, published {meta['num_published']}, deferred "
-                     f"{meta['num_deferred']}, failed {meta['num_failed']}, unknown {meta['num_unknown']}")
-    return dg.MaterializeResult(metadata={"platform": platform, "switched_on": switches.allows(platform), **meta,
-                                          "ids_backfilled": dg.MetadataValue.json(_backfilled(backfilled))})
+    context.log.info(
+        f"{platform}: claimed {meta['num_claimed']}, published {meta['num_published']}, deferred "
+        f"{meta['num_deferred']}, failed {meta['num_failed']}, unknown {meta['num_unknown']}"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "platform": platform,
+            "switched_on": switches.allows(platform),
+            **meta,
+            "ids_backfilled": dg.MetadataValue.json(_backfilled(backfilled)),
+        }
+    )
 
 
 def _backfilled(outcomes: Sequence[TargetOutcome]) -> list[dict[str, str]]:
@@ -158,7 +192,7 @@ publish_posts_job = dg.define_asset_job(
     selection=[posts],
     executor_def=dg.in_process_executor,
     description="Publish the post targets of one platform that are due (partition day|platform): one lingering run "
-                "per platform, started by due_posts_sensor.",
+    "per platform, started by due_posts_sensor.",
     # A publish run mostly waits on the network: small ECS tasks rather than the media-sized default.
     tags={"cliply/stage": "publish", "ecs/cpu": "512", "ecs/memory": "1024"},
 )
@@ -166,28 +200,42 @@ publish_posts_job = dg.define_asset_job(
 
 # ---- token refresh ------------------------------------------------------------------------------------------------
 
+
 @dg.op(required_resource_keys={"database", "token_vault", "notifier", *PLATFORMS})
 def refresh_expiring_tokens(context: dg.OpExecutionContext) -> dict[str, Any]:
     """Refresh every account token near expiry; notify about accounts that need re-authorisation."""
     res = context.resources
     with client_factory(res) as clients:
-        report = refresh_accounts(res.database.get(), res.token_vault.get(), clients, res.notifier.notify,
-                                  now=datetime.now(UTC))
-    context.log.info(f"tokens refreshed {len(report.refreshed)}, reauth required {len(report.reauth_required)}, "
-                     f"warned {len(report.warned)}, errors {len(report.errors)}")
+        report = refresh_accounts(
+            res.database.get(), res.token_vault.get(), clients, res.notifier.notify, now=datetime.now(UTC)
+        )
+    context.log.info(
+        f"tokens refreshed {len(report.refreshed)}, reauth required {len(report.reauth_required)}, "
+        f"warned {len(report.warned)}, errors {len(report.errors)}"
+    )
     errors = {str(account_id): error for account_id, error in report.errors.items()}  # JSON keys are strings
-    context.add_output_metadata({"refreshed": report.refreshed, "reauth_required": report.reauth_required,
-                                 "warned": report.warned, "errors": dg.MetadataValue.json(errors)})
+    context.add_output_metadata(
+        {
+            "refreshed": report.refreshed,
+            "reauth_required": report.reauth_required,
+            "warned": report.warned,
+            "errors": dg.MetadataValue.json(errors),
+        }
+    )
     return {"refreshed": report.refreshed, "reauth_required": report.reauth_required, "warned": report.warned}
 
 
-@dg.job(executor_def=dg.in_process_executor, tags={"cliply/stage": "maintenance"},
-        description="Refresh account tokens near expiry; flag accounts that need re-authorisation; warn 7 days ahead.")
+@dg.job(
+    executor_def=dg.in_process_executor,
+    tags={"cliply/stage": "maintenance"},
+    description="Refresh account tokens near expiry; flag accounts that need re-authorisation; warn 7 days ahead.",
+)
 def refresh_tokens_job() -> None:
     refresh_expiring_tokens()
 
 
 # ---- public ids assigned after publishing (TikTok moderation) -------------------------------------------------------
+
 
 @dg.op(required_resource_keys={"database", "media_store", "token_vault", *PLATFORMS})
 def backfill_public_ids(context: dg.OpExecutionContext) -> dict[str, Any]:
@@ -206,32 +254,49 @@ def backfill_public_ids(context: dg.OpExecutionContext) -> dict[str, Any]:
     return {p: [f["target"] for f in v] for p, v in filled.items()}
 
 
-@dg.job(executor_def=dg.in_process_executor, tags={"cliply/stage": "maintenance"},
-        description="Ask the platforms for the public ids of posts published while still in moderation.")
+@dg.job(
+    executor_def=dg.in_process_executor,
+    tags={"cliply/stage": "maintenance"},
+    description="Ask the platforms for the public ids of posts published while still in moderation.",
+)
 def backfill_ids_job() -> None:
     backfill_public_ids()
 
 
 # ---- media retention ------------------------------------------------------------------------------------------------
 
+
 @dg.op(required_resource_keys={"database", "media_store"})
 def delete_expired_media(context: dg.OpExecutionContext) -> dict[str, Any]:
     """Delete clip media past CLIPLY_RETENTION_DAYS, keeping what a scheduled post still needs."""
     days = Settings.from_env().retention_days
-    report = sweep_media(context.resources.database.get(), context.resources.media_store.get(),
-                         now=datetime.now(UTC), days=days)
-    context.log.info(f"retention {days} d: deleted media of {len(report.deleted_clips)} clips "
-                     f"({report.deleted_objects} objects), kept {len(report.kept_for_posts)} for scheduled posts")
-    context.add_output_metadata({"retention_days": days, "deleted_clips": report.deleted_clips,
-                                 "kept_for_posts": report.kept_for_posts, "deleted_objects": report.deleted_objects})
+    report = sweep_media(
+        context.resources.database.get(), context.resources.media_store.get(), now=datetime.now(UTC), days=days
+    )
+    context.log.info(
+        f"retention {days} d: deleted media of {len(report.deleted_clips)} clips "
+        f"({report.deleted_objects} objects), kept {len(report.kept_for_posts)} for scheduled posts"
+    )
+    context.add_output_metadata(
+        {
+            "retention_days": days,
+            "deleted_clips": report.deleted_clips,
+            "kept_for_posts": report.kept_for_posts,
+            "deleted_objects": report.deleted_objects,
+        }
+    )
     return {"deleted_clips": report.deleted_clips, "kept_for_posts": report.kept_for_posts}
 
 
-@dg.job(executor_def=dg.in_process_executor, tags={"cliply/stage": "maintenance"},
-        description="Delete rendered clips/thumbnails older than CLIPLY_RETENTION_DAYS unless a post still needs them.")
+@dg.job(
+    executor_def=dg.in_process_executor,
+    tags={"cliply/stage": "maintenance"},
+    description="Delete rendered clips/thumbnails older than CLIPLY_RETENTION_DAYS unless a post still needs them.",
+)
 def media_retention_job() -> None:
     delete_expired_media()
 
 
-defs = dg.Definitions(assets=[posts],
-                      jobs=[publish_posts_job, refresh_tokens_job, backfill_ids_job, media_retention_job])
+defs = dg.Definitions(
+    assets=[posts], jobs=[publish_posts_job, refresh_tokens_job, backfill_ids_job, media_retention_job]
+)

@@ -1,14 +1,20 @@
-"""Synchronous materialisation for the CLI: the same job and asset code the sensor's runs use."""
+"""Synchronous runs for the CLI and scripts: the same named jobs and asset code the sensors' runs use, so the run
+list shows `process_source` / `publish_posts` rather than Dagster's ephemeral asset job."""
 
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
+from cliply import wiring
 from cliply.settings import Settings, export_dagster_home
+from cliply_assets.labels import source_name, source_run_tags
 from cliply_assets.media import SOURCES_PARTITIONS, process_source_job
+from cliply_assets.publishing import PLATFORM_TAG, posts_partition_key, publish_posts_job
 
 PROJECT_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
 
@@ -37,6 +43,27 @@ def materialize_source_sync(
         partition_key=source_id,
         instance=instance,
         raise_on_error=False,
-        tags={"cliply/source": source_id},
+        tags=source_run_tags(source_id, source_name(wiring.build_database(Settings.from_env()), source_id)),
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+    )
+
+
+def publish_platform_sync(
+    platform: str,
+    instance: dg.DagsterInstance,
+    *,
+    run_config: dict[str, Any] | None = None,
+    now: datetime | None = None,
+    raise_on_error: bool = True,
+) -> dg.ExecuteInProcessResult:
+    """One publish_posts run for `platform` (today's day|platform partition), in this process."""
+    from cliply_dagster.definitions import defs
+
+    job = defs().resolve_job_def(publish_posts_job.name)
+    return job.execute_in_process(
+        partition_key=posts_partition_key(now or datetime.now(UTC), platform),
+        instance=instance,
+        raise_on_error=raise_on_error,
+        tags={PLATFORM_TAG: platform},
+        run_config=run_config,
     )

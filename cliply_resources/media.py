@@ -73,8 +73,9 @@ class TranscriberResource(dg.ConfigurableResource):
     language: str = ""
 
     def get(self) -> Transcriber:
-        return wiring.build_transcriber(Settings.from_env(), engine=self.engine, model=self.model,
-                                        language=self.language)
+        return wiring.build_transcriber(
+            Settings.from_env(), engine=self.engine, model=self.model, language=self.language
+        )
 
 
 def media_resources() -> dict[str, dg.ConfigurableResource]:

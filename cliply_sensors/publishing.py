@@ -11,6 +11,7 @@ from cliply.publishing.retention import has_expired_media
 from cliply.publishing.switches import PublishSwitches
 from cliply.settings import Settings
 from cliply.store.accounts import EXPIRY_WARNING, accounts_expiring
+from cliply_assets.labels import REFUSED_TAG
 from cliply_assets.publishing import (
     PLATFORM_TAG,
     backfill_ids_job,
@@ -42,8 +43,9 @@ def _blocking_for_s(settings: Settings) -> float:
     return min(settings.publish_run_stale_s, max(0.0, settings.publish_max_run_s - settings.publish_lookahead_s))
 
 
-def publishing_in_progress(instance: dg.DagsterInstance, platform: str, now: datetime,
-                           settings: Settings | None = None) -> str | None:
+def publishing_in_progress(
+    instance: dg.DagsterInstance, platform: str, now: datetime, settings: Settings | None = None
+) -> str | None:
     """The id of a queued publish run for `platform`, or of a live one still taking new targets; else None.
 
     A run past max_run_s (less the lookahead) only finishes what it holds: its successor is requested then, and
@@ -68,8 +70,8 @@ def publishing_in_progress(instance: dg.DagsterInstance, platform: str, now: dat
     minimum_interval_seconds=DUE_POSTS_INTERVAL_S,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Every 15 s: for each switched-on platform with post targets due now or within "
-                "CLIPLY_PUBLISH_LOOKAHEAD_S (30 s), one publish_posts run (partition day|platform) unless one is "
-                "already queued or still taking targets.",
+    "CLIPLY_PUBLISH_LOOKAHEAD_S (30 s), one publish_posts run (partition day|platform) unless one is "
+    "already queued or still taking targets.",
 )
 def due_posts_sensor(context: dg.SensorEvaluationContext, database: DatabaseResource) -> dg.SensorResult:
     now = datetime.now(UTC)
@@ -88,11 +90,13 @@ def due_posts_sensor(context: dg.SensorEvaluationContext, database: DatabaseReso
         if running is not None:
             notes.append(f"{platform}: run {running} in progress")
             continue
-        requests.append(dg.RunRequest(
-            partition_key=posts_partition_key(now, platform),
-            run_key=f"posts:{platform}:{window}",
-            tags={PLATFORM_TAG: platform, "cliply/due": str(counts[platform])},
-        ))
+        requests.append(
+            dg.RunRequest(
+                partition_key=posts_partition_key(now, platform),
+                run_key=f"posts:{platform}:{window}",
+                tags={PLATFORM_TAG: platform, "cliply/due": str(counts[platform])},
+            )
+        )
     if notes:
         context.log.info("; ".join(notes))
     if not requests:
@@ -158,10 +162,12 @@ def media_retention_schedule(
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=30,
     description="Reports every failed Cliply run (job, partition, platform, error) through the notifier: log, "
-                "e-mail when SMTP is configured, webhook when set.",
+    "e-mail when SMTP is configured, webhook when set.",
 )
 def run_failure_notifier(context: dg.RunFailureSensorContext, notifier: NotifierResource) -> None:
     run = context.dagster_run
+    if REFUSED_TAG in run.tags:  # a refused upload is bad input, recorded on its source: no operator to wake
+        return
     error = context.failure_event.message or ""
     notifier.notify(
         "run_failed",

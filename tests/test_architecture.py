@@ -7,8 +7,16 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DAGSTER_SIDE = ("dagster", "dagster_aws", "dagster_postgres", "dagster_webserver", "cliply_assets", "cliply_resources",
-                "cliply_sensors", "cliply_dagster")
+DAGSTER_SIDE = (
+    "dagster",
+    "dagster_aws",
+    "dagster_postgres",
+    "dagster_webserver",
+    "cliply_assets",
+    "cliply_resources",
+    "cliply_sensors",
+    "cliply_dagster",
+)
 ADAPTER = "cliply/orchestration.py"  # the one module that runs Dagster for `cliply process` and readiness
 SETTINGS = "cliply/settings.py"
 
@@ -31,8 +39,11 @@ def _reads_environment(path: Path) -> bool:
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Attribute) and node.attr in {"environ", "getenv", "putenv"}:
             return True
-        if isinstance(node, ast.ImportFrom) and node.module == "os" and any(
-                a.name in {"environ", "getenv"} for a in node.names):
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.module == "os"
+            and any(a.name in {"environ", "getenv"} for a in node.names)
+        ):
             return True
     return False
 
@@ -52,9 +63,11 @@ def test_the_adapter_is_the_only_exception_and_is_used() -> None:
 
 
 def test_only_the_settings_module_reads_the_environment() -> None:
-    readers = [p.relative_to(ROOT).as_posix()
-               for p in _modules("cliply", "cliply_assets", "cliply_resources", "cliply_sensors", "cliply_dagster")
-               if _reads_environment(p)]
+    readers = [
+        p.relative_to(ROOT).as_posix()
+        for p in _modules("cliply", "cliply_assets", "cliply_resources", "cliply_sensors", "cliply_dagster")
+        if _reads_environment(p)
+    ]
     assert readers == [SETTINGS]
 
 

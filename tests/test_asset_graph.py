@@ -33,8 +33,14 @@ def _partitions(pd: dg.PartitionsDefinition | None) -> dict[str, Any] | None:
     if isinstance(pd, dg.MultiPartitionsDefinition):
         return {"type": "multi", "dimensions": {d.name: _partitions(d.partitions_def) for d in pd.partitions_defs}}
     if isinstance(pd, dg.TimeWindowPartitionsDefinition):
-        return {"type": "time_window", "cron": pd.cron_schedule, "start": pd.start.isoformat(),
-                "timezone": pd.timezone, "fmt": pd.fmt, "end_offset": pd.end_offset}
+        return {
+            "type": "time_window",
+            "cron": pd.cron_schedule,
+            "start": pd.start.isoformat(),
+            "timezone": pd.timezone,
+            "fmt": pd.fmt,
+            "end_offset": pd.end_offset,
+        }
     if isinstance(pd, dg.StaticPartitionsDefinition):
         return {"type": "static", "keys": pd.get_partition_keys()}  # order is meaningful: keep it
     return {"type": type(pd).__name__, "text": str(pd)}
@@ -49,7 +55,13 @@ def _assets(repo: dg.RepositoryDefinition) -> dict[str, Any]:
         out[key.to_user_string()] = {
             "partitions": _partitions(node.partitions_def),
             "deps": sorted(k.to_user_string() for k in node.parent_keys),
-            "checks": sorted(({"name": c.name, "blocking": c.blocking} for c in checks), key=lambda c: c["name"]),
+            "dep_partition_mappings": {
+                k.to_user_string(): type(graph.get_partition_mapping(key, k)).__name__ for k in sorted(node.parent_keys)
+            },
+            "checks": sorted(
+                ({"name": c.name, "blocking": c.blocking, "partitions": _partitions(c.partitions_def)} for c in checks),
+                key=lambda c: c["name"],
+            ),
             "owners": sorted(node.owners),
             "kinds": sorted(node.kinds),
             "group": node.group_name,
@@ -71,16 +83,24 @@ def _jobs(repo: dg.RepositoryDefinition) -> dict[str, Any]:
 
 def _schedules(repo: dg.RepositoryDefinition) -> dict[str, Any]:
     return {
-        s.name: {"cron": s.cron_schedule, "timezone": s.execution_timezone, "job": s.job_name,
-                 "default_status": s.default_status.value}
+        s.name: {
+            "cron": s.cron_schedule,
+            "timezone": s.execution_timezone,
+            "job": s.job_name,
+            "default_status": s.default_status.value,
+        }
         for s in repo.schedule_defs
     }
 
 
 def _sensors(repo: dg.RepositoryDefinition) -> dict[str, Any]:
     return {
-        s.name: {"type": s.sensor_type.value, "jobs": sorted(t.job_name for t in s.targets),
-                 "minimum_interval_s": s.minimum_interval_seconds, "default_status": s.default_status.value}
+        s.name: {
+            "type": s.sensor_type.value,
+            "jobs": sorted(t.job_name for t in s.targets),
+            "minimum_interval_s": s.minimum_interval_seconds,
+            "default_status": s.default_status.value,
+        }
         for s in repo.sensor_defs
     }
 
@@ -96,8 +116,13 @@ def _resources(definitions: dg.Definitions) -> dict[str, Any]:
 def render(definitions: dg.Definitions) -> str:
     """Deterministic JSON: sorted keys, no timestamps, no object reprs."""
     repo = definitions.get_repository_def()
-    graph = {"assets": _assets(repo), "jobs": _jobs(repo), "schedules": _schedules(repo),
-             "sensors": _sensors(repo), "resources": _resources(definitions)}
+    graph = {
+        "assets": _assets(repo),
+        "jobs": _jobs(repo),
+        "schedules": _schedules(repo),
+        "sensors": _sensors(repo),
+        "resources": _resources(definitions),
+    }
     return json.dumps(graph, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
@@ -120,8 +145,17 @@ def test_asset_graph_matches_snapshot(rendered: Callable[[], str]) -> None:
         SNAPSHOT.write_text(actual)
     expected = SNAPSHOT.read_text() if SNAPSHOT.exists() else ""
     if actual != expected:
-        diff = "".join(difflib.unified_diff(expected.splitlines(keepends=True), actual.splitlines(keepends=True),
-                                            fromfile=str(SNAPSHOT.relative_to(ROOT)), tofile="code location now"))
-        pytest.fail(f"The code location differs from its snapshot. If the change is intended, run\n"
-                    f"    {UPDATE_ENV}=1 .venv/bin/pytest -q tests/test_asset_graph.py\n"
-                    f"and commit {SNAPSHOT.name} with it.\n\n{diff}", pytrace=False)
+        diff = "".join(
+            difflib.unified_diff(
+                expected.splitlines(keepends=True),
+                actual.splitlines(keepends=True),
+                fromfile=str(SNAPSHOT.relative_to(ROOT)),
+                tofile="code location now",
+            )
+        )
+        pytest.fail(
+            f"The code location differs from its snapshot. If the change is intended, run\n"
+            f"    {UPDATE_ENV}=1 .venv/bin/pytest -q tests/test_asset_graph.py\n"
+            f"and commit {SNAPSHOT.name} with it.\n\n{diff}",
+            pytrace=False,
+        )

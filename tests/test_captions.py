@@ -12,10 +12,16 @@ from cliply.media.types import Word
 
 CLIP_START = 10.0
 WORDS = [
-    Word("So", 10.50, 10.70), Word("here's", 10.70, 11.05), Word("the", 11.05, 11.20), Word("thing", 11.20, 11.60),
-    Word("about", 11.65, 11.90), Word("clips.", 11.90, 12.40),
+    Word("So", 10.50, 10.70),
+    Word("here's", 10.70, 11.05),
+    Word("the", 11.05, 11.20),
+    Word("thing", 11.20, 11.60),
+    Word("about", 11.65, 11.90),
+    Word("clips.", 11.90, 12.40),
     # 2.6 s of silence
-    Word("Short", 15.00, 15.30), Word("is", 15.30, 15.45), Word("better", 15.45, 15.90),
+    Word("Short", 15.00, 15.30),
+    Word("is", 15.30, 15.45),
+    Word("better", 15.45, 15.90),
 ]
 
 

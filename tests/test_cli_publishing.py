@@ -29,7 +29,7 @@ from cliply.store.models_accounts import Account
 from cliply.store.models_publishing import Post, PostTarget
 from cliply.store.repo import WorkspaceScope, get_or_create_workspace
 from tests.fixtures.sandbox import RunningSandbox
-from tests.test_http import env_for, serve
+from tests.test_http import confirm, env_for, serve
 
 TEXT = "Compound interest is the engine of wealth. Interest on interest grows your savings every year."
 
@@ -48,15 +48,20 @@ class Env:
         with self.db.session() as s:
             scope = WorkspaceScope(s, get_or_create_workspace(s, "default"))
             scope.add_source("src_1", "file", "/in/a.mp4", "a.mp4", status="ready")
-            scope.replace_clips("src_1", [{"start_s": i * 20.0, "end_s": i * 20.0 + 15, "text": TEXT}
-                                          for i in range(3)])
+            scope.replace_clips(
+                "src_1", [{"start_s": i * 20.0, "end_s": i * 20.0 + 15, "text": TEXT} for i in range(3)]
+            )
 
     def cli(self, *args: str, input: str | None = None) -> Result:
         return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
 
     def account(self, platform: str, external_id: str, ws: str = "default", **kw: Any) -> int:
-        creds = Credentials(access_token="tok-" + external_id, refresh_token=kw.pop("refresh", "ref-" + external_id),
-                            account_id=external_id, **kw)
+        creds = Credentials(
+            access_token="tok-" + external_id,
+            refresh_token=kw.pop("refresh", "ref-" + external_id),
+            account_id=external_id,
+            **kw,
+        )
         with self.db.session() as s:
             repo = AccountsRepo(WorkspaceScope(s, get_or_create_workspace(s, ws)), self.vault)
             return repo.connect(platform, creds, external_id).id
@@ -73,8 +78,21 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
 
 def test_create_with_at_and_tz_stores_utc(env: Env) -> None:
     yt = env.account("youtube", "UC1")
-    r = env.cli("posts", "create", "--clip", "src_1-c01", "--targets", f"youtube:{yt}", "--at", "2030-12-01 09:00",
-                "--tz", "Europe/Paris", "--caption", "Money talk", "--json")
+    r = env.cli(
+        "posts",
+        "create",
+        "--clip",
+        "src_1-c01",
+        "--targets",
+        f"youtube:{yt}",
+        "--at",
+        "2030-12-01 09:00",
+        "--tz",
+        "Europe/Paris",
+        "--caption",
+        "Money talk",
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert out["scheduled_at"] == "2030-12-01T08:00:00+00:00"
@@ -85,8 +103,21 @@ def test_create_with_at_and_tz_stores_utc(env: Env) -> None:
         target = s.scalars(select(PostTarget).where(PostTarget.post_id == post.id)).one()
         assert target.due_at == post.scheduled_at and target.caption == "Money talk"
     # summer time: Paris is UTC+2 in July
-    r = env.cli("posts", "create", "--clip", "src_1-c02", "--targets", f"youtube:{yt}", "--at", "2030-07-01 09:00",
-                "--tz", "Europe/Paris", "--caption", "x", "--json")
+    r = env.cli(
+        "posts",
+        "create",
+        "--clip",
+        "src_1-c02",
+        "--targets",
+        f"youtube:{yt}",
+        "--at",
+        "2030-07-01 09:00",
+        "--tz",
+        "Europe/Paris",
+        "--caption",
+        "x",
+        "--json",
+    )
     assert json.loads(r.stdout)["scheduled_at"] == "2030-07-01T07:00:00+00:00"
     show = env.cli("posts", "show", out["id"])
     assert out["id"] in show.stdout and "youtube" in show.stdout and "scheduled" in show.stdout
@@ -94,21 +125,31 @@ def test_create_with_at_and_tz_stores_utc(env: Env) -> None:
 
 def test_caption_over_limit_is_refused_with_the_platform_named(env: Env) -> None:
     yt, x = env.account("youtube", "UC1"), env.account("x", "x1")
-    r = env.cli("posts", "create", "--clip", "src_1-c01", "--targets", f"youtube:{yt},x:{x}",
-                "--caption", "short", "--per-platform-caption", "x=" + "word " * 80)
+    r = env.cli(
+        "posts",
+        "create",
+        "--clip",
+        "src_1-c01",
+        "--targets",
+        f"youtube:{yt},x:{x}",
+        "--caption",
+        "short",
+        "--per-platform-caption",
+        "x=" + "word " * 80,
+    )
     assert r.exit_code == 2
     assert "rejected by x rules" in r.stderr and "280" in r.stderr
     assert env.count(Post) == 0 and env.count(PostTarget) == 0
 
 
-def test_instagram_and_threads_need_a_public_media_url_at_creation(env: Env,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_instagram_and_threads_need_a_public_media_url_at_creation(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     ig, th = env.account("instagram", "ig1"), env.account("threads", "th1")
     with env.db.session() as s:
         scope = WorkspaceScope(s, get_or_create_workspace(s, "default"))
         scope.add_source("src_2", "file", "/in/b.mp4", "b.mp4", status="ready")
-        scope.replace_clips("src_2", [{"start_s": 0.0, "end_s": 15.0, "text": TEXT,
-                                       "media_key": "clips/src_2/src_2-c01.mp4"}])
+        scope.replace_clips(
+            "src_2", [{"start_s": 0.0, "end_s": 15.0, "text": TEXT, "media_key": "clips/src_2/src_2-c01.mp4"}]
+        )
     args = ("posts", "create", "--clip", "src_2-c01", "--targets", f"instagram:{ig},threads:{th}", "--caption", "hi")
     # A local media store and no public base URL: Meta could never fetch the clip, so nothing is created.
     r = env.cli(*args)
@@ -152,9 +193,24 @@ def test_suggestion_when_no_caption(env: Env) -> None:
 
 def test_bulk_spaces_posts_and_shows_progress(env: Env) -> None:
     yt, tt = env.account("youtube", "UC1"), env.account("tiktok", "tt1")
-    r = env.cli("posts", "bulk", "--clips", "src_1-c01,src_1-c02,src_1-c03", "--targets", f"youtube:{yt},tiktok:{tt}",
-                "--at", "2030-12-01 09:00", "--tz", "Europe/Paris", "--every", "30m", "--caption", "Series",
-                "--option", "tiktok.privacy=PUBLIC_TO_EVERYONE")
+    r = env.cli(
+        "posts",
+        "bulk",
+        "--clips",
+        "src_1-c01,src_1-c02,src_1-c03",
+        "--targets",
+        f"youtube:{yt},tiktok:{tt}",
+        "--at",
+        "2030-12-01 09:00",
+        "--tz",
+        "Europe/Paris",
+        "--every",
+        "30m",
+        "--caption",
+        "Series",
+        "--option",
+        "tiktok.privacy=PUBLIC_TO_EVERYONE",
+    )
     assert r.exit_code == 0, r.output
     assert "3/3" in r.stderr and "scheduling" in r.stderr  # tqdm's bar
     with env.db.session() as s:
@@ -169,16 +225,30 @@ def test_bulk_is_all_or_nothing(env: Env) -> None:
     r = env.cli("posts", "bulk", "--clips", "src_1-c01,missing", "--targets", f"youtube:{yt}", "--caption", "x")
     assert r.exit_code == 2 and "nothing was scheduled" in r.stderr
     # TikTok direct posts need a privacy level chosen by the user: refused, named, nothing created
-    r = env.cli("posts", "bulk", "--clips", "src_1-c01,src_1-c02", "--targets", f"youtube:{yt},tiktok:{tt}",
-                "--caption", "x")
+    r = env.cli(
+        "posts", "bulk", "--clips", "src_1-c01,src_1-c02", "--targets", f"youtube:{yt},tiktok:{tt}", "--caption", "x"
+    )
     assert r.exit_code == 2 and "rejected by tiktok rules" in r.stderr and "privacy" in r.stderr
     assert env.count(Post) == 0
 
 
 def test_posts_list_cancel_retry(env: Env) -> None:
     yt = env.account("youtube", "UC1")
-    out = json.loads(env.cli("posts", "create", "--clip", "src_1-c01", "--targets", f"youtube:{yt}", "--caption",
-                             "x", "--at", "2030-01-01 00:00", "--json").stdout)
+    out = json.loads(
+        env.cli(
+            "posts",
+            "create",
+            "--clip",
+            "src_1-c01",
+            "--targets",
+            f"youtube:{yt}",
+            "--caption",
+            "x",
+            "--at",
+            "2030-01-01 00:00",
+            "--json",
+        ).stdout
+    )
     assert out["id"] in env.cli("posts", "list").stdout
     r = env.cli("posts", "edit", out["id"], "--at", "2030-01-01 09:00", "--tz", "Asia/Tokyo", "--caption", "new")
     assert r.exit_code == 0, r.output
@@ -204,7 +274,8 @@ def test_accounts_list_shows_statuses(env: Env) -> None:
     broken = env.account("facebook", "broken")
     with env.db.session() as s:
         AccountsRepo(WorkspaceScope(s, get_or_create_workspace(s, "default")), env.vault).set_status(
-            broken, "reauth_required", "token revoked by the user")
+            broken, "reauth_required", "token revoked by the user"
+        )
     assert env.cli("accounts", "disconnect", str(dead)).exit_code == 0
     r = env.cli("accounts", "list")
     assert r.exit_code == 0
@@ -242,6 +313,9 @@ def test_keys_tokens_and_rotation(env: Env, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_readyz_command(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = env.cli("readyz")  # publishing on and no daemon running: not ready, and it says why
+    assert r.exit_code == 1 and json.loads(r.stdout)["checks"]["daemon"]["ok"] is False
+    monkeypatch.setenv("CLIPLY_PUBLISHING_ENABLED", "0")  # a worker that does not publish needs no daemon
     r = env.cli("readyz")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["ok"] is True
@@ -252,18 +326,25 @@ def test_readyz_command(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     assert report["checks"]["database"]["ok"] is False and report["checks"]["media_store"]["ok"] is True
 
 
-def test_accounts_connect_waits_for_the_served_callback(env: Env, sandbox: RunningSandbox,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    platform_env = {"CLIPLY_TIKTOK_BASE_URL": sandbox.url("tiktok"), "CLIPLY_TIKTOK_CLIENT_ID": "cliply-tiktok",
-                    "CLIPLY_TIKTOK_CLIENT_SECRET": "sandbox-secret"}
+def test_accounts_connect_waits_for_the_served_callback(
+    env: Env, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    platform_env = {
+        "CLIPLY_TIKTOK_BASE_URL": sandbox.url("tiktok"),
+        "CLIPLY_TIKTOK_CLIENT_ID": "cliply-tiktok",
+        "CLIPLY_TIKTOK_CLIENT_SECRET": "sandbox-secret",
+    }
     for key, value in platform_env.items():
         monkeypatch.setenv(key, value)
     # `cliply serve`, in-process: its settings are read at start, like the real command's (platform URLs included)
     with serve(create_app(Settings.from_env(), db=env.db)) as base:
         proc = subprocess.Popen(
             [sys.executable, "-m", "cliply.cli", "accounts", "connect", "tiktok", "--timeout", "60"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "CLIPLY_PUBLIC_BASE_URL": base})
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "CLIPLY_PUBLIC_BASE_URL": base},
+        )
         try:
             assert proc.stdout is not None
             lines = [proc.stdout.readline(), proc.stdout.readline()]
@@ -271,8 +352,10 @@ def test_accounts_connect_waits_for_the_served_callback(env: Env, sandbox: Runni
             authorize = lines[1].strip()
             assert authorize.startswith(sandbox.url("tiktok"))
             back = httpx.get(authorize)
-            page = httpx.get(back.headers["location"])
-            assert page.status_code == 200 and "Connected" in page.text
+            page = httpx.get(back.headers["location"])  # names the account and the workspace, stores nothing yet
+            assert "tiktok" in page.text and "default" in page.text and env.count(Account) == 0
+            done = confirm(base, page)
+            assert done.status_code == 200 and "Connected" in done.text
             out, err = proc.communicate(timeout=60)
         finally:
             if proc.poll() is None:
@@ -299,8 +382,9 @@ def test_drafting_helpers() -> None:
     assert parse_schedule("2026-01-01T10:00:00+05:00", "UTC")[0] == datetime(2026, 1, 1, 5, 0, tzinfo=UTC)
 
 
-def test_accounts_connect_bluesky_prompts_hidden(env: Env, sandbox: RunningSandbox,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_accounts_connect_bluesky_prompts_hidden(
+    env: Env, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from tests.test_http import bluesky_account
 
     monkeypatch.setenv("CLIPLY_BLUESKY_BASE_URL", sandbox.url("bluesky"))

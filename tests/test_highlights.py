@@ -75,8 +75,28 @@ def assert_ranked(hs: Sequence[Highlight]) -> None:
 
 def random_talk(seed: int, n_sentences: int = 70) -> Transcript:
     rng = random.Random(seed)
-    vocab = ["river", "market", "engine", "window", "garden", "system", "budget", "coffee", "morning", "signal",
-             "ticket", "bridge", "question", "answer", "design", "number", "paper", "camera", "travel", "winter"]
+    vocab = [
+        "river",
+        "market",
+        "engine",
+        "window",
+        "garden",
+        "system",
+        "budget",
+        "coffee",
+        "morning",
+        "signal",
+        "ticket",
+        "bridge",
+        "question",
+        "answer",
+        "design",
+        "number",
+        "paper",
+        "camera",
+        "travel",
+        "winter",
+    ]
     glue = ["the", "a", "of", "to", "in", "with", "for", "on", "about", "from"]
     script: list[str | float] = []
     for _ in range(n_sentences):
@@ -200,8 +220,10 @@ def test_sentences_ignore_mid_sentence_segment_cuts_and_abbreviations() -> None:
     # Cut the first sentence into two segments with no pause between, like Whisper's "prudently in | his power".
     first, second = whole.segments
     cut = [w.word for w in first.words].index("until")
-    parts = (Segment("a", first.start, first.words[cut - 1].end, first.words[:cut]),
-             Segment("b", first.words[cut].start, first.end, first.words[cut:]))
+    parts = (
+        Segment("a", first.start, first.words[cut - 1].end, first.words[:cut]),
+        Segment("b", first.words[cut].start, first.end, first.words[cut:]),
+    )
     assert parts[1].words[0].start - parts[0].words[-1].end < 0.3
     sentences = build_sentences(Transcript("en", whole.text, (*parts, second), whole.duration))
     assert [s.text for s in sentences] == [
@@ -211,10 +233,19 @@ def test_sentences_ignore_mid_sentence_segment_cuts_and_abbreviations() -> None:
 
 
 def test_a_long_pause_ends_a_sentence_even_without_punctuation() -> None:
-    seg = Segment("we tried it then it failed", 0.0, 4.0, (
-        Word("we", 0.0, 0.3), Word("tried", 0.35, 0.7), Word("it", 0.75, 1.0),
-        Word("then", 2.0, 2.3), Word("it", 2.35, 2.6), Word("failed", 2.65, 3.0),
-    ))
+    seg = Segment(
+        "we tried it then it failed",
+        0.0,
+        4.0,
+        (
+            Word("we", 0.0, 0.3),
+            Word("tried", 0.35, 0.7),
+            Word("it", 0.75, 1.0),
+            Word("then", 2.0, 2.3),
+            Word("it", 2.35, 2.6),
+            Word("failed", 2.65, 3.0),
+        ),
+    )
     t = Transcript("en", seg.text, (seg,), 4.0)
     assert [s.text for s in build_sentences(t)] == ["we tried it", "then it failed"]
 
@@ -277,8 +308,12 @@ def test_real_transcript_clips_start_and_end_at_sentence_boundaries(joined_audio
     model = WhisperModel(str(FASTER_TINY_EN), device="cpu", compute_type="int8")
     raw, info = model.transcribe(str(joined_audio), language="en", word_timestamps=True, beam_size=1)
     segments = tuple(
-        Segment(s.text.strip(), float(s.start), float(s.end),
-                tuple(Word(w.word.strip(), float(w.start), float(w.end), float(w.probability)) for w in s.words))
+        Segment(
+            s.text.strip(),
+            float(s.start),
+            float(s.end),
+            tuple(Word(w.word.strip(), float(w.start), float(w.end), float(w.probability)) for w in s.words),
+        )
         for s in raw
     )
     t = Transcript("en", " ".join(s.text for s in segments), segments, float(info.duration))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -67,8 +68,12 @@ class World:
             return fn(WorkspaceScope(s, get_or_create_workspace(s, ws)))
 
     def account(self, ws: str, platform: str, external_id: str, **creds: Any) -> int:
-        c = Credentials(access_token=f"secret-access-{external_id}", refresh_token=f"secret-refresh-{external_id}",
-                        account_id=external_id, **creds)
+        c = Credentials(
+            access_token=f"secret-access-{external_id}",
+            refresh_token=f"secret-refresh-{external_id}",
+            account_id=external_id,
+            **creds,
+        )
         return self.in_scope(ws, lambda sc: AccountsRepo(sc, self.vault).connect(platform, c, f"@{external_id}").id)
 
     def count(self, model: type) -> int:
@@ -76,11 +81,24 @@ class World:
             return s.scalar(select(func.count()).select_from(model)) or 0
 
 
+def confirm(base: str, page: httpx.Response, decision: str = "connect") -> httpx.Response:
+    """Answer a confirmation page the way its form does (the person who consented clicks a button)."""
+    assert page.status_code == 200 and "Confirm the connection" in page.text, page.text
+    action = re.search(r"action='([^']+)'", page.text)
+    token = re.search(r"name='token' value='([^']+)'", page.text)
+    assert action and token
+    return httpx.post(base + action.group(1), data={"token": token.group(1), "decision": decision}, timeout=30)
+
+
 def env_for(tmp_path: Path) -> dict[str, str]:
     (tmp_path / "media").mkdir(exist_ok=True)
     (tmp_path / "dagster").mkdir(exist_ok=True)
-    return {"CLIPLY_HOME": str(tmp_path / "home"), "CLIPLY_DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
-            "CLIPLY_MEDIA_URL": str(tmp_path / "media"), "DAGSTER_HOME": str(tmp_path / "dagster")}
+    return {
+        "CLIPLY_HOME": str(tmp_path / "home"),
+        "CLIPLY_DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
+        "CLIPLY_MEDIA_URL": str(tmp_path / "media"),
+        "DAGSTER_HOME": str(tmp_path / "dagster"),
+    }
 
 
 def seed(db: Database, vault: TokenVault) -> tuple[dict[str, str], dict[str, str]]:
@@ -221,9 +239,17 @@ def _create(world: World, ws: str, body: dict[str, Any]) -> httpx.Response:
 def test_workspace_isolation(world: World) -> None:
     a_yt = world.account("acme", "youtube", "UC-acme")
     b_yt = world.account("globex", "youtube", "UC-globex")
-    r = _create(world, "acme", {"clip_id": world.clips["acme"], "caption": "hello",
-                                "targets": [{"platform": "youtube", "account_id": a_yt}],
-                                "at": "2030-01-01 10:00", "timezone": "UTC"})
+    r = _create(
+        world,
+        "acme",
+        {
+            "clip_id": world.clips["acme"],
+            "caption": "hello",
+            "targets": [{"platform": "youtube", "account_id": a_yt}],
+            "at": "2030-01-01 10:00",
+            "timezone": "UTC",
+        },
+    )
     assert r.status_code == 201, r.text
     post = r.json()
     target_id = post["targets"][0]["id"]
@@ -238,10 +264,26 @@ def test_workspace_isolation(world: World) -> None:
     assert [a["id"] for a in httpx.get(f"{base}/api/accounts", headers=b).json()["accounts"]] == [b_yt]
     assert httpx.delete(f"{base}/api/accounts/{a_yt}", headers=b).status_code == 404
     # B cannot post A's clip, nor its own clip to A's account
-    assert _create(world, "globex", {"clip_id": world.clips["acme"], "caption": "x",
-                                     "targets": [{"platform": "youtube", "account_id": b_yt}]}).status_code == 404
-    assert _create(world, "globex", {"clip_id": world.clips["globex"], "caption": "x",
-                                     "targets": [{"platform": "youtube", "account_id": a_yt}]}).status_code == 404
+    assert (
+        _create(
+            world,
+            "globex",
+            {"clip_id": world.clips["acme"], "caption": "x", "targets": [{"platform": "youtube", "account_id": b_yt}]},
+        ).status_code
+        == 404
+    )
+    assert (
+        _create(
+            world,
+            "globex",
+            {
+                "clip_id": world.clips["globex"],
+                "caption": "x",
+                "targets": [{"platform": "youtube", "account_id": a_yt}],
+            },
+        ).status_code
+        == 404
+    )
     assert world.count(Post) == 1
 
     mine = httpx.get(f"{base}/api/posts/{post['id']}", headers=world.auth("acme"))
@@ -250,16 +292,23 @@ def test_workspace_isolation(world: World) -> None:
     with world.db.session() as s:
         assert s.get(Account, a_yt).status == "connected"  # type: ignore[union-attr]
     # A itself can act on its own post
-    assert httpx.post(f"{base}/api/posts/{post['id']}/cancel", headers=world.auth("acme")).json()["status"] \
-        == "cancelled"
+    assert (
+        httpx.post(f"{base}/api/posts/{post['id']}/cancel", headers=world.auth("acme")).json()["status"] == "cancelled"
+    )
 
 
 def test_caption_over_a_platform_limit_creates_nothing(world: World) -> None:
     yt = world.account("acme", "youtube", "UC-acme")
     x = world.account("acme", "x", "x-acme")
-    r = _create(world, "acme", {"clip_id": world.clips["acme"], "caption": "word " * 80,  # 400 chars > X's 280
-                                "targets": [{"platform": "youtube", "account_id": yt},
-                                            {"platform": "x", "account_id": x}]})
+    r = _create(
+        world,
+        "acme",
+        {
+            "clip_id": world.clips["acme"],
+            "caption": "word " * 80,  # 400 chars > X's 280
+            "targets": [{"platform": "youtube", "account_id": yt}, {"platform": "x", "account_id": x}],
+        },
+    )
     assert r.status_code == 422, r.text
     assert r.json()["platforms"] == ["x"]
     assert "x" in r.json()["error"]
@@ -268,9 +317,16 @@ def test_caption_over_a_platform_limit_creates_nothing(world: World) -> None:
 
 def test_post_lifecycle_and_suggestions(world: World) -> None:
     yt = world.account("acme", "youtube", "UC-acme")
-    r = _create(world, "acme", {"clip_id": world.clips["acme"], "targets": [{"platform": "youtube",
-                                                                             "account_id": yt}],
-                                "at": "2030-12-01 09:00", "timezone": "Europe/Paris"})
+    r = _create(
+        world,
+        "acme",
+        {
+            "clip_id": world.clips["acme"],
+            "targets": [{"platform": "youtube", "account_id": yt}],
+            "at": "2030-12-01 09:00",
+            "timezone": "Europe/Paris",
+        },
+    )
     assert r.status_code == 201, r.text
     post = r.json()
     assert post["scheduled_at"] == "2030-12-01T08:00:00+00:00" and post["timezone"] == "Europe/Paris"
@@ -289,8 +345,9 @@ def test_post_lifecycle_and_suggestions(world: World) -> None:
 
 
 def bluesky_account(sandbox: RunningSandbox, handle: str, password: str) -> str:
-    resp = httpx.post(f"{sandbox.url('bluesky')}/xrpc/com.atproto.server.createAccount",
-                      json={"handle": handle, "password": password})
+    resp = httpx.post(
+        f"{sandbox.url('bluesky')}/xrpc/com.atproto.server.createAccount", json={"handle": handle, "password": password}
+    )
     assert resp.status_code == 200, resp.text
     return str(resp.json()["did"])
 
@@ -298,11 +355,13 @@ def bluesky_account(sandbox: RunningSandbox, handle: str, password: str) -> str:
 def test_bluesky_app_password_connect(world: World, sandbox: RunningSandbox) -> None:
     did = bluesky_account(sandbox, "alice.test", "pw-very-secret")
     url, auth = f"{world.base}/api/accounts", world.auth("acme")
-    wrong = httpx.post(url, headers=auth, json={"platform": "bluesky", "handle": "alice.test",
-                                                "app_password": "pw-wrong-secret"})
+    wrong = httpx.post(
+        url, headers=auth, json={"platform": "bluesky", "handle": "alice.test", "app_password": "pw-wrong-secret"}
+    )
     assert wrong.status_code == 400 and "pw-wrong-secret" not in wrong.text
-    r = httpx.post(url, headers=auth, json={"platform": "bluesky", "handle": "alice.test",
-                                            "app_password": "pw-very-secret"})
+    r = httpx.post(
+        url, headers=auth, json={"platform": "bluesky", "handle": "alice.test", "app_password": "pw-very-secret"}
+    )
     assert r.status_code == 201, r.text
     assert r.json()["external_id"] == did and r.json()["handle"] == "alice.test"
     assert "pw-very-secret" not in r.text and "jwt" not in r.text.lower()
@@ -313,34 +372,54 @@ def test_bluesky_app_password_connect(world: World, sandbox: RunningSandbox) -> 
     assert r.status_code == 400 and "OAuth" in r.json()["error"]
 
 
-def test_local_upload_and_signed_media(world: World) -> None:
+def test_local_upload_and_signed_media(world: World, tmp_path: Path) -> None:
+    from tests.helpers import make_video
+
+    video = make_video(tmp_path / "talk.mp4", seconds=1).read_bytes()
     r = httpx.post(f"{world.base}/api/uploads", headers=world.auth("acme"), json={"filename": "talk.mp4"})
     assert r.status_code == 201, r.text
     up = r.json()
     assert up["key"].startswith("uploads/ws") and up["method"] == "PUT"
-    put = httpx.put(up["url"], content=b"\x00video-bytes")
-    assert put.status_code == 201, put.text
-    assert put.json()["source_id"] and put.json()["status"] == "registered"
     tampered = up["url"].replace("sig=", "sig=0")
     assert httpx.put(tampered, content=b"x").status_code == 403
+    put = httpx.put(up["url"], content=video)
+    assert put.status_code == 201, put.text
+    assert put.json()["status"] == "registered"  # the upload became a source of the token's workspace
+    assert world.in_scope("acme", lambda sc: sc.get_source(put.json()["source_id"]) is not None)
+    assert world.in_scope("globex", lambda sc: sc.get_source(put.json()["source_id"]) is None)
+    assert httpx.put(up["url"], content=video).status_code == 403  # single use
     media = LocalMediaStore(Path(world.settings.resolved_media_url))
-    assert media.get_bytes(up["key"]) == b"\x00video-bytes"
+    assert media.get_bytes(up["key"]) == video
 
     signer = MediaUrlSigner.from_env(media, {"CLIPLY_PUBLIC_BASE_URL": world.base}, home=world.settings.home)
     url = signer.url_for(up["key"])
     got = httpx.get(url)
-    assert got.status_code == 200 and got.content == b"\x00video-bytes"
+    assert got.status_code == 200 and got.content == video
     assert httpx.get(url.replace(up["key"], "uploads/other.mp4")).status_code == 403
     expired = signer.url_for(up["key"], now=time.time() - 2 * 86400)
     assert httpx.get(expired).status_code == 403
 
 
+def test_an_upload_that_is_not_a_video_is_a_rejected_source(world: World) -> None:
+    up = httpx.post(f"{world.base}/api/uploads", headers=world.auth("acme"), json={"filename": "a.mp4"}).json()
+    put = httpx.put(up["url"], content=b"\x00not-a-video")
+    assert put.status_code == 422 and put.json()["code"], put.text
+    assert httpx.put(up["url"], content=b"\x00not-a-video").status_code == 403
+
+
 def test_edit_before_start(world: World) -> None:
     yt, x = world.account("acme", "youtube", "UC-acme"), world.account("acme", "x", "x-acme")
-    post = _create(world, "acme", {"clip_id": world.clips["acme"], "caption": "first",
-                                   "targets": [{"platform": "youtube", "account_id": yt},
-                                               {"platform": "x", "account_id": x}],
-                                   "at": "2030-05-01 12:00", "timezone": "America/New_York"}).json()
+    post = _create(
+        world,
+        "acme",
+        {
+            "clip_id": world.clips["acme"],
+            "caption": "first",
+            "targets": [{"platform": "youtube", "account_id": yt}, {"platform": "x", "account_id": x}],
+            "at": "2030-05-01 12:00",
+            "timezone": "America/New_York",
+        },
+    ).json()
     url, auth = f"{world.base}/api/posts/{post['id']}", world.auth("acme")
     too_long = httpx.patch(url, headers=auth, json={"captions": {"x": "word " * 80}})
     assert too_long.status_code == 422 and too_long.json()["platforms"] == ["x"]
@@ -362,8 +441,11 @@ def test_s3_upload_is_a_presigned_put(world: World, moto_s3: Any) -> None:
     store = S3MediaStore(moto_s3.bucket, "svc", client=s3_client_for(moto_s3))
     app = create_app(world.settings, db=world.db, vault=world.vault, media=store)
     with serve(app) as base:
-        r = httpx.post(f"{base}/api/uploads", headers=world.auth("acme"), json={"filename": "a.mov",
-                                                                                "content_type": "video/quicktime"})
+        r = httpx.post(
+            f"{base}/api/uploads",
+            headers=world.auth("acme"),
+            json={"filename": "a.mov", "content_type": "video/quicktime"},
+        )
         assert r.status_code == 201, r.text
         up = r.json()
         assert up["url"].startswith(moto_s3.endpoint_url) and "X-Amz-Signature" in up["url"]
@@ -396,8 +478,9 @@ def test_readyz_names_an_unwritable_media_store(tmp_path: Path, monkeypatch: pyt
 
 def test_expired_oauth_state_is_refused_with_a_page(world: World) -> None:
     def begin(scope: WorkspaceScope) -> None:
-        AccountsRepo(scope, world.vault).begin_oauth("x", "s" * 32, "v" * 64, f"{world.base}/oauth/x/callback",
-                                                     ttl_s=-1)
+        AccountsRepo(scope, world.vault).begin_oauth(
+            "x", "s" * 32, "v" * 64, f"{world.base}/oauth/x/callback", ttl_s=-1
+        )
 
     world.in_scope("acme", begin)
     r = httpx.get(f"{world.base}/oauth/x/callback", params={"code": "c", "state": "s" * 32})

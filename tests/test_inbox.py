@@ -158,3 +158,18 @@ def test_inbox_from_url(tmp_path: Path, moto_s3: S3Server) -> None:
     assert isinstance(s3, S3Inbox) and (s3.bucket, s3.prefix) == (moto_s3.bucket, "uploads")
     with pytest.raises(ValueError, match="unsupported"):
         inbox_from_url("http://example.com/inbox")
+
+
+def test_local_reject_moves_the_drop_aside(tmp_path: Path) -> None:
+    root = tmp_path / "inbox"
+    root.mkdir()
+    _write(root, "notes.mp4", T0, b"not a video")
+    inbox = LocalInbox(root, min_age_s=0)
+    (entry,), _ = inbox.list_new(None, 10)
+    inbox.reject(entry, "rejected (not_a_video): not a video")
+    assert [p.name for p in root.iterdir()] == ["rejected"]
+    assert (root / "rejected" / "notes.mp4").read_bytes() == b"not a video"
+    assert (root / "rejected" / "notes.mp4.reason.txt").read_text() == "rejected (not_a_video): not a video\n"
+    assert inbox.list_new(None, 10) == ([], None)
+    inbox.reject(entry, "again")  # already set aside: nothing to do
+    assert (root / "rejected" / "notes.mp4.reason.txt").read_text() == "rejected (not_a_video): not a video\n"

@@ -48,19 +48,27 @@ def test_accepts_real_video_and_records_probe(svc, tmp_path: Path) -> None:
         assert usage.projects == 1 and usage.source_minutes == pytest.approx(14.0 / 60, abs=0.01)
 
 
+def _unknown_codec(path: Path) -> None:
+    """An AVI whose FourCC no decoder knows: the container reads, the pictures cannot be decoded."""
+    make_video(path.with_suffix(".ffv1.avi"), seconds=2, codec="ffv1")
+    path.write_bytes(path.with_suffix(".ffv1.avi").read_bytes().replace(b"FFV1", b"ZQ9X"))
+
+
 @pytest.mark.parametrize(
     ("name", "make", "code"),
     [
         ("notes.mp4", lambda p: p.write_text("this is a shopping list, not a video\n" * 20), "not_a_video"),
         ("song.mp4", None, "not_a_video"),  # audio only, built below
         ("broken.mp4", None, "corrupt"),  # truncated, moov at the end
-        ("lossless.mkv", lambda p: make_video(p, seconds=2, codec="ffv1"), "unsupported_codec"),
+        ("mystery.avi", _unknown_codec, "unsupported_codec"),
         ("blink.mp4", lambda p: make_video(p, seconds=0.4), "too_short"),
         ("marathon.mp4", lambda p: make_video(p, seconds=31 * 60, rate=1, size="32x32"), "too_long"),
     ],
 )
 def test_bad_inputs_are_rejected_with_reason(svc, tmp_path: Path, name: str, make, code: str) -> None:  # type: ignore[no-untyped-def]
-    path = tmp_path / name
+    inbox_dir = tmp_path / "inbox"
+    inbox_dir.mkdir()
+    path = inbox_dir / name
     if name == "song.mp4":
         from cliply.media.ffmpeg import run_ffmpeg
 
@@ -73,24 +81,42 @@ def test_bad_inputs_are_rejected_with_reason(svc, tmp_path: Path, name: str, mak
         path.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
     else:
         make(path)
-    out = _register_and_run(svc, path)
+        for extra in inbox_dir.glob("*.ffv1.avi"):
+            extra.unlink()
+    # At the door: refused with the reason, nothing recorded.
+    with pytest.raises(InputRejected) as exc:
+        register_file(svc.settings, svc.db, svc.store, path, workspace="acme", status="queued")
+    assert exc.value.code == code, exc.value.reason
+    with svc.db.session() as session:
+        assert WorkspaceScope(session, get_or_create_workspace(session, "acme")).list_sources() == []
+    # Dropped in the inbox: the run refuses it with the same reason and records it.
+    svc.inbox = LocalInbox(inbox_dir, min_age_s=0)
+    (entry,), _ = svc.inbox.list_new(None, 10)
+    reg = register_inbox_entry(svc.settings, svc.db, str(inbox_dir), entry, workspace="acme")
+    assert reg is not None
+    out = pipeline.materialize_source(svc, reg.source_id)
     assert not out.accepted
-    assert out.reject_code == code, out.reject_reason
+    assert (out.reject_code, out.reject_reason) == (code, exc.value.reason)
     assert out.reject_reason and len(out.reject_reason) > 10
     assert _status(svc, out.source_id) == ("rejected", code, out.reject_reason)
     # A good source right after still goes through: one bad file never breaks other work.
     assert _register_and_run(svc, COCKATOO).accepted
 
 
-def test_empty_file_rejected_at_ingest_and_recorded(svc, tmp_path: Path) -> None:
+@pytest.mark.parametrize("codec", ["ffv1", "flv1", "huffyuv"])
+def test_any_decodable_codec_is_accepted(svc, tmp_path: Path, codec: str) -> None:  # type: ignore[no-untyped-def]
+    out = _register_and_run(svc, make_video(tmp_path / f"{codec}.mkv", seconds=2, codec=codec))
+    assert out.accepted, out.reject_reason
+
+
+def test_empty_file_rejected_at_ingest_and_not_recorded(svc, tmp_path: Path) -> None:
     empty = tmp_path / "empty.mp4"
     empty.touch()
     with pytest.raises(InputRejected) as exc:
         register_file(svc.settings, svc.db, svc.store, empty, workspace="acme")
     assert exc.value.code == "empty"
     with svc.db.session() as session:
-        rows = WorkspaceScope(session, get_or_create_workspace(session, "acme")).list_sources()
-        assert [(r.status, r.reject_code) for r in rows] == [("rejected", "empty")]
+        assert WorkspaceScope(session, get_or_create_workspace(session, "acme")).list_sources() == []
 
 
 def test_monthly_minutes_limit_enforced_in_pipeline(svc) -> None:
@@ -112,8 +138,14 @@ def test_projects_limit_enforced_at_ingest(svc) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["http://127.0.0.1/video.mp4", "http://169.254.169.254/latest/meta-data", "http://[::1]/x.mp4",
-            "http://10.1.2.3/a.mp4", "http://0x7f000001/a.mp4"]
+    "url",
+    [
+        "http://127.0.0.1/video.mp4",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/x.mp4",
+        "http://10.1.2.3/a.mp4",
+        "http://0x7f000001/a.mp4",
+    ],
 )
 def test_private_urls_blocked_at_ingest(svc, url: str) -> None:
     with pytest.raises(InputRejected) as exc:

@@ -40,8 +40,18 @@ from cliply.store.models_publishing import Post, PostTarget
 from tests.helpers import run_threads
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
-ALL_STATES = ("scheduled", "claimed", "uploading", "processing", "publishing", "published", "failed", "waiting",
-              "unknown_outcome", "cancelled")
+ALL_STATES = (
+    "scheduled",
+    "claimed",
+    "uploading",
+    "processing",
+    "publishing",
+    "published",
+    "failed",
+    "waiting",
+    "unknown_outcome",
+    "cancelled",
+)
 
 
 @dataclass
@@ -55,8 +65,16 @@ class World:
 
 
 def _account(s, ws: int, platform: str, ext: str) -> int:  # type: ignore[no-untyped-def]
-    acct = Account(workspace_id=ws, platform=platform, handle=ext, external_id=ext, status="connected",
-                   access_token_enc="enc", scopes=[], extra={})
+    acct = Account(
+        workspace_id=ws,
+        platform=platform,
+        handle=ext,
+        external_id=ext,
+        status="connected",
+        access_token_enc="enc",
+        scopes=[],
+        extra={},
+    )
     s.add(acct)
     s.flush()
     return acct.id
@@ -85,8 +103,14 @@ def _post(
     db: Database, w: World, platforms: tuple[str, ...] = ("youtube",), at: datetime = T0
 ) -> tuple[str, list[str]]:
     with db.session() as s:
-        post = create_post(_scope(s), clip_id=w.clip_a, scheduled_at=at, timezone="Europe/Berlin", caption="hi",
-                           targets=[TargetSpec(p, w.acct[p]) for p in platforms])
+        post = create_post(
+            _scope(s),
+            clip_id=w.clip_a,
+            scheduled_at=at,
+            timezone="Europe/Berlin",
+            caption="hi",
+            targets=[TargetSpec(p, w.acct[p]) for p in platforms],
+        )
         return post.id, [t.id for t in list_targets(_scope(s), post.id)]
 
 
@@ -106,9 +130,15 @@ def _count(db: Database, model: type) -> int:
 def test_create_post_makes_one_scheduled_target_per_account(db: Database, world: World) -> None:
     with db.session() as s:
         post = create_post(
-            _scope(s), clip_id=world.clip_a, scheduled_at=T0, timezone="America/New_York", caption="base",
-            targets=[TargetSpec("youtube", world.acct["youtube"], title="T", options={"privacy": "public"}),
-                     TargetSpec("x", world.acct["x"], caption="short")],
+            _scope(s),
+            clip_id=world.clip_a,
+            scheduled_at=T0,
+            timezone="America/New_York",
+            caption="base",
+            targets=[
+                TargetSpec("youtube", world.acct["youtube"], title="T", options={"privacy": "public"}),
+                TargetSpec("x", world.acct["x"], caption="short"),
+            ],
         )
         assert post.id.startswith("post_") and post.status == "scheduled"
         targets = {t.platform: t for t in list_targets(_scope(s), post.id)}
@@ -135,12 +165,26 @@ def test_create_post_rejects_another_workspaces_clip_or_account(db: Database, wo
 def test_create_post_validates_inputs(db: Database, world: World) -> None:
     yt = [TargetSpec("youtube", world.acct["youtube"])]
     bad: list[tuple[Callable[[WorkspaceScope], object], str]] = [
-        (lambda sc: create_post(sc, clip_id=world.clip_a, targets=[TargetSpec("tiktok", world.acct["youtube"])],
-                                scheduled_at=T0, timezone="UTC"), "not tiktok"),
-        (lambda sc: create_post(sc, clip_id=world.clip_a, targets=yt, scheduled_at=T0, timezone="Mars/Base"),
-         "timezone"),
-        (lambda sc: create_post(sc, clip_id=world.clip_a, targets=yt, scheduled_at=T0.replace(tzinfo=None),
-                                timezone="UTC"), "timezone-aware"),
+        (
+            lambda sc: create_post(
+                sc,
+                clip_id=world.clip_a,
+                targets=[TargetSpec("tiktok", world.acct["youtube"])],
+                scheduled_at=T0,
+                timezone="UTC",
+            ),
+            "not tiktok",
+        ),
+        (
+            lambda sc: create_post(sc, clip_id=world.clip_a, targets=yt, scheduled_at=T0, timezone="Mars/Base"),
+            "timezone",
+        ),
+        (
+            lambda sc: create_post(
+                sc, clip_id=world.clip_a, targets=yt, scheduled_at=T0.replace(tzinfo=None), timezone="UTC"
+            ),
+            "timezone-aware",
+        ),
         (lambda sc: create_post(sc, clip_id=world.clip_a, targets=yt * 2, scheduled_at=T0, timezone="UTC"), "twice"),
         (lambda sc: create_post(sc, clip_id=world.clip_a, targets=[], scheduled_at=T0, timezone="UTC"), "at least"),
     ]
@@ -233,7 +277,7 @@ def test_happy_path_records_attempt_handles_and_result(db: Database, world: Worl
         assert refresh_aggregate(s, post_id) == "posted"
     t = _target(db, tid)
     assert (t.state, t.platform_post_id, t.url, t.attempts) == ("published", "v1", "https://youtu.be/v1", 1)
-    assert t.handle == {"session_uri": "https://upload/1", "video_id": "v1"}
+    assert t.handle == {"session_uri": "https://upload/1", "video_id": "v1", "platform_status": "published"}
     assert t.claimed_by is None and t.published_at == T0 + timedelta(minutes=2)
 
 
@@ -297,8 +341,13 @@ def test_concurrent_claimers_take_every_target_exactly_once(db: Database, world:
         scope = _scope(s)
         expected = set()
         for i in range(n_targets):
-            post = create_post(scope, clip_id=world.clip_a, scheduled_at=T0 - timedelta(seconds=i), timezone="UTC",
-                               targets=[TargetSpec("youtube", world.acct["youtube"])])
+            post = create_post(
+                scope,
+                clip_id=world.clip_a,
+                scheduled_at=T0 - timedelta(seconds=i),
+                timezone="UTC",
+                targets=[TargetSpec("youtube", world.acct["youtube"])],
+            )
             expected |= {t.id for t in list_targets(scope, post.id)}
     claimed: dict[int, list[str]] = {i: [] for i in range(threads)}
 
@@ -444,8 +493,9 @@ def test_aggregate_status(states: list[str], status: str) -> None:
 def test_refresh_aggregate_persists_the_post_status(db: Database, world: World) -> None:
     post_id, ids = _post(db, world, ("youtube", "x"))
     with db.session() as s:
-        for t in claim_due(s, "youtube", now=T0, limit=1, worker_id="w") + claim_due(s, "x", now=T0, limit=1,
-                                                                                       worker_id="w"):
+        for t in claim_due(s, "youtube", now=T0, limit=1, worker_id="w") + claim_due(
+            s, "x", now=T0, limit=1, worker_id="w"
+        ):
             mark_attempt(s, t.id, "w", now=T0)
         mark_published(s, ids[0], PublishResult("p", "1"))
         mark_failed(s, ids[1], error_class="config", message="app not approved")

@@ -49,8 +49,9 @@ def test_get_signatures_keep_their_form(tmp_path: Path) -> None:
 
 def test_upload_url_uses_the_requests_origin_without_a_public_base_url(tmp_path: Path) -> None:
     signer = _signer(tmp_path, base="")
-    url, headers = signer.upload_url("uploads/ws1/a.mp4", content_type="video/mp4", base_url="http://127.0.0.1:9/",
-                                     ttl_s=UPLOAD_TTL_S)
+    url, headers = signer.upload_url(
+        "uploads/ws1/a.mp4", content_type="video/mp4", base_url="http://127.0.0.1:9/", ttl_s=UPLOAD_TTL_S
+    )
     assert url.startswith("http://127.0.0.1:9/uploads/uploads/ws1/a.mp4?exp=") and headers == {}
     with pytest.raises(MediaUrlError):
         signer.url_for("clips/a.mp4")  # a download URL for a platform still needs the public base URL

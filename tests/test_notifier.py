@@ -62,8 +62,9 @@ def webhook_server() -> Iterator[WebhookReceiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            receiver.received.append({"path": self.path, "content_type": self.headers.get("Content-Type"),
-                                      "json": json.loads(body)})
+            receiver.received.append(
+                {"path": self.path, "content_type": self.headers.get("Content-Type"), "json": json.loads(body)}
+            )
             self.send_response(receiver.status)
             self.end_headers()
 
@@ -81,17 +82,24 @@ def webhook_server() -> Iterator[WebhookReceiver]:
         server.server_close()
 
 
-def test_notify_sends_mail_and_webhook_without_secrets(smtp_server: SmtpInbox, webhook_server: WebhookReceiver,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_notify_sends_mail_and_webhook_without_secrets(
+    smtp_server: SmtpInbox, webhook_server: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CLIPLY_SMTP_HOST", smtp_server.host)
     monkeypatch.setenv("CLIPLY_SMTP_PORT", str(smtp_server.port))
     monkeypatch.setenv("CLIPLY_SMTP_FROM", "cliply@example.test")
     monkeypatch.setenv("CLIPLY_SMTP_TO", "ops@example.test, owner@example.test")
     monkeypatch.setenv("CLIPLY_WEBHOOK_URL", webhook_server.url)
 
-    result = NotifierResource().notify("reauth_due", platform="youtube", handle="@chan", account_id=7,
-                                       message="Reconnect YouTube before 2026-12-01", access_token="SECRET-AT",
-                                       refresh_token="SECRET-RT")
+    result = NotifierResource().notify(
+        "reauth_due",
+        platform="youtube",
+        handle="@chan",
+        account_id=7,
+        message="Reconnect YouTube before 2026-12-01",
+        access_token="SECRET-AT",
+        refresh_token="SECRET-RT",
+    )
 
     assert result.channels == {"log": "ok", "smtp": "ok", "webhook": "ok"} and result.delivered
     assert len(smtp_server.messages) == 1
@@ -111,13 +119,17 @@ def test_notify_sends_mail_and_webhook_without_secrets(smtp_server: SmtpInbox, w
     assert "access_token" not in hook["json"] and "SECRET" not in json.dumps(hook["json"])
 
 
-def test_channel_failures_are_reported_not_raised(webhook_server: WebhookReceiver,
-                                                  monkeypatch: pytest.MonkeyPatch,
-                                                  caplog: pytest.LogCaptureFixture) -> None:
+def test_channel_failures_are_reported_not_raised(
+    webhook_server: WebhookReceiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     webhook_server.status = 500
     dead_port = _free_port()  # nothing listens there: connection refused
-    notifier = NotifierResource(smtp_host="127.0.0.1", smtp_port=dead_port, smtp_to="ops@example.test",
-                                webhook_url=webhook_server.url + "?key=SECRET-HOOK")
+    notifier = NotifierResource(
+        smtp_host="127.0.0.1",
+        smtp_port=dead_port,
+        smtp_to="ops@example.test",
+        webhook_url=webhook_server.url + "?key=SECRET-HOOK",
+    )
     result = notifier.notify("run_failed", job="publish_posts")
     assert result.channels["log"] == "ok"
     assert result.channels["smtp"].startswith("error: ")

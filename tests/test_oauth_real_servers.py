@@ -76,11 +76,16 @@ def discover(http: httpx.Client, base: str) -> dict[str, Any]:
     return resp.json()
 
 
-def oidc_app(server: OidcServer, meta: dict[str, Any], client: OidcClient,
-             scopes: tuple[str, ...] = ALL_SCOPES) -> oauth.OAuthApp:
+def oidc_app(
+    server: OidcServer, meta: dict[str, Any], client: OidcClient, scopes: tuple[str, ...] = ALL_SCOPES
+) -> oauth.OAuthApp:
     return oauth.OAuthApp(
-        platform="oidc", client_id=client.client_id, client_secret=client.client_secret,
-        authorize_url=meta["authorization_endpoint"], token_url=meta["token_endpoint"], scopes=scopes,
+        platform="oidc",
+        client_id=client.client_id,
+        client_secret=client.client_secret,
+        authorize_url=meta["authorization_endpoint"],
+        token_url=meta["token_endpoint"],
+        scopes=scopes,
         auth_method=client.auth_method,
         # offline_access (→ a refresh token) is only granted on an explicit consent screen (OIDC Core §11).
         extra_authorize_params={"prompt": "consent"},
@@ -124,8 +129,9 @@ def test_oidc_discovery_document(oidc_server: OidcServer, oidc_meta: dict[str, A
 
 
 @pytest.mark.parametrize("which", CLIENTS)
-def test_oidc_code_flow_with_pkce(oidc_server: OidcServer, oidc_meta: dict[str, Any], http: httpx.Client,
-                                  which: str) -> None:
+def test_oidc_code_flow_with_pkce(
+    oidc_server: OidcServer, oidc_meta: dict[str, Any], http: httpx.Client, which: str
+) -> None:
     app = oidc_app(oidc_server, oidc_meta, _client(oidc_server, which))
     pending, callback = authorize(oidc_server, app)
 
@@ -137,8 +143,9 @@ def test_oidc_code_flow_with_pkce(oidc_server: OidcServer, oidc_meta: dict[str, 
     assert hmac.compare_digest(callback["state"], pending.state)
     assert callback["iss"] == oidc_server.issuer
 
-    tokens = oauth.exchange_code(app, http, code=callback["code"], redirect_uri=oidc_server.redirect_uri,
-                                 code_verifier=pending.code_verifier)
+    tokens = oauth.exchange_code(
+        app, http, code=callback["code"], redirect_uri=oidc_server.redirect_uri, code_verifier=pending.code_verifier
+    )
     assert tokens.access_token and tokens.refresh_token
     assert tokens.token_type.lower() == "bearer"
     assert tokens.expires_in and tokens.expires_in > 0
@@ -151,42 +158,54 @@ def test_oidc_code_flow_with_pkce(oidc_server: OidcServer, oidc_meta: dict[str, 
 
     # A code is single-use.
     with pytest.raises(PlatformError) as again:
-        oauth.exchange_code(app, http, code=callback["code"], redirect_uri=oidc_server.redirect_uri,
-                            code_verifier=pending.code_verifier)
+        oauth.exchange_code(
+            app, http, code=callback["code"], redirect_uri=oidc_server.redirect_uri, code_verifier=pending.code_verifier
+        )
     _reconnect(again)
 
 
 @pytest.mark.parametrize("which", CLIENTS)
-def test_oidc_missing_scope_is_reported(oidc_server: OidcServer, oidc_meta: dict[str, Any], http: httpx.Client,
-                                        which: str) -> None:
-    app = oidc_app(oidc_server, oidc_meta, _client(oidc_server, which),
-                   scopes=("openid", "offline_access", "video.upload"))
+def test_oidc_missing_scope_is_reported(
+    oidc_server: OidcServer, oidc_meta: dict[str, Any], http: httpx.Client, which: str
+) -> None:
+    app = oidc_app(
+        oidc_server, oidc_meta, _client(oidc_server, which), scopes=("openid", "offline_access", "video.upload")
+    )
     pending, callback = authorize(oidc_server, app)
-    tokens = oauth.exchange_code(app, http, code=callback["code"], redirect_uri=oidc_server.redirect_uri,
-                                 code_verifier=pending.code_verifier)
+    tokens = oauth.exchange_code(
+        app, http, code=callback["code"], redirect_uri=oidc_server.redirect_uri, code_verifier=pending.code_verifier
+    )
     assert "video.upload" in tokens.scope and "video.publish" not in tokens.scope
     assert oauth.missing_scopes(tokens.scope, REQUIRED) == ["video.publish"]
 
 
 @pytest.mark.parametrize("which", CLIENTS)
-def test_oidc_wrong_code_verifier_needs_reconnect(oidc_server: OidcServer, oidc_meta: dict[str, Any],
-                                                 http: httpx.Client, which: str) -> None:
+def test_oidc_wrong_code_verifier_needs_reconnect(
+    oidc_server: OidcServer, oidc_meta: dict[str, Any], http: httpx.Client, which: str
+) -> None:
     app = oidc_app(oidc_server, oidc_meta, _client(oidc_server, which))
     _pending, callback = authorize(oidc_server, app)
     with pytest.raises(PlatformError) as exc:
-        oauth.exchange_code(app, http, code=callback["code"], redirect_uri=oidc_server.redirect_uri,
-                            code_verifier=oauth.new_code_verifier())
+        oauth.exchange_code(
+            app,
+            http,
+            code=callback["code"],
+            redirect_uri=oidc_server.redirect_uri,
+            code_verifier=oauth.new_code_verifier(),
+        )
     _reconnect(exc)
     assert exc.value.platform == "oidc"
 
 
 @pytest.mark.parametrize("which", CLIENTS)
-def test_oidc_refresh_rotates_and_replay_revokes_the_family(oidc_server: OidcServer, oidc_meta: dict[str, Any],
-                                                            http: httpx.Client, which: str) -> None:
+def test_oidc_refresh_rotates_and_replay_revokes_the_family(
+    oidc_server: OidcServer, oidc_meta: dict[str, Any], http: httpx.Client, which: str
+) -> None:
     app = oidc_app(oidc_server, oidc_meta, _client(oidc_server, which))
     pending, callback = authorize(oidc_server, app)
-    first = oauth.exchange_code(app, http, code=callback["code"], redirect_uri=oidc_server.redirect_uri,
-                                code_verifier=pending.code_verifier)
+    first = oauth.exchange_code(
+        app, http, code=callback["code"], redirect_uri=oidc_server.redirect_uri, code_verifier=pending.code_verifier
+    )
     assert first.refresh_token
 
     second = oauth.refresh(app, http, first.refresh_token)
@@ -216,14 +235,16 @@ def test_oidc_states_are_unique_and_round_trip(oidc_server: OidcServer, oidc_met
     assert not hmac.compare_digest(callback_b["state"], a.state)
 
 
-def test_oidc_wrong_client_secret_is_config_error(oidc_server: OidcServer, oidc_meta: dict[str, Any],
-                                                  http: httpx.Client) -> None:
+def test_oidc_wrong_client_secret_is_config_error(
+    oidc_server: OidcServer, oidc_meta: dict[str, Any], http: httpx.Client
+) -> None:
     good = oidc_app(oidc_server, oidc_meta, oidc_server.confidential)
     pending, callback = authorize(oidc_server, good)
     bad = oauth.OAuthApp(**{**good.__dict__, "client_secret": "not-the-secret"})
     with pytest.raises(PlatformError) as exc:
-        oauth.exchange_code(bad, http, code=callback["code"], redirect_uri=oidc_server.redirect_uri,
-                            code_verifier=pending.code_verifier)
+        oauth.exchange_code(
+            bad, http, code=callback["code"], redirect_uri=oidc_server.redirect_uri, code_verifier=pending.code_verifier
+        )
     assert exc.value.error_class is ErrorClass.CONFIG and exc.value.code == "invalid_client"
 
 
@@ -246,9 +267,12 @@ def mock_app(oauth2_mock_server: MockOAuthServer) -> oauth.OAuthApp:
     assert "S256" in meta["code_challenge_methods_supported"]
     assert "authorization_code" in meta["grant_types_supported"]  # refresh_token works but is not advertised
     return oauth.OAuthApp(
-        platform="mock", client_id="cliply", client_secret="mock-secret",
+        platform="mock",
+        client_id="cliply",
+        client_secret="mock-secret",
         authorize_url=_rebase(meta["authorization_endpoint"], oauth2_mock_server.base),
-        token_url=_rebase(meta["token_endpoint"], oauth2_mock_server.base), scopes=("video.upload", "video.publish"),
+        token_url=_rebase(meta["token_endpoint"], oauth2_mock_server.base),
+        scopes=("video.upload", "video.publish"),
     )
 
 
@@ -261,12 +285,18 @@ def _mock_authorize(server: MockOAuthServer, app: oauth.OAuthApp) -> tuple[oauth
     return pending, {k: v[0] for k, v in parse_qs(urlparse(location).query).items()}
 
 
-def test_mock_code_flow_pkce_and_refresh(oauth2_mock_server: MockOAuthServer, mock_app: oauth.OAuthApp,
-                                        http: httpx.Client) -> None:
+def test_mock_code_flow_pkce_and_refresh(
+    oauth2_mock_server: MockOAuthServer, mock_app: oauth.OAuthApp, http: httpx.Client
+) -> None:
     pending, callback = _mock_authorize(oauth2_mock_server, mock_app)
     assert callback["state"] == pending.state
-    tokens = oauth.exchange_code(mock_app, http, code=callback["code"], redirect_uri=oauth2_mock_server.redirect_uri,
-                                 code_verifier=pending.code_verifier)
+    tokens = oauth.exchange_code(
+        mock_app,
+        http,
+        code=callback["code"],
+        redirect_uri=oauth2_mock_server.redirect_uri,
+        code_verifier=pending.code_verifier,
+    )
     assert tokens.access_token and tokens.refresh_token and tokens.expires_in
 
     refreshed = oauth.refresh(mock_app, http, tokens.refresh_token)
@@ -277,11 +307,17 @@ def test_mock_code_flow_pkce_and_refresh(oauth2_mock_server: MockOAuthServer, mo
     assert refreshed.refresh_token and refreshed.refresh_token != tokens.refresh_token
 
 
-def test_mock_wrong_code_verifier_needs_reconnect(oauth2_mock_server: MockOAuthServer, mock_app: oauth.OAuthApp,
-                                                  http: httpx.Client) -> None:
+def test_mock_wrong_code_verifier_needs_reconnect(
+    oauth2_mock_server: MockOAuthServer, mock_app: oauth.OAuthApp, http: httpx.Client
+) -> None:
     _pending, callback = _mock_authorize(oauth2_mock_server, mock_app)
     with pytest.raises(PlatformError) as exc:
-        oauth.exchange_code(mock_app, http, code=callback["code"], redirect_uri=oauth2_mock_server.redirect_uri,
-                            code_verifier=oauth.new_code_verifier())
+        oauth.exchange_code(
+            mock_app,
+            http,
+            code=callback["code"],
+            redirect_uri=oauth2_mock_server.redirect_uri,
+            code_verifier=oauth.new_code_verifier(),
+        )
     assert exc.value.error_class is ErrorClass.AUTH_RECONNECT
     assert exc.value.status == 400

@@ -9,12 +9,32 @@ import pytest
 from cliply.media.presets import PRESETS, check_clip, presets_for
 from cliply.media.types import MediaInfo
 
-PLATFORMS = ["youtube_shorts", "tiktok", "instagram_reels", "facebook_reels", "threads", "x", "linkedin",
-             "pinterest", "bluesky"]
+PLATFORMS = [
+    "youtube_shorts",
+    "tiktok",
+    "instagram_reels",
+    "facebook_reels",
+    "threads",
+    "x",
+    "linkedin",
+    "pinterest",
+    "bluesky",
+]
 
-GOOD = MediaInfo(duration=30.0, format_name="mov,mp4,m4a,3gp,3g2,mj2", size_bytes=12_000_000, video_codec="h264",
-                 width=1080, height=1920, fps=30.0, pix_fmt="yuv420p", audio_codec="aac", sample_rate=48000,
-                 channels=2, faststart=True)
+GOOD = MediaInfo(
+    duration=30.0,
+    format_name="mov,mp4,m4a,3gp,3g2,mj2",
+    size_bytes=12_000_000,
+    video_codec="h264",
+    width=1080,
+    height=1920,
+    fps=30.0,
+    pix_fmt="yuv420p",
+    audio_codec="aac",
+    sample_rate=48000,
+    channels=2,
+    faststart=True,
+)
 
 
 def test_every_platform_has_a_preset_and_universal_is_the_strictest() -> None:

@@ -33,6 +33,7 @@ def processed(talk_video: Path, tmp_path_factory: pytest.TempPathFactory):  # ty
     home = tmp_path_factory.mktemp("e2e")
     settings = pipeline_settings(home / "cliply", caption_highlight="#FF00FF", max_clips=3)
     env = {**os.environ, **settings_env(settings), "DAGSTER_HOME": str(home / "dagster")}
+    assert _run(["workspaces", "create", "studio"], env).returncode == 0
     proc = _run(["process", str(talk_video), "--workspace", "studio", "--json"], env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1]), env, settings
@@ -105,8 +106,10 @@ def test_dagster_recorded_every_stage_and_check(processed) -> None:  # type: ign
         event = instance.get_latest_materialization_event(dg.AssetKey("clips"))
         assert event.asset_materialization.metadata["num_clips"].value == len(summary["clips"])
         checks = instance.event_log_storage.get_latest_asset_check_execution_by_key(
-            [dg.AssetCheckKey(dg.AssetKey("sources"), "source_readable_within_limits"),
-             dg.AssetCheckKey(dg.AssetKey("clips"), "clips_valid_for_presets")]
+            [
+                dg.AssetCheckKey(dg.AssetKey("sources"), "source_readable_within_limits"),
+                dg.AssetCheckKey(dg.AssetKey("clips"), "clips_valid_for_presets"),
+            ]
         )
         assert len(checks) == 2 and all(c.status.value == "SUCCEEDED" for c in checks.values()), checks
 
@@ -125,8 +128,9 @@ def test_process_rejects_bad_input_with_reason(processed, tmp_path: Path) -> Non
 
 def test_transcribe_cli_json(processed, talk_video: Path) -> None:  # type: ignore[no-untyped-def]
     _summary, env, settings = processed
-    proc = _run(["transcribe", str(talk_video), "--engine", "faster-whisper", "--model", settings.whisper_model,
-                 "--json"], env)
+    proc = _run(
+        ["transcribe", str(talk_video), "--engine", "faster-whisper", "--model", settings.whisper_model, "--json"], env
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout)
     assert out["language"] == "en" and "dashwood" in out["text"].lower()
@@ -157,9 +161,15 @@ def test_dagster_ui_serves_the_asset_graph_and_metadata(processed) -> None:  # t
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     webserver = str(Path(sys.executable).with_name("dagster-webserver"))
-    proc = subprocess.Popen([webserver, "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)], cwd=REPO,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [webserver, "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 120
         data = None

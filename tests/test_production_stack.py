@@ -45,8 +45,15 @@ def production_env(tmp_path: Path, postgres_cluster, seaweedfs_s3, monkeypatch: 
     app_url = create_database(postgres_cluster.admin_url(), f"app_{uuid.uuid4().hex[:8]}")
     prefix = f"run-{uuid.uuid4().hex[:8]}"
     base = pipeline_settings(tmp_path / "home")
-    settings = Settings(**{**base.__dict__, "database_url": app_url, "media_url": f"s3://{bucket}/{prefix}/media",
-                           "inbox_url": f"s3://{bucket}/{prefix}/inbox", "s3_endpoint_url": endpoint})
+    settings = Settings(
+        **{
+            **base.__dict__,
+            "database_url": app_url,
+            "media_url": f"s3://{bucket}/{prefix}/media",
+            "inbox_url": f"s3://{bucket}/{prefix}/inbox",
+            "s3_endpoint_url": endpoint,
+        }
+    )
     env = {
         **settings_env(settings),
         "CLIPLY_S3_ENDPOINT_URL": endpoint,
@@ -120,8 +127,9 @@ def test_s3_inbox_drop_is_picked_up_by_the_sensor(production_env, talk_video: Pa
     result = inbox_sensor(ctx)
     assert [r.partition_key for r in result.run_requests] == list(result.dynamic_partitions_requests[0].partition_keys)
     (source_id,) = [r.partition_key for r in result.run_requests]
-    again = inbox_sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor, definitions=defs(),
-                                                 resources=resources))
+    again = inbox_sensor(
+        dg.build_sensor_context(instance=instance, cursor=result.cursor, definitions=defs(), resources=resources)
+    )
     assert again.run_requests == []
     instance.add_dynamic_partitions("sources", [source_id])
     from cliply_dagster.runner import materialize_source_sync

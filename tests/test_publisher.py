@@ -62,8 +62,11 @@ class MediaServer:
                 url = urlparse(self.path)
                 q = parse_qs(url.query)
                 key = unquote(url.path.removeprefix("/media/"))
-                ok = (outer.signer is not None and url.path.startswith("/media/")
-                      and outer.signer.verify(key, q.get("exp", [""])[0], q.get("sig", [""])[0]))
+                ok = (
+                    outer.signer is not None
+                    and url.path.startswith("/media/")
+                    and outer.signer.verify(key, q.get("exp", [""])[0], q.get("sig", [""])[0])
+                )
                 body = outer.media.get_bytes(key) if ok else b"forbidden"
                 (outer.served if ok else outer.refused).append(key)
                 self.send_response(200 if ok else 403)
@@ -111,22 +114,38 @@ class World:
     def scope(self, session: Any) -> WorkspaceScope:
         return WorkspaceScope(session, get_or_create_workspace(session, "acme"))
 
-    def post(self, *targets: tuple[str, int, dict[str, Any]], caption: str = "Big moment",
-             at: datetime | None = None) -> tuple[str, list[str]]:
+    def post(
+        self, *targets: tuple[str, int, dict[str, Any]], caption: str = "Big moment", at: datetime | None = None
+    ) -> tuple[str, list[str]]:
         with self.db.session() as s:
             post = ledger.create_post(
-                self.scope(s), clip_id=self.clip_id, caption=caption, timezone="Europe/Berlin",
+                self.scope(s),
+                clip_id=self.clip_id,
+                caption=caption,
+                timezone="Europe/Berlin",
                 scheduled_at=at or datetime.now(UTC) - timedelta(seconds=1),
-                targets=[ledger.TargetSpec(p, a, options=o) for p, a, o in targets])
+                targets=[ledger.TargetSpec(p, a, options=o) for p, a, o in targets],
+            )
             by_account = {(t.platform, t.account_id): t.id for t in ledger.list_targets(self.scope(s), post.id)}
             return post.id, [by_account[(p, a)] for p, a, _ in targets]  # in the order given
 
-    def run(self, platform: str, *, now: datetime | None = None, worker_id: str = WORKER,
-            **kw: Any) -> list[TargetOutcome]:
+    def run(
+        self, platform: str, *, now: datetime | None = None, worker_id: str = WORKER, **kw: Any
+    ) -> list[TargetOutcome]:
         kw.setdefault("switches", PublishSwitches.all_on())
-        return publish_due(platform, db=self.db, vault=self.vault, media=self.media, clients=self.client,
-                           now=now, worker_id=worker_id, signer=self.signer, backoff_s=0.01,
-                           sleep=self.sleeps.append, **kw)
+        return publish_due(
+            platform,
+            db=self.db,
+            vault=self.vault,
+            media=self.media,
+            clients=self.client,
+            now=now,
+            worker_id=worker_id,
+            signer=self.signer,
+            backoff_s=0.01,
+            sleep=self.sleeps.append,
+            **kw,
+        )
 
     def target(self, target_id: str) -> PostTarget:
         with self.db.session() as s:
@@ -140,8 +159,9 @@ class World:
         return sum(1 for r in self.sandbox.state.requests_for(platform) if r.method == method and r.path == path)
 
 
-def _world(db_url: str, sandbox: RunningSandbox, small_clip: Path, tmp_path: Path,
-           store: MediaStore | None = None) -> Iterator[World]:
+def _world(
+    db_url: str, sandbox: RunningSandbox, small_clip: Path, tmp_path: Path, store: MediaStore | None = None
+) -> Iterator[World]:
     db = Database(db_url)
     db.migrate()
     local = LocalMediaStore(tmp_path / "media")
@@ -294,7 +314,8 @@ def test_a_lost_init_response_is_unknown_then_reconciled_and_published_once(worl
     assert w.target(tid).state == "unknown_outcome"
     assert w.sandbox.state.wait_idle()
 
-    [again] = w.run("tiktok", now=datetime.now(UTC) + timedelta(seconds=1))
+    assert w.run("tiktok", now=datetime.now(UTC) + timedelta(seconds=1)) == []  # reconciled on its back-off
+    [again] = w.run("tiktok", now=datetime.now(UTC) + timedelta(seconds=61))
     assert again.state == "published" and not again.reconciled
     assert len(_posts(w, "tiktok")) == 1
     assert w.calls("tiktok", "POST", VIDEO_LIST) >= 2  # asked "did it post?" before creating again
@@ -408,8 +429,9 @@ def test_a_crash_after_the_platform_accepted_is_reconciled_without_a_duplicate(b
         creds = AccountsRepo(w.scope(s), w.vault).credentials(s.get(Account, acct))
     clip = w.media.local_path(CLIP_KEY)
     assert clip is not None
-    accepted = w.client("tiktok").publish(creds, VideoPost(clip, caption="Crash after accept",
-                                                           privacy="PUBLIC_TO_EVERYONE", idempotency_key=tid))
+    accepted = w.client("tiktok").publish(
+        creds, VideoPost(clip, caption="Crash after accept", privacy="PUBLIC_TO_EVERYONE", idempotency_key=tid)
+    )
 
     [out] = w.run("tiktok", now=datetime.now(UTC) + timedelta(seconds=61))
     assert out.state == "published" and out.reconciled and out.post_id == accepted.post_id
@@ -540,7 +562,8 @@ def test_a_job_whose_lease_ran_out_before_it_started_is_skipped_untouched(world:
 
 
 def test_an_s3_store_gives_pull_platforms_a_presigned_url_and_push_platforms_the_bytes(
-        sandbox: RunningSandbox, small_clip: Path, tmp_path: Path, moto_s3: S3Server) -> None:
+    sandbox: RunningSandbox, small_clip: Path, tmp_path: Path, moto_s3: S3Server
+) -> None:
     store = S3MediaStore(moto_s3.bucket, f"pub-{tmp_path.name}", client=s3_client_for(moto_s3))
     for w in _world(f"sqlite:///{tmp_path / 'cliply.db'}", sandbox, small_clip, tmp_path, store=store):
         tt, ig = w.connect("tiktok", "tt-a"), w.connect("instagram", "ig-1")
@@ -562,7 +585,7 @@ def test_a_failed_reconciliation_never_creates_and_is_retried_next_tick(world: W
     [out] = w.run("tiktok", now=datetime.now(UTC) + timedelta(seconds=61))
     assert out.state == "unknown_outcome" and "reconciliation failed" in out.message
     assert w.calls("tiktok", "POST", INIT) == 0  # could not tell whether it posted, so it did not create
-    [again] = w.run("tiktok", now=datetime.now(UTC) + timedelta(seconds=62))
+    [again] = w.run("tiktok", now=datetime.now(UTC) + timedelta(seconds=61 + 61))
     assert again.state == "published" and len(_posts(w, "tiktok")) == 1
 
 
@@ -590,17 +613,25 @@ def test_two_workers_ticking_at_once_publish_each_target_once(both: World) -> No
 
 # ---- a lingering run (what a Dagster run does) --------------------------------------------------------------------
 
+
 def test_a_lingering_run_publishes_targets_as_they_fall_due_then_stops_when_idle(world: World) -> None:
     w = world
     accounts = [w.connect("tiktok", f"tt-{i}") for i in range(3)]
     now = datetime.now(UTC)
-    posts = [w.post(("tiktok", a, TIKTOK), at=now + timedelta(seconds=delay))
-             for a, delay in zip(accounts, (-1, 1.5, 3.0), strict=True)]
+    posts = [
+        w.post(("tiktok", a, TIKTOK), at=now + timedelta(seconds=delay))
+        for a, delay in zip(accounts, (-1, 1.5, 3.0), strict=True)
+    ]
     seen: list[tuple[str, float]] = []
     began = time.monotonic()
 
-    outcomes = w.run("tiktok", linger_s=2.0, poll_s=0.1, max_run_s=60,
-                     on_outcome=lambda o: seen.append((o.target_id, time.monotonic() - began)))
+    outcomes = w.run(
+        "tiktok",
+        linger_s=2.0,
+        poll_s=0.1,
+        max_run_s=60,
+        on_outcome=lambda o: seen.append((o.target_id, time.monotonic() - began)),
+    )
     took = time.monotonic() - began
     assert [o.state for o in outcomes] == ["published"] * 3
     assert [tid for tid, _ in seen] == [tids[0] for _, tids in posts]  # in due order, each reported as it settled
@@ -629,8 +660,11 @@ def test_a_lingering_run_does_not_hammer_a_target_it_could_not_reconcile(world: 
     _claim_and_attempt(w, tid)  # a crashed attempt: the target must be reconciled before anything else
     w.sandbox.fault("tiktok", "error", "video_list", status=500, times=-1)
     with w.db.session() as s:  # the dead worker's lease has run out
-        s.execute(update(PostTarget).where(PostTarget.id == tid)
-                  .values(claimed_until=datetime.now(UTC) - timedelta(seconds=1)))
+        s.execute(
+            update(PostTarget)
+            .where(PostTarget.id == tid)
+            .values(claimed_until=datetime.now(UTC) - timedelta(seconds=1))
+        )
 
     outcomes = w.run("tiktok", linger_s=1.5, poll_s=0.1, max_run_s=60)
     assert [o.state for o in outcomes] == ["unknown_outcome"]  # tried once in this run, left for a later pass
@@ -655,14 +689,17 @@ def test_a_run_never_holds_more_leases_than_it_has_workers(world: World) -> None
 
 # ---- ids the platform assigns later ---------------------------------------------------------------------------------
 
-def test_a_tiktok_id_assigned_after_moderation_is_backfilled_later(both: World,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+
+def test_a_tiktok_id_assigned_after_moderation_is_backfilled_later(
+    both: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     w = both
     w.configs["tiktok"] = {"poll_interval_s": 0.05, "poll_timeout_s": 1.0}
     real = TikTokClient._result
 
-    def still_moderating(self: TikTokClient, publish_id: str, data: dict[str, Any], *, private: bool, final: bool,
-                         handle: str = "") -> Any:
+    def still_moderating(
+        self: TikTokClient, publish_id: str, data: dict[str, Any], *, private: bool, final: bool, handle: str = ""
+    ) -> Any:
         # While the publish call waits, moderation never ends; a later lookup sees the public id.
         if not final:
             data = {**data, "publicaly_available_post_id": []}
@@ -676,8 +713,9 @@ def test_a_tiktok_id_assigned_after_moderation_is_backfilled_later(both: World,
     t = w.target(tid)
     assert not t.platform_post_id and t.handle["publish_status"] == "processing" and t.handle["publish_id"]
 
-    publisher = Publisher(db=w.db, vault=w.vault, media=w.media, clients=w.client, signer=w.signer,
-                          switches=PublishSwitches.all_on())
+    publisher = Publisher(
+        db=w.db, vault=w.vault, media=w.media, clients=w.client, signer=w.signer, switches=PublishSwitches.all_on()
+    )
     [filled] = publisher.backfill_post_ids("tiktok")
     t = w.target(tid)
     assert t.platform_post_id == filled.post_id == _posts(w, "tiktok")[0] and t.url == filled.url
@@ -698,8 +736,11 @@ def test_reconciliation_never_hands_a_post_owned_by_another_target_to_a_second_o
     _, [second] = w.post(("tiktok", acct, TIKTOK), caption="Same words twice")
     _claim_and_attempt(w, second)
     with w.db.session() as s:
-        s.execute(update(PostTarget).where(PostTarget.id == second)
-                  .values(claimed_until=datetime.now(UTC) - timedelta(seconds=1)))
+        s.execute(
+            update(PostTarget)
+            .where(PostTarget.id == second)
+            .values(claimed_until=datetime.now(UTC) - timedelta(seconds=1))
+        )
 
     [again] = w.run("tiktok")
     assert again.target_id == second and again.state == "published" and not again.reconciled

@@ -35,12 +35,11 @@ from cliply_assets.publishing import (
     PLATFORM_TAG,
     backfill_ids_job,
     media_retention_job,
-    posts,
-    posts_partition_key,
     publish_posts_job,
     refresh_tokens_job,
 )
 from cliply_dagster.definitions import defs
+from cliply_dagster.runner import publish_platform_sync
 from cliply_resources import DatabaseResource, default_resources
 from cliply_sensors.publishing import (
     due_posts_sensor,
@@ -83,12 +82,24 @@ class World:
     def scope(self, session) -> WorkspaceScope:  # type: ignore[no-untyped-def]
         return WorkspaceScope(session, get_or_create_workspace(session, "default"))
 
-    def schedule(self, clip_id: str, targets: list[tuple[str, int]], *, caption: str,
-                 at: datetime | None = None, options: dict[str, Any] | None = None) -> list[str]:
+    def schedule(
+        self,
+        clip_id: str,
+        targets: list[tuple[str, int]],
+        *,
+        caption: str,
+        at: datetime | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> list[str]:
         with self.db.session() as s:
-            post = create_post(self.scope(s), clip_id=clip_id, caption=caption, timezone="UTC",
-                               targets=[TargetSpec(p, a, options=options or {}) for p, a in targets],
-                               scheduled_at=at or datetime.now(UTC) - timedelta(minutes=1))
+            post = create_post(
+                self.scope(s),
+                clip_id=clip_id,
+                caption=caption,
+                timezone="UTC",
+                targets=[TargetSpec(p, a, options=options or {}) for p, a in targets],
+                scheduled_at=at or datetime.now(UTC) - timedelta(minutes=1),
+            )
             return [t.id for t in s.scalars(select(PostTarget).where(PostTarget.post_id == post.id))]
 
     def targets(self) -> dict[str, PostTarget]:
@@ -103,8 +114,9 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: RunningSandbox,
-          small_clip: Path) -> Iterator[World]:
+def world(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: RunningSandbox, small_clip: Path
+) -> Iterator[World]:
     settings = pipeline_settings(tmp_path / "home")
     for key, value in settings_env(settings).items():
         monkeypatch.setenv(key, value)
@@ -125,12 +137,14 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: RunningSandb
 
 
 def _sensor_tick(world: World) -> dg.SensorResult:
-    ctx = dg.build_sensor_context(instance=world.instance, definitions=defs(),
-                                  resources={"database": DatabaseResource(url=str(world.db.url))})
+    ctx = dg.build_sensor_context(
+        instance=world.instance, definitions=defs(), resources={"database": DatabaseResource(url=str(world.db.url))}
+    )
     return due_posts_sensor(ctx)
 
 
 # ---- due-posts sensor ----------------------------------------------------------------------------------------------
+
 
 def test_sensor_one_request_per_platform_with_due_items(world: World) -> None:
     x1, x2 = world.connect("x", "x-1"), world.connect("x", "x-2")
@@ -151,10 +165,18 @@ def test_sensor_one_request_per_platform_with_due_items(world: World) -> None:
     assert by_platform["x"].tags["cliply/due"] == "2"
 
     # A run for x not started yet and a started one for linkedin: no second request for either.
-    create_run_for_test(world.instance, job_name=publish_posts_job.name, status=dg.DagsterRunStatus.NOT_STARTED,
-                        tags={PLATFORM_TAG: "x"})
-    started = create_run_for_test(world.instance, job_name=publish_posts_job.name,
-                                  status=dg.DagsterRunStatus.STARTED, tags={PLATFORM_TAG: "linkedin"})
+    create_run_for_test(
+        world.instance,
+        job_name=publish_posts_job.name,
+        status=dg.DagsterRunStatus.NOT_STARTED,
+        tags={PLATFORM_TAG: "x"},
+    )
+    started = create_run_for_test(
+        world.instance,
+        job_name=publish_posts_job.name,
+        status=dg.DagsterRunStatus.STARTED,
+        tags={PLATFORM_TAG: "linkedin"},
+    )
     second = _sensor_tick(world)
     assert second.run_requests == []
     assert "in progress" in (second.skip_reason.skip_message if second.skip_reason else "")
@@ -167,10 +189,16 @@ def test_sensor_one_request_per_platform_with_due_items(world: World) -> None:
 
 def test_sensor_starts_a_run_shortly_before_targets_fall_due(world: World) -> None:
     soon, later = world.connect("linkedin", "li-soon"), world.connect("tiktok", "tt-later")
-    world.schedule(world.clip_ids[0], [("linkedin", soon)], caption="in 20 s",
-                   at=datetime.now(UTC) + timedelta(seconds=20))
-    world.schedule(world.clip_ids[1], [("tiktok", later)], caption="in 2 min",
-                   at=datetime.now(UTC) + timedelta(minutes=2), options=TIKTOK_OPTS)
+    world.schedule(
+        world.clip_ids[0], [("linkedin", soon)], caption="in 20 s", at=datetime.now(UTC) + timedelta(seconds=20)
+    )
+    world.schedule(
+        world.clip_ids[1],
+        [("tiktok", later)],
+        caption="in 2 min",
+        at=datetime.now(UTC) + timedelta(minutes=2),
+        options=TIKTOK_OPTS,
+    )
     # The run gets its start-up done while the linkedin target is still ahead; it claims it only once it is due.
     assert [r.tags[PLATFORM_TAG] for r in _sensor_tick(world).run_requests] == ["linkedin"]
 
@@ -178,26 +206,33 @@ def test_sensor_starts_a_run_shortly_before_targets_fall_due(world: World) -> No
 def test_sensor_presumes_a_long_started_run_dead(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     acc = world.connect("x", "x-1")
     world.schedule(world.clip_ids[0], [("x", acc)], caption="stale")
-    create_run_for_test(world.instance, job_name=publish_posts_job.name, status=dg.DagsterRunStatus.STARTED,
-                        tags={PLATFORM_TAG: "x"})
+    create_run_for_test(
+        world.instance, job_name=publish_posts_job.name, status=dg.DagsterRunStatus.STARTED, tags={PLATFORM_TAG: "x"}
+    )
     assert _sensor_tick(world).run_requests == []
     monkeypatch.setenv("CLIPLY_PUBLISH_RUN_STALE_S", "0")  # e.g. its worker was killed and monitoring is off
     assert [r.tags[PLATFORM_TAG] for r in _sensor_tick(world).run_requests] == ["x"]
 
 
-def test_sensor_queues_the_successor_of_a_run_past_its_max_run_time(world: World,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sensor_queues_the_successor_of_a_run_past_its_max_run_time(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     acc = world.connect("x", "x-1")
     world.schedule(world.clip_ids[0], [("x", acc)], caption="handover")
-    create_run_for_test(world.instance, job_name=publish_posts_job.name, status=dg.DagsterRunStatus.STARTED,
-                        tags={PLATFORM_TAG: "x"})
+    create_run_for_test(
+        world.instance, job_name=publish_posts_job.name, status=dg.DagsterRunStatus.STARTED, tags={PLATFORM_TAG: "x"}
+    )
     assert _sensor_tick(world).run_requests == []  # a young run takes the target itself
     monkeypatch.setenv("CLIPLY_PUBLISH_MAX_RUN_S", "20")  # 20 s less the 30 s lookahead: it is closing already
     [successor] = _sensor_tick(world).run_requests
     assert successor.tags[PLATFORM_TAG] == "x"
     # Once the successor is queued (behind the closing run: one run per platform), no third one is requested.
-    create_run_for_test(world.instance, job_name=publish_posts_job.name, status=dg.DagsterRunStatus.NOT_STARTED,
-                        tags={PLATFORM_TAG: "x"})
+    create_run_for_test(
+        world.instance,
+        job_name=publish_posts_job.name,
+        status=dg.DagsterRunStatus.NOT_STARTED,
+        tags={PLATFORM_TAG: "x"},
+    )
     assert _sensor_tick(world).run_requests == []
 
 
@@ -211,10 +246,13 @@ def test_sensor_skips_switched_off_platform(world: World, monkeypatch: pytest.Mo
 
 # ---- posts asset ---------------------------------------------------------------------------------------------------
 
+
 def _materialize(world: World, platform: str) -> dg.ExecuteInProcessResult:
-    return dg.materialize([posts], partition_key=posts_partition_key(datetime.now(UTC), platform),
-                          instance=world.instance, resources=default_resources(), raise_on_error=False,
-                          tags={PLATFORM_TAG: platform})
+    """The way scripts publish now: a run of the named publish_posts job, never Dagster's ephemeral asset job."""
+    result = publish_platform_sync(platform, world.instance, raise_on_error=False)
+    run = world.instance.get_run_by_id(result.run_id)
+    assert run is not None and run.job_name == publish_posts_job.name and run.tags[PLATFORM_TAG] == platform
+    return result
 
 
 def _metadata(result: dg.ExecuteInProcessResult) -> dict[str, object]:
@@ -251,14 +289,14 @@ def test_posts_asset_publishes_each_target_once_with_metadata(world: World) -> N
 
     states = world.targets()
     assert sorted(states[t].state for t in ids) == ["failed", "published", "published", "waiting"]
-    assert {states[t].platform_post_id for t in ids if states[t].state == "published"} == {
-        p.post_id for p in posted}
+    assert {states[t].platform_post_id for t in ids if states[t].state == "published"} == {p.post_id for p in posted}
     assert states[li_ids[0]].state == "scheduled"  # another platform's partition: untouched
 
     # No secrets anywhere in the materialisation.
     with world.db.session() as s:
-        tokens = [AccountsRepo(world.scope(s), world.vault).credentials(a).access_token
-                  for a in s.scalars(select(Account))]
+        tokens = [
+            AccountsRepo(world.scope(s), world.vault).credentials(a).access_token for a in s.scalars(select(Account))
+        ]
     text = repr(meta)
     assert not any(tok in text for tok in tokens)
 
@@ -271,6 +309,7 @@ def test_posts_asset_publishes_each_target_once_with_metadata(world: World) -> N
 
 
 # ---- token refresh -------------------------------------------------------------------------------------------------
+
 
 def _set_account(world: World, account_id: int, **values: object) -> None:
     with world.db.session() as s:
@@ -300,8 +339,11 @@ def test_token_refresh_rotates_expiring_sandbox_account(world: World) -> None:
     soon = datetime.now(UTC) + timedelta(minutes=10)
     _set_account(world, expiring, expires_at=soon)
 
-    ctx = dg.build_schedule_context(instance=world.instance, scheduled_execution_time=datetime.now(UTC),
-                                    resources={"database": DatabaseResource(url=str(world.db.url))})
+    ctx = dg.build_schedule_context(
+        instance=world.instance,
+        scheduled_execution_time=datetime.now(UTC),
+        resources={"database": DatabaseResource(url=str(world.db.url))},
+    )
     request = token_refresh_schedule.evaluate_tick(ctx).run_requests
     assert request and request[0].run_key.startswith("token_refresh:")  # type: ignore[union-attr]
 
@@ -320,9 +362,9 @@ def test_token_refresh_rotates_expiring_sandbox_account(world: World) -> None:
     assert _metadata(_materialize(world, "x"))["num_published"] == 1
 
 
-def test_revoked_refresh_marks_reauth_required_and_notifies(world: World, smtp_server: SmtpInbox,  # noqa: F811
-                                                            webhook_server: WebhookReceiver,  # noqa: F811
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_revoked_refresh_marks_reauth_required_and_notifies(
+    world: World, smtp_server: SmtpInbox, webhook_server: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _notify_env(monkeypatch, smtp_server, webhook_server)
     acc = world.connect("x", "x-revoked")
     grant = world.sandbox.state.refresh_index[_creds(world, acc).refresh_token]
@@ -343,9 +385,9 @@ def _notify_env(monkeypatch: pytest.MonkeyPatch, smtp: SmtpInbox, hook: WebhookR
     monkeypatch.setenv("CLIPLY_WEBHOOK_URL", hook.url)
 
 
-def test_reauth_warning_sent_once_by_mail_and_webhook(world: World, smtp_server: SmtpInbox,  # noqa: F811
-                                                      webhook_server: WebhookReceiver,  # noqa: F811
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reauth_warning_sent_once_by_mail_and_webhook(
+    world: World, smtp_server: SmtpInbox, webhook_server: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _notify_env(monkeypatch, smtp_server, webhook_server)
     # LinkedIn standard apps get no refresh token: re-authorisation is due when the access token ends.
     acc = world.connect("linkedin", "li-warn", handle="Ada at LinkedIn")
@@ -374,6 +416,7 @@ def test_reauth_warning_sent_once_by_mail_and_webhook(world: World, smtp_server:
 
 # ---- retention -----------------------------------------------------------------------------------------------------
 
+
 def test_retention_deletes_old_media_but_keeps_what_a_post_needs(world: World) -> None:
     old_free, old_needed, _recent = world.clip_ids
     ten_days_ago = datetime.now(UTC) - timedelta(days=10)
@@ -392,8 +435,11 @@ def test_retention_deletes_old_media_but_keeps_what_a_post_needs(world: World) -
         assert target is not None
         target.state = "published"
 
-    sched_ctx = dg.build_schedule_context(instance=world.instance, scheduled_execution_time=datetime.now(UTC),
-                                          resources={"database": DatabaseResource(url=str(world.db.url))})
+    sched_ctx = dg.build_schedule_context(
+        instance=world.instance,
+        scheduled_execution_time=datetime.now(UTC),
+        resources={"database": DatabaseResource(url=str(world.db.url))},
+    )
     assert media_retention_schedule.evaluate_tick(sched_ctx).run_requests
 
     result = media_retention_job.execute_in_process(instance=world.instance, resources=default_resources())
@@ -413,15 +459,18 @@ def test_retention_deletes_old_media_but_keeps_what_a_post_needs(world: World) -
 
 # ---- public ids after moderation -----------------------------------------------------------------------------------
 
+
 def test_public_ids_schedule_and_job_backfill_a_tiktok_post_published_while_moderating(
-        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CLIPLY_TIKTOK_POLL_TIMEOUT_S", "1")
     real = TikTokClient._result
 
     moderating = [True]
 
-    def still_moderating(self: TikTokClient, publish_id: str, data: dict[str, Any], *, private: bool, final: bool,
-                         handle: str = "") -> Any:
+    def still_moderating(
+        self: TikTokClient, publish_id: str, data: dict[str, Any], *, private: bool, final: bool, handle: str = ""
+    ) -> Any:
         if moderating[0]:  # published, but the public id is not out yet (for longer than the run waits)
             data = {**data, "publicaly_available_post_id": []}
         return real(self, publish_id, data, private=private, final=final, handle=handle)
@@ -429,8 +478,11 @@ def test_public_ids_schedule_and_job_backfill_a_tiktok_post_published_while_mode
     monkeypatch.setattr(TikTokClient, "_result", still_moderating)
     acc = world.connect("tiktok", "tt-mod")
     [tid] = world.schedule(world.clip_ids[0], [("tiktok", acc)], caption="moderated for a while", options=TIKTOK_OPTS)
-    sched_ctx = dg.build_schedule_context(instance=world.instance, scheduled_execution_time=datetime.now(UTC),
-                                          resources={"database": DatabaseResource(url=str(world.db.url))})
+    sched_ctx = dg.build_schedule_context(
+        instance=world.instance,
+        scheduled_execution_time=datetime.now(UTC),
+        resources={"database": DatabaseResource(url=str(world.db.url))},
+    )
     assert public_ids_schedule.evaluate_tick(sched_ctx).run_requests == []  # nothing published yet
 
     meta = _metadata(_materialize(world, "tiktok"))
@@ -451,6 +503,7 @@ def test_public_ids_schedule_and_job_backfill_a_tiktok_post_published_while_mode
 
 # ---- run-failure notifier ------------------------------------------------------------------------------------------
 
+
 @dg.op
 def _explode() -> None:
     raise RuntimeError("the platform API exploded")
@@ -461,8 +514,9 @@ def _failing_job() -> None:
     _explode()
 
 
-def test_run_failure_sensor_notifies(smtp_server: SmtpInbox, webhook_server: WebhookReceiver,  # noqa: F811
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_run_failure_sensor_notifies(
+    smtp_server: SmtpInbox, webhook_server: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from cliply_resources.publishing import NotifierResource
     from cliply_sensors.publishing import run_failure_notifier
 
@@ -471,8 +525,11 @@ def test_run_failure_sensor_notifies(smtp_server: SmtpInbox, webhook_server: Web
         result = _failing_job.execute_in_process(instance=instance, raise_on_error=False)
         assert not result.success
         ctx = dg.build_run_status_sensor_context(
-            sensor_name=run_failure_notifier.name, dagster_event=result.get_run_failure_event(),
-            dagster_instance=instance, dagster_run=result.dagster_run, resources={"notifier": NotifierResource()},
+            sensor_name=run_failure_notifier.name,
+            dagster_event=result.get_run_failure_event(),
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
+            resources={"notifier": NotifierResource()},
         ).for_run_failure()
         run_failure_notifier(ctx)
     assert [m["X-Cliply-Event"] for m in smtp_server.messages] == ["run_failed"]
@@ -489,8 +546,11 @@ def test_real_daemon_publishes_every_target_once_even_after_a_killed_run(world: 
     create that DID happen. The daemon's next runs reconcile it: exactly one post per target on the platform."""
     x_accounts = [world.connect("x", f"x-e2e-{i}", handle=f"xe2e{i}") for i in range(3)]
     li_accounts = [world.connect("linkedin", f"li-e2e-{i}") for i in range(2)]
-    targets = world.schedule(world.clip_ids[0], [("x", a) for a in x_accounts] + [("linkedin", a) for a in li_accounts],
-                             caption="one clip, five accounts")
+    targets = world.schedule(
+        world.clip_ids[0],
+        [("x", a) for a in x_accounts] + [("linkedin", a) for a in li_accounts],
+        caption="one clip, five accounts",
+    )
     targets += world.schedule(world.clip_ids[1], [("x", x_accounts[0])], caption="a second clip on x")
     # The first x create commits, then its response is held: the run is killed while waiting for it.
     world.sandbox.fault("x", "lost_response", "create_tweet", delay_s=12.0)
@@ -498,19 +558,41 @@ def test_real_daemon_publishes_every_target_once_even_after_a_killed_run(world: 
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir()
     shutil.copyfile(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
-    env = {**os.environ, "DAGSTER_HOME": str(dagster_home), "CLIPLY_X_TIMEOUT_S": "20",
-           "CLIPLY_PUBLISH_LEASE_S": "15", "CLIPLY_PUBLISH_RUN_STALE_S": "20", "CLIPLY_PUBLISH_LINGER_S": "3"}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(dagster_home),
+        "CLIPLY_X_TIMEOUT_S": "20",
+        "CLIPLY_PUBLISH_LEASE_S": "15",
+        "CLIPLY_PUBLISH_RUN_STALE_S": "20",
+        "CLIPLY_PUBLISH_LINGER_S": "3",
+    }
     log = tmp_path / "daemon.log"
     daemon = str(Path(sys.executable).with_name("dagster-daemon"))
     with log.open("w") as out:
-        proc = subprocess.Popen([daemon, "run", "-w", "workspace.yaml"], cwd=REPO, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [daemon, "run", "-w", "workspace.yaml"],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
+
         def held_x_target() -> PostTarget | None:
             if not world.sandbox.state.posts_for("x"):
                 return None
-            return next((t for t in world.targets().values() if t.platform == "x" and t.attempt_started_at
-                         and t.state not in ("published", "failed") and t.claimed_by), None)
+            return next(
+                (
+                    t
+                    for t in world.targets().values()
+                    if t.platform == "x"
+                    and t.attempt_started_at
+                    and t.state not in ("published", "failed")
+                    and t.claimed_by
+                ),
+                None,
+            )
 
         held = wait_for_daemon(held_x_target, 240, "an x create whose response is held", proc, log)
         worker_pid = int(held.claimed_by.rsplit(":", 1)[1])  # type: ignore[union-attr]
@@ -524,8 +606,10 @@ def test_real_daemon_publishes_every_target_once_even_after_a_killed_run(world: 
         rows = wait_for_daemon(all_done, 300, "every target published", proc, log)
         assert {rows[t].state for t in targets} == {"published"}, {t: rows[t].error_class for t in targets}
         state = world.sandbox.state
-        for platform, account_ids in (("x", [f"x-e2e-{i}" for i in range(3)]),
-                                      ("linkedin", [f"li-e2e-{i}" for i in range(2)])):
+        for platform, account_ids in (
+            ("x", [f"x-e2e-{i}" for i in range(3)]),
+            ("linkedin", [f"li-e2e-{i}" for i in range(2)]),
+        ):
             for ext in account_ids:
                 want = 2 if ext == "x-e2e-0" else 1
                 assert len(state.posts_for(platform, ext)) == want, (platform, ext)
@@ -539,8 +623,9 @@ def test_real_daemon_publishes_every_target_once_even_after_a_killed_run(world: 
 
         def platforms_succeeded() -> set[str] | None:
             # The ledger says "published" a moment before the run that did it records its own success.
-            records = instance.get_run_records(filters=dg.RunsFilter(job_name=publish_posts_job.name,
-                                                                     statuses=[dg.DagsterRunStatus.SUCCESS]))
+            records = instance.get_run_records(
+                filters=dg.RunsFilter(job_name=publish_posts_job.name, statuses=[dg.DagsterRunStatus.SUCCESS])
+            )
             done = {r.dagster_run.tags[PLATFORM_TAG] for r in records}
             return done if done == {"x", "linkedin"} else None
 

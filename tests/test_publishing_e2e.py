@@ -78,8 +78,13 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     # The production storage block as is (psycopg2 scheme, secrets from the environment); the rest of the embedded
     # config (run queue, per-platform concurrency) stays so both backends run the same daemon shape.
     config["storage"] = yaml.safe_load(PRODUCTION_YAML.read_text())["storage"]
-    env = {"DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(cluster.port), "DAGSTER_PG_USER": "postgres",
-           "DAGSTER_PG_PASSWORD": "", "DAGSTER_PG_DB": dagster_db}
+    env = {
+        "DAGSTER_PG_HOST": "127.0.0.1",
+        "DAGSTER_PG_PORT": str(cluster.port),
+        "DAGSTER_PG_USER": "postgres",
+        "DAGSTER_PG_PASSWORD": "",
+        "DAGSTER_PG_DB": dagster_db,
+    }
     return Backend("postgresql", app_url, config, env)
 
 
@@ -96,8 +101,11 @@ class E2E:
         client = self.world.client(platform)
         try:
             if platform == "bluesky":
-                resp = httpx.post(f"{self.world.sandbox.url('bluesky')}/xrpc/com.atproto.server.createAccount",
-                                  json={"handle": f"{account}.test", "password": "app-pass-e2e"}, timeout=10)
+                resp = httpx.post(
+                    f"{self.world.sandbox.url('bluesky')}/xrpc/com.atproto.server.createAccount",
+                    json={"handle": f"{account}.test", "password": "app-pass-e2e"},
+                    timeout=10,
+                )
                 assert resp.status_code == 200, resp.text
                 creds = client.login(f"{account}.test", "app-pass-e2e")  # type: ignore[attr-defined]
             else:
@@ -112,9 +120,14 @@ class E2E:
 
     def schedule(self, clip_id: str, targets: list[tuple[str, int]], caption: str, title: str) -> list[str]:
         with self.world.db.session() as s:
-            post = create_post(self.world.scope(s), clip_id=clip_id, caption=caption, timezone="UTC",
-                               scheduled_at=datetime.now(UTC) - timedelta(minutes=1),
-                               targets=[TargetSpec(p, a, title=title, options=self.options[a]) for p, a in targets])
+            post = create_post(
+                self.world.scope(s),
+                clip_id=clip_id,
+                caption=caption,
+                timezone="UTC",
+                scheduled_at=datetime.now(UTC) - timedelta(minutes=1),
+                targets=[TargetSpec(p, a, title=title, options=self.options[a]) for p, a in targets],
+            )
             return [t.id for t in s.scalars(select(PostTarget).where(PostTarget.post_id == post.id))]
 
     def post_statuses(self) -> dict[str, str]:
@@ -123,8 +136,9 @@ class E2E:
 
 
 @pytest.fixture
-def e2e(backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: RunningSandbox,
-        small_clip: Path) -> Iterator[E2E]:
+def e2e(
+    backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: RunningSandbox, small_clip: Path
+) -> Iterator[E2E]:
     settings = pipeline_settings(tmp_path / "home", database_url=backend.app_url)
     for key, value in {**settings_env(settings), **backend.env}.items():
         monkeypatch.setenv(key, value)
@@ -167,29 +181,45 @@ class Daemon:
         self.e2e, self.log = e2e, log
         daemon = str(Path(sys.executable).with_name("dagster-daemon"))
         with log.open("w") as out:
-            self.proc = subprocess.Popen([daemon, "run", "-w", "workspace.yaml"], cwd=REPO, env=dict(os.environ),
-                                         stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                [daemon, "run", "-w", "workspace.yaml"],
+                cwd=REPO,
+                env=dict(os.environ),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def ledger(self) -> str:
         rows = self.e2e.world.targets()
-        return "\n".join(f"  {t.platform:9} {t.id} post={t.post_id} state={t.state} attempts={t.attempts} "
-                         f"published_at={t.published_at and t.published_at.strftime('%H:%M:%S.%f')} "
-                         f"claimed_by={t.claimed_by} "
-                         f"error={t.error_class}:{(t.error_message or '')[:120]}" for t in rows.values())
+        return "\n".join(
+            f"  {t.platform:9} {t.id} post={t.post_id} state={t.state} attempts={t.attempts} "
+            f"published_at={t.published_at and t.published_at.strftime('%H:%M:%S.%f')} "
+            f"claimed_by={t.claimed_by} "
+            f"error={t.error_class}:{(t.error_message or '')[:120]}"
+            for t in rows.values()
+        )
 
     def report(self) -> str:
         try:
-            runs = [(r.dagster_run.tags.get(PLATFORM_TAG), r.dagster_run.run_id[:8], r.dagster_run.status.value,
-                     time.strftime("%H:%M:%S", time.gmtime(r.start_time or 0)),
-                     time.strftime("%H:%M:%S", time.gmtime(r.end_time or 0)))
-                    for r in self.e2e.world.instance.get_run_records(
-                        filters=dg.RunsFilter(job_name=publish_posts_job.name))]
+            runs = [
+                (
+                    r.dagster_run.tags.get(PLATFORM_TAG),
+                    r.dagster_run.run_id[:8],
+                    r.dagster_run.status.value,
+                    time.strftime("%H:%M:%S", time.gmtime(r.start_time or 0)),
+                    time.strftime("%H:%M:%S", time.gmtime(r.end_time or 0)),
+                )
+                for r in self.e2e.world.instance.get_run_records(filters=dg.RunsFilter(job_name=publish_posts_job.name))
+            ]
         except Exception as exc:  # the report must not hide the failure it describes
             runs = [("?", "?", repr(exc))]
-        return (f"[{self.e2e.backend.name}] posts: {self.e2e.post_statuses()}\npublish runs: {runs}\n"
-                f"ledger:\n{self.ledger()}\nsandbox posts: "
-                f"{[(p.platform, p.post_id) for p in self.e2e.world.sandbox.state.posts_for()]}\n"
-                f"daemon log tail:\n{self.log.read_text(errors='replace')[-4000:]}")
+        return (
+            f"[{self.e2e.backend.name}] posts: {self.e2e.post_statuses()}\npublish runs: {runs}\n"
+            f"ledger:\n{self.ledger()}\nsandbox posts: "
+            f"{[(p.platform, p.post_id) for p in self.e2e.world.sandbox.state.posts_for()]}\n"
+            f"daemon log tail:\n{self.log.read_text(errors='replace')[-4000:]}"
+        )
 
     def wait(self, predicate: Callable[[], Any], timeout_s: float, what: str) -> Any:
         deadline = time.monotonic() + timeout_s
@@ -211,15 +241,24 @@ class Daemon:
             self.proc.wait(timeout=10)
 
 
-def test_daemon_publishes_every_target_on_all_nine_platforms_exactly_once_through_faults(e2e: E2E,
-                                                                                         tmp_path: Path) -> None:
+def test_daemon_publishes_every_target_on_all_nine_platforms_exactly_once_through_faults(
+    e2e: E2E, tmp_path: Path
+) -> None:
     world, state = e2e.world, e2e.world.sandbox.state
     accounts = {p: [e2e.connect(p, f"{p}-e2e-{i}") for i in range(2 if p in TWO_ACCOUNTS else 1)] for p in PLATFORMS}
     first, second = world.clip_ids
-    targets = e2e.schedule(first, [(p, a) for p, ids in accounts.items() for a in ids],
-                           caption="The best moment of the talk #cliply", title="Best moment")
-    targets += e2e.schedule(second, [("x", accounts["x"][0]), ("tiktok", accounts["tiktok"][0])],
-                            caption="And a second moment from the same talk", title="Second moment")
+    targets = e2e.schedule(
+        first,
+        [(p, a) for p, ids in accounts.items() for a in ids],
+        caption="The best moment of the talk #cliply",
+        title="Best moment",
+    )
+    targets += e2e.schedule(
+        second,
+        [("x", accounts["x"][0]), ("tiktok", accounts["tiktok"][0])],
+        caption="And a second moment from the same talk",
+        title="Second moment",
+    )
     assert len(targets) == 13 and {t.platform for t in world.targets().values()} == set(PLATFORMS)
     requests_before = len(state.requests)
     for platform, kind, operation, extra in FAULTS:
@@ -231,8 +270,17 @@ def test_daemon_publishes_every_target_on_all_nine_platforms_exactly_once_throug
         def held_x_target() -> PostTarget | None:
             if not state.posts_for("x"):
                 return None
-            return next((t for t in world.targets().values() if t.platform == "x" and t.attempt_started_at
-                         and t.state not in ("published", "failed") and t.claimed_by), None)
+            return next(
+                (
+                    t
+                    for t in world.targets().values()
+                    if t.platform == "x"
+                    and t.attempt_started_at
+                    and t.state not in ("published", "failed")
+                    and t.claimed_by
+                ),
+                None,
+            )
 
         held = daemon.wait(held_x_target, WAIT_ALL_S, "an x create whose response is held")
         killed_run = held.claimed_by.split(":")[1]
@@ -264,8 +312,9 @@ def test_daemon_publishes_every_target_on_all_nine_platforms_exactly_once_throug
         instance = world.instance
 
         def every_platform_succeeded() -> set[str] | None:
-            records = instance.get_run_records(filters=dg.RunsFilter(job_name=publish_posts_job.name,
-                                                                     statuses=[dg.DagsterRunStatus.SUCCESS]))
+            records = instance.get_run_records(
+                filters=dg.RunsFilter(job_name=publish_posts_job.name, statuses=[dg.DagsterRunStatus.SUCCESS])
+            )
             done = {r.dagster_run.tags[PLATFORM_TAG] for r in records}
             return done if done == set(PLATFORMS) else None
 

@@ -30,8 +30,13 @@ def draw_face(img: np.ndarray, cx: int, cy: int, s: int) -> None:
     for dx in (-int(s * 0.42), int(s * 0.42)):
         cv2.ellipse(img, (cx + dx, ey), (int(s * 0.22), int(s * 0.11)), 0, 0, 360, (255, 255, 255), -1)
         cv2.circle(img, (cx + dx, ey), int(s * 0.09), (30, 20, 20), -1)
-        cv2.line(img, (cx + dx - int(s * 0.25), ey - int(s * 0.25)), (cx + dx + int(s * 0.25), ey - int(s * 0.28)),
-                 (40, 40, 60), max(2, s // 12))
+        cv2.line(
+            img,
+            (cx + dx - int(s * 0.25), ey - int(s * 0.25)),
+            (cx + dx + int(s * 0.25), ey - int(s * 0.28)),
+            (40, 40, 60),
+            max(2, s // 12),
+        )
     cv2.ellipse(img, (cx, cy + int(s * 0.2)), (int(s * 0.1), int(s * 0.22)), 0, 0, 360, (120, 150, 190), -1)
     cv2.ellipse(img, (cx, cy + int(s * 0.62)), (int(s * 0.35), int(s * 0.1)), 0, 0, 360, (60, 60, 150), -1)
     cv2.ellipse(img, (cx, cy - int(s * 1.05)), (int(s * 1.05), int(s * 0.5)), 0, 180, 360, (30, 40, 60), -1)
@@ -100,8 +105,23 @@ def test_expression_matches_the_plan() -> None:
 
 def test_already_vertical_source_is_not_cropped(tmp_path: Path) -> None:
     src = tmp_path / "vertical.mp4"
-    run_ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=360x640:rate=25", "-t", "1", "-c:v", "libx264",
-                "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(src)])
+    run_ffmpeg(
+        [
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=360x640:rate=25",
+            "-t",
+            "1",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            str(src),
+        ]
+    )
     plan = plan_crop(src, 0.0, 1.0)
     assert plan.method == "none"
     assert (plan.crop_w, plan.crop_h) == (360, 640)

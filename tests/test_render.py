@@ -18,8 +18,13 @@ from cliply.media.types import Word
 START, END = 7.0, 13.0
 # Clip-relative timing: first word at 1.0 s, a 1.5 s pause between 3.0 and 4.5 s.
 WORDS = [
-    Word("he", 8.00, 8.40), Word("was", 8.40, 8.80), Word("not", 8.80, 9.30), Word("an", 9.30, 9.60),
-    Word("ill", 9.60, 10.00), Word("disposed", 11.50, 12.20), Word("man", 12.20, 12.80),
+    Word("he", 8.00, 8.40),
+    Word("was", 8.40, 8.80),
+    Word("not", 8.80, 9.30),
+    Word("an", 9.30, 9.60),
+    Word("ill", 9.60, 10.00),
+    Word("disposed", 11.50, 12.20),
+    Word("man", 12.20, 12.80),
 ]
 MAGENTA = CaptionStyle(highlight_colour="#FF00FF")  # absent from the cockatoo footage, easy to count
 BAND = (0.60, 0.80)  # caption block is centred at 70% of the height
@@ -36,7 +41,7 @@ def magenta_pixels(clip: Path, times: list[float]) -> dict[float, tuple[int, flo
             if frame.time is not None and frame.time + 1e-3 >= pending[0]:
                 rgb = frame.to_ndarray(format="rgb24").astype(int)
                 h = rgb.shape[0]
-                band = rgb[int(h * BAND[0]): int(h * BAND[1])]
+                band = rgb[int(h * BAND[0]) : int(h * BAND[1])]
                 mask = (band[..., 0] > 170) & (band[..., 1] < 90) & (band[..., 2] > 170)
                 xs = np.nonzero(mask)[1]
                 out[pending.pop(0)] = (int(mask.sum()), float(xs.mean()) if xs.size else -1.0)
@@ -48,8 +53,9 @@ def magenta_pixels(clip: Path, times: list[float]) -> dict[float, tuple[int, flo
 def rendered(talk_video: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("render") / "clip.mp4"
     seen: list[float] = []
-    req = RenderRequest(talk_video, out, START, END, WORDS, None, PRESETS["universal"], x264_preset="ultrafast",
-                        style=MAGENTA)
+    req = RenderRequest(
+        talk_video, out, START, END, WORDS, None, PRESETS["universal"], x264_preset="ultrafast", style=MAGENTA
+    )
     render_clip(req, progress=seen.append)
     assert seen and seen[-1] == 1.0
     return out
@@ -82,8 +88,23 @@ def test_captions_are_burned_in_at_the_word_times(rendered: Path) -> None:
 
 def test_silent_source_gets_aac_and_a_panning_crop_renders(tmp_path: Path) -> None:
     src = tmp_path / "silent.mp4"
-    run_ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-t", "4", "-c:v", "libx264",
-                "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(src)])
+    run_ffmpeg(
+        [
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=25",
+            "-t",
+            "4",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            str(src),
+        ]
+    )
     small = Preset("small", 270, 480, 30, 1.0, 60.0, 50_000_000)
     plan = CropPlan(640, 360, 202, 360, [(0.0, 0.0), (2.5, 438.0)], "face")
     info = render_clip(RenderRequest(src, tmp_path / "out.mp4", 0.5, 3.5, [], plan, small, x264_preset="ultrafast"))
@@ -115,8 +136,17 @@ def test_filter_values_are_escaped_for_the_graph() -> None:
 def test_render_into_a_path_with_graph_special_characters(talk_video: Path, tmp_path: Path) -> None:
     out_dir = tmp_path / "it's, a: [dir]; ok"
     out_dir.mkdir()
-    req = RenderRequest(talk_video, out_dir / "c.mp4", 8.0, 11.0, WORDS, None, Preset("s", 270, 480, 30, 1, 60, 10**9),
-                        x264_preset="ultrafast", style=MAGENTA)
+    req = RenderRequest(
+        talk_video,
+        out_dir / "c.mp4",
+        8.0,
+        11.0,
+        WORDS,
+        None,
+        Preset("s", 270, 480, 30, 1, 60, 10**9),
+        x264_preset="ultrafast",
+        style=MAGENTA,
+    )
     # captions.ass lives in a temp dir; point TMPDIR at the awkward folder so its path is the hard one
     import tempfile
 

@@ -65,8 +65,16 @@ def test_health_lists_every_platform(control: httpx.Client) -> None:
 
 
 def test_accounts_seeding_issues_a_live_grant(sandbox: RunningSandbox, control: httpx.Client) -> None:
-    resp = control.post("/_sandbox/accounts", json={"platform": "tiktok", "account_id": "creator-1", "handle": "@c1",
-                                                    "scopes": ["video.upload"], "extra": {"tier": "pro"}})
+    resp = control.post(
+        "/_sandbox/accounts",
+        json={
+            "platform": "tiktok",
+            "account_id": "creator-1",
+            "handle": "@c1",
+            "scopes": ["video.upload"],
+            "extra": {"tier": "pro"},
+        },
+    )
     assert resp.status_code == 200
     body = resp.json()
     assert body["account_id"] == "creator-1" and body["refresh_token"]
@@ -84,18 +92,30 @@ def test_posts_endpoint_filters_by_platform_and_account(sandbox: RunningSandbox,
     assert [p["post_id"] for p in control.get("/_sandbox/posts").json()] == ["p1", "p2", "p3"]
     assert [p["post_id"] for p in control.get("/_sandbox/posts", params={"platform": "x"}).json()] == ["p1", "p2"]
     rows = control.get("/_sandbox/posts", params={"platform": "x", "account": "a2"}).json()
-    assert rows == [{"platform": "x", "account_id": "a2", "post_id": "p2", "payload": {"text": "two"},
-                     "created_at": rows[0]["created_at"]}]
+    assert rows == [
+        {
+            "platform": "x",
+            "account_id": "a2",
+            "post_id": "p2",
+            "payload": {"text": "two"},
+            "created_at": rows[0]["created_at"],
+        }
+    ]
 
 
 def test_faults_add_list_and_clear(sandbox: RunningSandbox, control: httpx.Client) -> None:
     assert control.post("/_sandbox/faults", json={"platform": "x", "kind": "rate_limit"}).json() == {"faults": 1}
-    batch = [{"platform": "tiktok", "kind": "error", "status": 503, "times": 2},
-             {"platform": "tiktok", "kind": "lost_response", "operation": "publish", "delay_s": 0.5}]
+    batch = [
+        {"platform": "tiktok", "kind": "error", "status": 503, "times": 2},
+        {"platform": "tiktok", "kind": "lost_response", "operation": "publish", "delay_s": 0.5},
+    ]
     assert control.post("/_sandbox/faults", json=batch).json() == {"faults": 3}
     listed = control.get("/_sandbox/faults").json()
     assert [(f["platform"], f["kind"], f["times"]) for f in listed] == [
-        ("x", "rate_limit", 1), ("tiktok", "error", 2), ("tiktok", "lost_response", 1)]
+        ("x", "rate_limit", 1),
+        ("tiktok", "error", 2),
+        ("tiktok", "lost_response", 1),
+    ]
     assert sandbox.state.take_fault("tiktok", "upload") is sandbox.state.faults[1]
     assert control.get("/_sandbox/faults").json()[1]["times"] == 1  # the remaining count is visible
 
@@ -215,14 +235,23 @@ def test_redeem_code_checks_pkce_client_redirect_and_expiry(state: SandboxState)
     verifier = new_code_verifier()
 
     def code(**kw: object) -> str:
-        args: dict[str, object] = {"client_id": "app", "redirect_uri": REDIRECT, "scopes": ("a",),
-                                   "challenge": code_challenge(verifier), "method": "S256"}
+        args: dict[str, object] = {
+            "client_id": "app",
+            "redirect_uri": REDIRECT,
+            "scopes": ("a",),
+            "challenge": code_challenge(verifier),
+            "method": "S256",
+        }
         args.update(kw)
         return state.authorize("tiktok", **args)  # type: ignore[arg-type]
 
     def redeem(c: str, **kw: object) -> object:
-        args: dict[str, object] = {"client_id": "app", "redirect_uri": REDIRECT, "verifier": verifier,
-                                   "pkce_required": True}
+        args: dict[str, object] = {
+            "client_id": "app",
+            "redirect_uri": REDIRECT,
+            "verifier": verifier,
+            "pkce_required": True,
+        }
         args.update(kw)
         return state.redeem_code("tiktok", c, **args)  # type: ignore[arg-type]
 
@@ -347,12 +376,14 @@ def test_metrics_grow_with_the_clock_and_are_deterministic(state: SandboxState) 
 
 def test_record_requests_logs_size_hash_and_redacts_authorization(sandbox: RunningSandbox) -> None:
     body = b"\x00\x01chunk" * 50_000  # several ASGI body messages
-    chunks = [body[i:i + 65536] for i in range(0, len(body), 65536)]
+    chunks = [body[i : i + 65536] for i in range(0, len(body), 65536)]
     with httpx.Client(base_url=sandbox.base, timeout=10) as client:
         client.get("/_sandbox/health")  # control calls are not logged
-        resp = client.post("/x/2/media/upload?command=APPEND&segment_index=0", content=iter(chunks),
-                           headers={"Authorization": "Bearer super-secret-token", "Content-Type": "video/mp4",
-                                    "X-Not-Logged": "1"})
+        resp = client.post(
+            "/x/2/media/upload?command=APPEND&segment_index=0",
+            content=iter(chunks),
+            headers={"Authorization": "Bearer super-secret-token", "Content-Type": "video/mp4", "X-Not-Logged": "1"},
+        )
     logged = sandbox.state.requests
     assert len(logged) == 1
     rec = logged[0]
@@ -372,17 +403,23 @@ def test_record_requests_logs_size_hash_and_redacts_authorization(sandbox: Runni
 
 def _scenario(tmp_path: Path) -> Path:
     path = tmp_path / "faults.json"
-    path.write_text(json.dumps([
-        {"platform": "x", "kind": "rate_limit", "times": 2, "retry_after_s": 900},
-        {"platform": "tiktok", "kind": "processing_failed", "operation": "processing"},
-    ]))
+    path.write_text(
+        json.dumps(
+            [
+                {"platform": "x", "kind": "rate_limit", "times": 2, "retry_after_s": 900},
+                {"platform": "tiktok", "kind": "processing_failed", "operation": "processing"},
+            ]
+        )
+    )
     return path
 
 
 def test_load_faults_from_a_scenario_file(tmp_path: Path) -> None:
     faults = load_faults(str(_scenario(tmp_path)))
-    assert faults == [Fault("x", "rate_limit", times=2, retry_after_s=900),
-                      Fault("tiktok", "processing_failed", operation="processing")]
+    assert faults == [
+        Fault("x", "rate_limit", times=2, retry_after_s=900),
+        Fault("tiktok", "processing_failed", operation="processing"),
+    ]
     assert build_state(str(_scenario(tmp_path))).faults == faults
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps([{"platform": "x", "kind": "meteor"}]))
@@ -402,8 +439,11 @@ def test_cliply_sandbox_command_serves_with_faults(tmp_path: Path) -> None:
     port = _free_port()
     log = tmp_path / "sandbox.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen([*argv, "sandbox", "--port", str(port), "--faults", str(_scenario(tmp_path))],
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [*argv, "sandbox", "--port", str(port), "--faults", str(_scenario(tmp_path))],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -418,7 +458,9 @@ def test_cliply_sandbox_command_serves_with_faults(tmp_path: Path) -> None:
         assert health["ok"] is True and health["platforms"] == list(PLATFORMS)
         faults = httpx.get(f"{base}/_sandbox/faults", timeout=5).json()
         assert [(f["platform"], f["kind"], f["times"]) for f in faults] == [
-            ("x", "rate_limit", 2), ("tiktok", "processing_failed", 1)]
+            ("x", "rate_limit", 2),
+            ("tiktok", "processing_failed", 1),
+        ]
     finally:
         proc.terminate()
         try:
@@ -434,6 +476,10 @@ def test_cliply_sandbox_command_serves_with_faults(tmp_path: Path) -> None:
 def test_cliply_sandbox_rejects_a_missing_faults_file(tmp_path: Path) -> None:
     cliply = Path(sys.executable).parent / "cliply"
     argv = [str(cliply)] if cliply.exists() else [sys.executable, "-m", "cliply.cli"]
-    done = subprocess.run([*argv, "sandbox", "--port", "0", "--faults", str(tmp_path / "nope.json")],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [*argv, "sandbox", "--port", "0", "--faults", str(tmp_path / "nope.json")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2 and "does not exist" in done.stderr

@@ -15,6 +15,7 @@ import dagster as dg
 import pytest
 
 from cliply.ingest import register_file
+from cliply_assets.labels import SOURCE_NAME_TAG, SOURCE_TAG
 from cliply_assets.media import SOURCES_PARTITIONS
 from cliply_dagster.definitions import defs
 from cliply_resources import DatabaseResource, InboxResource
@@ -65,6 +66,9 @@ def test_inbox_sensor_one_run_per_file_and_cursor(sensor_env) -> None:  # type: 
     assert len(keys) == 2 and len(set(keys)) == 2
     assert list(first.dynamic_partitions_requests[0].partition_keys) == keys
     assert [r.run_key for r in first.run_requests] == [f"source:{k}" for k in keys]
+    # The run list shows user tags beside the job name: the file name, not only the opaque id.
+    assert {r.tags[SOURCE_NAME_TAG] for r in first.run_requests} == {"talk one.mp4", "talk-two.mov"}
+    assert [r.tags[SOURCE_TAG] for r in first.run_requests] == keys
     assert first.cursor
 
     again = _tick(inbox_sensor, instance, resources, first.cursor)
@@ -87,12 +91,12 @@ def test_registered_sources_sensor_picks_up_cli_ingests_once(sensor_env) -> None
     first = _tick(registered_sources_sensor, instance, resources, None)
     assert [r.partition_key for r in first.run_requests] == ids
     assert list(first.dynamic_partitions_requests[0].partition_keys) == ids
+    assert [r.tags[SOURCE_NAME_TAG] for r in first.run_requests] == [COCKATOO.name, COCKATOO.name]
     second = _tick(registered_sources_sensor, instance, resources, first.cursor)
     assert second.run_requests == []
     late = register_file(settings, svc.db, svc.store, COCKATOO, workspace="a").source_id
     third = _tick(registered_sources_sensor, instance, resources, second.cursor)
     assert [r.partition_key for r in third.run_requests] == [late]
-
 
 
 def test_real_daemon_processes_each_drop_exactly_once(tmp_path: Path, talk_video: Path) -> None:
@@ -111,8 +115,14 @@ def test_real_daemon_processes_each_drop_exactly_once(tmp_path: Path, talk_video
     log = tmp_path / "daemon.log"
     daemon = str(Path(sys.executable).with_name("dagster-daemon"))
     with log.open("w") as out:
-        proc = subprocess.Popen([daemon, "run", "-w", "workspace.yaml"], cwd=REPO, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [daemon, "run", "-w", "workspace.yaml"],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         _drop(inbox, "first talk.mp4", src=short)
         _drop(inbox, "second talk.mp4", src=short, age_s=8)
@@ -132,6 +142,7 @@ def test_real_daemon_processes_each_drop_exactly_once(tmp_path: Path, talk_video
         partitions = instance.get_dynamic_partitions(SOURCES_PARTITIONS)
         assert len(partitions) == 2
         assert sorted(r.dagster_run.tags["dagster/partition"] for r in runs) == sorted(partitions)
+        assert sorted(r.dagster_run.tags[SOURCE_NAME_TAG] for r in runs) == ["first talk.mp4", "second talk.mp4"]
         thumbs = instance.get_materialized_partitions(dg.AssetKey("thumbnails"))
         assert thumbs == set(partitions)
         assert not any(inbox.iterdir()), "the inbox is emptied once sources are stored"

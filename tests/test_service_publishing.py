@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 from starlette.testclient import TestClient
 
-from cliply import wiring
+from cliply import usecases, wiring
 from cliply.cli import main
 from cliply.http.app import create_app
 from cliply.platforms import make_client
@@ -34,8 +34,9 @@ class FakeBluesky:
         self.extra = extra
 
     def login(self, handle: str, password: str) -> Credentials:
-        return Credentials(access_token="jwt-access", refresh_token="jwt-refresh", account_id="did:plc:abc",
-                           extra=dict(self.extra))
+        return Credentials(
+            access_token="jwt-access", refresh_token="jwt-refresh", account_id="did:plc:abc", extra=dict(self.extra)
+        )
 
     def close(self) -> None:
         pass
@@ -79,22 +80,47 @@ def _without_ids(post: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_cli_and_api_give_the_same_json(stack: Stack) -> None:
-    api = stack.api.post("/api/posts", headers=stack.auth, json={
-        "clip_id": "src_1-c01", "caption": "Money talk", "targets": [{"platform": "youtube", "account_id": 1}],
-        "at": "2030-01-01 09:00", "timezone": "Europe/Paris"})
+    api = stack.api.post(
+        "/api/posts",
+        headers=stack.auth,
+        json={
+            "clip_id": "src_1-c01",
+            "caption": "Money talk",
+            "targets": [{"platform": "youtube", "account_id": 1}],
+            "at": "2030-01-01 09:00",
+            "timezone": "Europe/Paris",
+        },
+    )
     assert api.status_code == 201, api.text
-    cli = stack.cli("posts", "create", "--clip", "src_1-c01", "--targets", "youtube:1", "--caption", "Money talk",
-                    "--at", "2030-01-01 09:00", "--tz", "Europe/Paris", "--json")
+    cli = stack.cli(
+        "posts",
+        "create",
+        "--clip",
+        "src_1-c01",
+        "--targets",
+        "youtube:1",
+        "--caption",
+        "Money talk",
+        "--at",
+        "2030-01-01 09:00",
+        "--tz",
+        "Europe/Paris",
+        "--json",
+    )
     assert cli.exit_code == 0, cli.output
     assert _without_ids(json.loads(cli.stdout)) == _without_ids(api.json())
 
     post_id = api.json()["id"]
     shown = json.loads(stack.cli("posts", "show", post_id, "--json").stdout)
     assert shown == stack.api.get(f"/api/posts/{post_id}", headers=stack.auth).json()
-    assert json.loads(stack.cli("posts", "list", "--json").stdout) == \
-        stack.api.get("/api/posts", headers=stack.auth).json()
-    assert json.loads(stack.cli("accounts", "list", "--json").stdout) == \
-        stack.api.get("/api/accounts", headers=stack.auth).json()
+    assert (
+        json.loads(stack.cli("posts", "list", "--json").stdout)
+        == stack.api.get("/api/posts", headers=stack.auth).json()
+    )
+    assert (
+        json.loads(stack.cli("accounts", "list", "--json").stdout)
+        == stack.api.get("/api/accounts", headers=stack.auth).json()
+    )
     # ... and both are the use case's own result
     assert shown == service.show_post(stack.app, None, post_id)
 
@@ -106,10 +132,10 @@ def test_suggestions_are_shown_alike(stack: Stack) -> None:
     assert api["suggested"] == cli["suggested"] and "interest" in cli["suggested"]["hashtags"]
 
 
-@pytest.mark.parametrize("extra, shown", [({"handle": "bob.bsky.social"}, "bob.bsky.social"),
-                                          ({}, "did:plc:abc")])
-def test_bluesky_handle_rule_is_the_same_in_the_cli_and_the_api(stack: Stack, monkeypatch: pytest.MonkeyPatch,
-                                                                extra: dict[str, Any], shown: str) -> None:
+@pytest.mark.parametrize("extra, shown", [({"handle": "bob.bsky.social"}, "bob.bsky.social"), ({}, "did:plc:abc")])
+def test_bluesky_handle_rule_is_the_same_in_the_cli_and_the_api(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, extra: dict[str, Any], shown: str
+) -> None:
     def clients(platform: str) -> Any:
         return FakeBluesky(extra) if platform == "bluesky" else make_client(platform)
 
@@ -118,43 +144,74 @@ def test_bluesky_handle_rule_is_the_same_in_the_cli_and_the_api(stack: Stack, mo
     assert r.exit_code == 0, r.output
     assert f"connected bluesky account {shown} " in r.stdout
     with TestClient(create_app(stack.app.settings, clients=clients)) as api:
-        answer = api.post("/api/accounts", headers=stack.auth,
-                          json={"platform": "bluesky", "handle": "typed.handle", "app_password": "app-pass"})
+        answer = api.post(
+            "/api/accounts",
+            headers=stack.auth,
+            json={"platform": "bluesky", "handle": "typed.handle", "app_password": "app-pass"},
+        )
     assert answer.status_code == 201 and answer.json()["handle"] == shown
     assert "app-pass" not in answer.text and "jwt-" not in answer.text
 
 
 BAD_BODIES = [
-    ("post", "/api/posts", {"clip_id": "src_1-c01", "caption": ["a", "list"],
-                            "targets": [{"platform": "youtube", "account_id": 1}]}, "caption"),
-    ("post", "/api/posts", {"clip_id": "src_1-c01", "at": 1893456000,
-                            "targets": [{"platform": "youtube", "account_id": 1}]}, "at"),
+    (
+        "post",
+        "/api/posts",
+        {"clip_id": "src_1-c01", "caption": ["a", "list"], "targets": [{"platform": "youtube", "account_id": 1}]},
+        "caption",
+    ),
+    (
+        "post",
+        "/api/posts",
+        {"clip_id": "src_1-c01", "at": 1893456000, "targets": [{"platform": "youtube", "account_id": 1}]},
+        "at",
+    ),
     ("post", "/api/posts", {"clip_id": "src_1-c01", "targets": "youtube:1"}, "targets"),
     ("post", "/api/posts", {"clip_id": "src_1-c01", "targets": []}, "targets"),
-    ("post", "/api/posts", {"clip_id": "src_1-c01", "targets": [{"platform": "myspace", "account_id": 1}]},
-     "targets.0.platform"),
+    (
+        "post",
+        "/api/posts",
+        {"clip_id": "src_1-c01", "targets": [{"platform": "myspace", "account_id": 1}]},
+        "targets.0.platform",
+    ),
     ("post", "/api/posts", {"clip_id": "src_1-c01", "targets": [{"platform": "youtube"}]}, "targets.0"),
-    ("post", "/api/posts", {"clip_id": "src_1-c01", "targets": [{"platform": "youtube", "account_id": 1,
-                                                                 "options": ["privacy"]}]}, "targets.0.options"),
+    (
+        "post",
+        "/api/posts",
+        {"clip_id": "src_1-c01", "targets": [{"platform": "youtube", "account_id": 1, "options": ["privacy"]}]},
+        "targets.0.options",
+    ),
     ("post", "/api/accounts", {"platform": "bluesky", "handle": ["bob"], "app_password": "x"}, "handle"),
     ("post", "/api/uploads", {"filename": 42}, "filename"),
 ]
 
 
 @pytest.mark.parametrize("method, path, body, field", BAD_BODIES)
-def test_wrong_types_are_422_naming_the_field(stack: Stack, method: str, path: str, body: dict[str, Any],
-                                              field: str) -> None:
+def test_wrong_types_are_422_naming_the_field(
+    stack: Stack, method: str, path: str, body: dict[str, Any], field: str
+) -> None:
     r = stack.api.request(method, path, headers=stack.auth, json=body)
     assert r.status_code == 422, r.text
     assert field in [f["field"] for f in r.json()["fields"]]
 
 
 def test_edit_bodies_are_checked_too(stack: Stack) -> None:
-    post = stack.api.post("/api/posts", headers=stack.auth, json={
-        "clip_id": "src_1-c01", "caption": "x", "targets": [{"platform": "youtube", "account_id": 1}],
-        "at": "2030-01-01 09:00"}).json()
-    for body, field in (({"captions": {"youtube": 5}}, "captions.youtube"), ({"captions": ["youtube"]}, "captions"),
-                        ({"at": 5}, "at"), ({"title": {"t": 1}}, "title")):
+    post = stack.api.post(
+        "/api/posts",
+        headers=stack.auth,
+        json={
+            "clip_id": "src_1-c01",
+            "caption": "x",
+            "targets": [{"platform": "youtube", "account_id": 1}],
+            "at": "2030-01-01 09:00",
+        },
+    ).json()
+    for body, field in (
+        ({"captions": {"youtube": 5}}, "captions.youtube"),
+        ({"captions": ["youtube"]}, "captions"),
+        ({"at": 5}, "at"),
+        ({"title": {"t": 1}}, "title"),
+    ):
         r = stack.api.patch(f"/api/posts/{post['id']}", headers=stack.auth, json=body)
         assert r.status_code == 422 and field in [f["field"] for f in r.json()["fields"]], r.text
     assert stack.api.patch(f"/api/posts/{post['id']}", headers=stack.auth, content=b"[1]").status_code == 400
@@ -164,10 +221,19 @@ def test_edit_bodies_are_checked_too(stack: Stack) -> None:
 
 
 def test_publish_now_and_retry_go_through_the_workspace_scope(stack: Stack) -> None:
-    created = service.create_post(stack.app, None, clip_id="src_1-c01", caption="x", at="2030-01-01 09:00",
-                                  drafts=service.drafts_for(service.parse_targets("youtube:1")))
+    created = service.create_post(
+        stack.app,
+        None,
+        clip_id="src_1-c01",
+        caption="x",
+        at="2030-01-01 09:00",
+        drafts=service.drafts_for(service.parse_targets("youtube:1")),
+    )
     now = stack.api.post(f"/api/posts/{created.post['id']}/publish-now", headers=stack.auth).json()
     assert now["made_due"] == 1 and now["targets"][0]["due_at"] < "2030"
+    with pytest.raises(service.ServiceError, match="workspaces create"):  # never created: refused, not made
+        service.publish_now(stack.app, "another-workspace", created.post["id"])
+    usecases.create_workspace(stack.app, "another-workspace")
     with pytest.raises(service.NotFound):
         service.publish_now(stack.app, "another-workspace", created.post["id"])
     retry = stack.api.post(f"/api/targets/{created.post['targets'][0]['id']}/retry", headers=stack.auth)
@@ -184,5 +250,7 @@ def test_the_cli_imports_no_http_code_but_the_server() -> None:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("cliply.http"):
                 found[(path.name, node.module)] = sorted(a.name for a in node.names)
-    assert found == {("serving.py", "cliply.http.app"): ["build"],
-                     ("serving.py", "cliply.http.readiness"): ["run_checks"]}
+    assert found == {
+        ("serving.py", "cliply.http.app"): ["build"],
+        ("serving.py", "cliply.http.readiness"): ["run_checks"],
+    }

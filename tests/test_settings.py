@@ -19,9 +19,16 @@ def test_defaults_without_environment() -> None:
 
 
 def test_values_are_typed_and_nested_per_platform() -> None:
-    s = Settings.from_env({"CLIPLY_RENDER_CRF": "28", "CLIPLY_ALLOW_PRIVATE_URLS": "yes",
-                           "CLIPLY_X_BASE_URL": "http://127.0.0.1:9/x/", "CLIPLY_X_TIMEOUT_S": "2.5",
-                           "CLIPLY_HOME": "/srv/cliply", "DAGSTER_HOME": "/srv/dagster"})
+    s = Settings.from_env(
+        {
+            "CLIPLY_RENDER_CRF": "28",
+            "CLIPLY_ALLOW_PRIVATE_URLS": "yes",
+            "CLIPLY_X_BASE_URL": "http://127.0.0.1:9/x/",
+            "CLIPLY_X_TIMEOUT_S": "2.5",
+            "CLIPLY_HOME": "/srv/cliply",
+            "DAGSTER_HOME": "/srv/dagster",
+        }
+    )
     assert s.render_crf == 28 and s.allow_private_urls is True
     assert s.platform("x").base_url == "http://127.0.0.1:9/x" and s.platform("x").timeout_s == 2.5
     assert s.platform("youtube").base_url == ""
@@ -33,14 +40,17 @@ def test_empty_value_means_default() -> None:
     assert Settings.from_env({"CLIPLY_PUBLISH_RUN_STALE_S": ""}).publish_run_stale_s == 1800
 
 
-@pytest.mark.parametrize(("env", "variable"), [
-    ({"CLIPLY_RENDER_CRF": "abc"}, "CLIPLY_RENDER_CRF"),
-    ({"CLIPLY_RENDER_CRF": "99"}, "CLIPLY_RENDER_CRF"),
-    ({"CLIPLY_SMTP_PORT": "70000"}, "CLIPLY_SMTP_PORT"),
-    ({"CLIPLY_TIKTOK_TIMEOUT_S": "-1"}, "CLIPLY_TIKTOK_TIMEOUT_S"),
-    ({"CLIPLY_CAPTION_HIGHLIGHT": "red"}, "CLIPLY_CAPTION_HIGHLIGHT"),
-    ({"CLIPLY_ALLOW_PRIVATE_URLS": "maybe"}, "CLIPLY_ALLOW_PRIVATE_URLS"),
-])
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"CLIPLY_RENDER_CRF": "abc"}, "CLIPLY_RENDER_CRF"),
+        ({"CLIPLY_RENDER_CRF": "99"}, "CLIPLY_RENDER_CRF"),
+        ({"CLIPLY_SMTP_PORT": "70000"}, "CLIPLY_SMTP_PORT"),
+        ({"CLIPLY_TIKTOK_TIMEOUT_S": "-1"}, "CLIPLY_TIKTOK_TIMEOUT_S"),
+        ({"CLIPLY_CAPTION_HIGHLIGHT": "red"}, "CLIPLY_CAPTION_HIGHLIGHT"),
+        ({"CLIPLY_ALLOW_PRIVATE_URLS": "maybe"}, "CLIPLY_ALLOW_PRIVATE_URLS"),
+    ],
+)
 def test_a_bad_value_names_its_variable(env: dict[str, str], variable: str) -> None:
     with pytest.raises(SettingsError) as info:
         Settings.from_env(env)
@@ -61,9 +71,13 @@ def test_publishing_switch_typo_counts_as_off() -> None:
 
 
 def test_describe_lists_every_variable_with_origin_and_masks_secrets() -> None:
-    env = {"CLIPLY_DATABASE_URL": "postgresql+psycopg2://cliply:s3cret@db:5432/cliply",
-           "CLIPLY_SMTP_PASSWORD": "hunter2", "CLIPLY_TIKTOK_CLIENT_SECRET": "tt-secret",
-           "CLIPLY_WEBHOOK_URL": "https://hooks.example/T0/secret-path", "CLIPLY_MAX_CLIPS": "3"}
+    env = {
+        "CLIPLY_DATABASE_URL": "postgresql+psycopg2://cliply:s3cret@db:5432/cliply",
+        "CLIPLY_SMTP_PASSWORD": "hunter2",
+        "CLIPLY_TIKTOK_CLIENT_SECRET": "tt-secret",
+        "CLIPLY_WEBHOOK_URL": "https://hooks.example/T0/secret-path",
+        "CLIPLY_MAX_CLIPS": "3",
+    }
     rows = {r.variable: r for r in describe(Settings.from_env(env), env)}
     assert set(rows) == {v.name for v in variables()}
     assert {f"CLIPLY_{p.upper()}_CLIENT_SECRET" for p in PLATFORMS} <= set(rows)
@@ -92,3 +106,15 @@ def test_settings_are_frozen() -> None:
     s = Settings.from_env({})
     with pytest.raises(ValueError):
         s.max_clips = 9  # type: ignore[misc]
+
+
+def test_readme_documents_every_variable() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    missing = []
+    for var in variables():
+        shown = var.name
+        if var.platform:
+            shown = shown.replace(f"_{var.platform.upper()}", "_<PLATFORM>", 1)
+        if f"`{shown}`" not in readme:
+            missing.append(shown)
+    assert missing == []

@@ -125,7 +125,9 @@ def test_reject_source_records_code_and_reason(db: Database) -> None:
         src = ws.get_source("src_bad")
         assert src is not None
         assert (src.status, src.reject_code, src.reject_reason) == (
-            "rejected", "not_video", "no video stream found in notes.txt",
+            "rejected",
+            "not_video",
+            "no video stream found in notes.txt",
         )
         assert [x.id for x in ws.list_sources(status="rejected")] == ["src_bad"]
         assert [x.id for x in sources_with_status(s, "registered", limit=10)] == ["src_ok"]

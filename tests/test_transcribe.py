@@ -7,14 +7,16 @@ import gzip
 import re
 from difflib import SequenceMatcher
 from pathlib import Path
+from typing import Any
 
 import jiwer
 import numpy as np
 import pytest
 
-from cliply.settings import Settings
 from cliply.media.transcribe import (
     FasterWhisperEngine,
+    ModelUnavailable,
+    NoAudioTrack,
     OpenAIWhisperEngine,
     Transcriber,
     alignment_heads_for,
@@ -23,6 +25,7 @@ from cliply.media.transcribe import (
     transcriber_from_settings,
 )
 from cliply.media.types import Transcript
+from cliply.settings import Settings
 from tests.fixtures.media import FASTER_TINY_EN, OPENAI_TINY_EN, librivox_segments, reference_text
 
 pytestmark = pytest.mark.slow
@@ -159,6 +162,90 @@ def test_unknown_engine() -> None:
 def test_missing_model_path(engine: str, model: str) -> None:
     with pytest.raises(FileNotFoundError, match="whisper model path does not exist"):
         make_transcriber(engine, model)
+
+
+def _explains_the_setting(message: str) -> None:
+    assert "\n" not in message and "Errno" not in message
+    assert "set CLIPLY_WHISPER_MODEL to a local path to the Whisper weights" in message
+
+
+def test_missing_model_path_names_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(ModelUnavailable) as exc:
+        make_transcriber("faster-whisper", str(tmp_path / "models" / "tiny.en"))
+    _explains_the_setting(str(exc.value))
+    assert isinstance(exc.value, ValueError)  # the CLI shows it as one line, exit 2
+
+
+def test_model_name_stays_offline_when_downloads_are_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub
+
+    calls: list[bool] = []
+    real = huggingface_hub.snapshot_download
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        calls.append(bool(kwargs.get("local_files_only")))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", spy)
+    engine = FasterWhisperEngine("tiny.en", download=False, cache_dir=str(tmp_path / "hf"))
+    with pytest.raises(ModelUnavailable) as exc:
+        engine.load()
+    assert calls == [True], "only the local cache was looked at: no download was attempted"
+    assert "'tiny.en' is not on this machine" in str(exc.value)
+    _explains_the_setting(str(exc.value))
+    with pytest.raises(ModelUnavailable):
+        OpenAIWhisperEngine("tiny.en", download=False).load()
+
+
+def test_unreachable_hub_is_explained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub
+
+    calls: list[bool] = []
+
+    def offline(*args: object, **kwargs: object) -> str:
+        calls.append(bool(kwargs.get("local_files_only")))
+        raise OSError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    with pytest.raises(ModelUnavailable) as exc:
+        FasterWhisperEngine("base.en", cache_dir=str(tmp_path / "hf")).load()
+    assert calls == [True, False], "the cache first, then one download attempt"
+    _explains_the_setting(str(exc.value))
+
+
+def test_folder_without_weights_is_explained(tmp_path: Path) -> None:
+    (tmp_path / "weights").mkdir()
+    with pytest.raises(ModelUnavailable) as exc:
+        FasterWhisperEngine(str(tmp_path / "weights")).load()
+    assert "could not be loaded" in str(exc.value)
+    _explains_the_setting(str(exc.value))
+
+
+@pytest.mark.parametrize("model", ["/nonexistent/whisper-weights", "no-such-whisper-size"])
+def test_transcribe_cli_explains_missing_weights_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: str
+) -> None:
+    from click.testing import CliRunner
+
+    from cliply.cli import main
+
+    monkeypatch.setenv("CLIPLY_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CLIPLY_WHISPER_ENGINE", "faster-whisper")
+    monkeypatch.setenv("CLIPLY_WHISPER_MODEL", model)  # an unknown size fails before any network use
+    result = CliRunner().invoke(main, ["transcribe", str(FASTER_TINY_EN / "config.json")])
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("error: ") and "CLIPLY_WHISPER_MODEL" in line
+    _explains_the_setting(line)
+
+
+@pytest.mark.parametrize("engine", list(MODELS))
+def test_silent_video_says_there_is_no_audio(tmp_path: Path, engine: str) -> None:
+    from tests.helpers import make_video
+
+    video = make_video(tmp_path / "silent.mp4", seconds=2)
+    with pytest.raises(NoAudioTrack, match="no audio track: nothing to transcribe"):
+        make_transcriber(engine, str(MODELS[engine])).transcribe(video)
 
 
 def test_missing_media(tmp_path: Path) -> None:

@@ -67,8 +67,12 @@ def test_wrong_aad_is_rejected() -> None:
     """A ciphertext moved to another account, workspace or field does not decrypt."""
     vault = TokenVault(_ring("k1"))
     token = vault.encrypt(SECRET, aad=AAD)
-    for other in (aad_for(8, "youtube", "UC123", "access_token"), aad_for(7, "youtube", "UC999", "access_token"),
-                  aad_for(7, "youtube", "UC123", "refresh_token"), aad_for(7, "tiktok", "UC123", "access_token")):
+    for other in (
+        aad_for(8, "youtube", "UC123", "access_token"),
+        aad_for(7, "youtube", "UC999", "access_token"),
+        aad_for(7, "youtube", "UC123", "refresh_token"),
+        aad_for(7, "tiktok", "UC123", "access_token"),
+    ):
         with pytest.raises(VaultError):
             vault.decrypt(token, aad=other)
 
@@ -83,8 +87,18 @@ def test_unknown_key_id_is_rejected() -> None:
         TokenVault(other_k1).decrypt(token, aad=AAD)
 
 
-@pytest.mark.parametrize("token", ["", SECRET, "v2:k1:AAAA:BBBB", "v1:k1:!!!:BBBB", "v1:k1:AAAA", "v1:bad kid:AA:BB",
-                                   "v1:k1:" + _b64(b"\0" * 12) + ":" + _b64(b"short")])
+@pytest.mark.parametrize(
+    "token",
+    [
+        "",
+        SECRET,
+        "v2:k1:AAAA:BBBB",
+        "v1:k1:!!!:BBBB",
+        "v1:k1:AAAA",
+        "v1:bad kid:AA:BB",
+        "v1:k1:" + _b64(b"\0" * 12) + ":" + _b64(b"short"),
+    ],
+)
 def test_malformed_tokens_are_rejected_without_echoing_them(token: str) -> None:
     with pytest.raises(VaultError) as err:
         TokenVault(_ring("k1")).decrypt(token, aad=AAD)

@@ -14,10 +14,17 @@ from cliply.storage.media_store import LocalMediaStore, S3MediaStore
 
 
 def _settings(tmp_path: Path, **changes: object) -> Settings:
-    env = {"CLIPLY_HOME": str(tmp_path / "home"), "CLIPLY_TIKTOK_BASE_URL": "http://127.0.0.1:9/tiktok/",
-           "CLIPLY_TIKTOK_CLIENT_ID": "ck", "CLIPLY_TIKTOK_CLIENT_SECRET": "cs", "CLIPLY_PUBLISH_X": "0",
-           "CLIPLY_SMTP_HOST": "127.0.0.1", "CLIPLY_SMTP_TO": "a@example.test, b@example.test",
-           "CLIPLY_SMTP_PASSWORD": "pw", "CLIPLY_PUBLIC_BASE_URL": "http://127.0.0.1:8780/"}
+    env = {
+        "CLIPLY_HOME": str(tmp_path / "home"),
+        "CLIPLY_TIKTOK_BASE_URL": "http://127.0.0.1:9/tiktok/",
+        "CLIPLY_TIKTOK_CLIENT_ID": "ck",
+        "CLIPLY_TIKTOK_CLIENT_SECRET": "cs",
+        "CLIPLY_PUBLISH_X": "0",
+        "CLIPLY_SMTP_HOST": "127.0.0.1",
+        "CLIPLY_SMTP_TO": "a@example.test, b@example.test",
+        "CLIPLY_SMTP_PASSWORD": "pw",
+        "CLIPLY_PUBLIC_BASE_URL": "http://127.0.0.1:8780/",
+    }
     return Settings.from_env(env).model_copy(update=changes)
 
 
@@ -54,8 +61,9 @@ def test_publisher_shares_the_containers_parts(tmp_path: Path) -> None:
 
 
 def test_s3_urls_build_s3_stores(tmp_path: Path) -> None:
-    s = _settings(tmp_path, media_url="s3://bucket/media", inbox_url="s3://bucket/inbox",
-                  s3_endpoint_url="http://127.0.0.1:1")
+    s = _settings(
+        tmp_path, media_url="s3://bucket/media", inbox_url="s3://bucket/inbox", s3_endpoint_url="http://127.0.0.1:1"
+    )
     media, inbox = wiring.build_media_store(s), wiring.build_inbox(s)
     assert isinstance(media, S3MediaStore) and (media.bucket, media.prefix) == ("bucket", "media")
     assert isinstance(inbox, S3Inbox)
@@ -79,3 +87,11 @@ def test_secrets_stay_secret_in_settings(tmp_path: Path) -> None:
     s = _settings(tmp_path)
     assert isinstance(s.smtp_password, SecretStr) and "pw" not in repr(s)
     assert "cs" not in repr(s.platform("tiktok"))
+
+
+def test_publisher_reports_targets_that_need_a_person_and_retries_by_settings(tmp_path: Path) -> None:
+    s = _settings(tmp_path, publish_retry_rounds=7)
+    app = wiring.cliply(s)
+    publisher = app.publisher()
+    assert publisher.policy.retry_rounds == 7
+    assert publisher.notify == app.notifier.notify

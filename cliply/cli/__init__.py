@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import click
 
-from cliply.cli import accounts, config, keys, media, posts, serving, workspaces
+from cliply.cli import accounts, clips, config, keys, media, posts, serving, sources, workspaces
 from cliply.cli.base import CliplyGroup, configure_logging
 
 
 @click.group(cls=CliplyGroup)
+# From the installed distribution's metadata, read when asked (not a constant that can drift from pyproject).
+@click.version_option(package_name="cliply", prog_name="cliply", message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", is_flag=True, help="Show debug logs.")
 @click.option("--debug", is_flag=True, help="Show the traceback of a failure.")
 def main(verbose: bool, debug: bool) -> None:
@@ -17,8 +19,18 @@ def main(verbose: bool, debug: bool) -> None:
     configure_logging(verbose)
 
 
-for command in (*media.COMMANDS, config.config, serving.sandbox, accounts.accounts, posts.posts, keys.keys,
-                serving.serve, serving.readyz):
+for command in (
+    *media.COMMANDS,
+    sources.sources,
+    clips.clips,
+    config.config,
+    serving.sandbox,
+    accounts.accounts,
+    posts.posts,
+    keys.keys,
+    serving.serve,
+    serving.readyz,
+):
     main.add_command(command)
 main.add_command(workspaces.workspaces)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import timedelta
+from typing import Any
 
 import click
 
@@ -35,8 +36,7 @@ def _wait_for_callback(cliply: Cliply, start: OAuthStart, platform: str, timeout
     while time.monotonic() < deadline:
         consumed, account = service.oauth_result(cliply, start, platform, since)  # never sleeps in a transaction
         if account is not None:
-            click.echo(f"connected {platform} account {account['handle']} (id {account['id']}, "
-                       f"{account['status']})")
+            click.echo(f"connected {platform} account {account['handle']} (id {account['id']}, {account['status']})")
             return
         if consumed:  # the service may still be exchanging the code: allow it a moment
             consumed_at = consumed_at or time.monotonic()
@@ -78,10 +78,16 @@ def accounts_list(workspace: str | None, as_json: bool) -> None:
     if not rows:
         click.echo("no accounts; connect one with `cliply accounts connect <platform>`")
     for a in rows:
-        ends = [t for t in (a["expires_at"], a["refresh_expires_at"]) if t]
-        expiry = max(ends)[:16].replace("T", " ") + " UTC" if ends else "never"
         err = f"  ({a['last_error']})" if a["last_error"] else ""
-        click.echo(f"{a['id']:>4}  {a['platform']:<10} {a['handle']:<28} {a['status']:<16} expires {expiry}{err}")
+        click.echo(f"{a['id']:>4}  {a['platform']:<10} {a['handle']:<28} {a['status']:<16} {_expiry(a)}{err}")
+
+
+def _expiry(account: dict[str, Any]) -> str:
+    """A disconnected account's tokens are wiped: whatever expiry is still stored means nothing."""
+    if account["status"] == "disconnected":
+        return "-"
+    ends = [t for t in (account["expires_at"], account["refresh_expires_at"]) if t]
+    return "expires " + (max(ends)[:16].replace("T", " ") + " UTC" if ends else "never")
 
 
 @accounts.command("disconnect")

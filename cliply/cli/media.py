@@ -1,4 +1,4 @@
-"""`cliply ingest|process|transcribe|sources`: sources in, clips out."""
+"""`cliply ingest|process|transcribe`: sources in, clips out."""
 
 from __future__ import annotations
 
@@ -18,8 +18,11 @@ from cliply.wiring import build_transcriber
 @click.argument("target")
 @click.option("--workspace", default=None, help="Workspace (tenant) that owns the source.")
 def ingest(target: str, workspace: str | None) -> None:
-    """Register a file or URL; the Dagster daemon's sensor launches its run."""
-    reg = service.register_source(app(), target, workspace)
+    """Register a file or URL; the Dagster daemon's sensor launches its run.
+
+    A file is probed first: one that cannot be processed is refused here (one line, exit 2), and nothing is
+    recorded for it."""
+    reg = service.register_source(app(), target, workspace, keep_refused=False)
     click.echo(f"registered source {reg.source_id} in workspace {reg.workspace!r} ({reg.origin});")
     click.echo("the registered_sources_sensor will launch its run while the Dagster daemon runs (`make dev`).")
 
@@ -63,17 +66,22 @@ def process(target: str, workspace: str | None, as_json: bool) -> None:
             click.echo(f"processing source {reg.source_id} …", err=True)
 
     try:
-        done = service.process_source(app(), target, workspace, log_level="WARNING" if as_json else "INFO",
-                                      on_registered=started)
+        done = service.process_source(
+            app(), target, workspace, log_level="WARNING" if as_json else "INFO", on_registered=started
+        )
     except InputRejected as exc:
         _fail(message_of(exc), as_json=as_json, code=EXIT_BAD_INPUT, reject_code=exc.code)
     summary, source_id = done.summary, done.registered.source_id
     if summary["status"] == "rejected":
-        _fail(f"rejected ({summary['reject_code']}): {summary['reason']}", as_json=as_json, code=EXIT_BAD_INPUT,
-              source_id=source_id, reject_code=summary["reject_code"])
+        _fail(
+            f"rejected ({summary['reject_code']}): {summary['reason']}",
+            as_json=as_json,
+            code=EXIT_BAD_INPUT,
+            source_id=source_id,
+            reject_code=summary["reject_code"],
+        )
     if not done.run.success:
-        _fail(done.run.failure, as_json=as_json, code=EXIT_FAULT, source_id=source_id,
-              dagster_run_id=done.run.run_id)
+        _fail(done.run.failure, as_json=as_json, code=EXIT_FAULT, source_id=source_id, dagster_run_id=done.run.run_id)
     if as_json:
         click.echo(json.dumps(summary))
     else:
@@ -98,13 +106,4 @@ def transcribe(media: Path, engine: str | None, model: str | None, as_json: bool
         click.echo(f"{w['start']:8.2f} {w['end']:8.2f}  {w['word']}")
 
 
-@click.command()
-@click.option("--workspace", default=None)
-def sources(workspace: str | None) -> None:
-    """List a workspace's sources with their status."""
-    for s in service.list_sources(app(), workspace):
-        reason = f"  {s['reject_code']}: {s['reject_reason']}" if s["status"] in {"rejected", "failed"} else ""
-        click.echo(f"{s['id']}  {s['status']:<10} {s['origin']:<6} {s['original_name']}{reason}")
-
-
-COMMANDS = [ingest, process, transcribe, sources]
+COMMANDS = [ingest, process, transcribe]  # `cliply sources` lives in cliply/cli/sources.py

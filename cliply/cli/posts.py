@@ -43,8 +43,9 @@ def _captions(items: tuple[str, ...]) -> dict[str, str]:
     return captions
 
 
-def _drafts(targets: str, per_platform: tuple[str, ...], title: str | None,
-            options: tuple[str, ...] = ()) -> list[TargetDraft]:
+def _drafts(
+    targets: str, per_platform: tuple[str, ...], title: str | None, options: tuple[str, ...] = ()
+) -> list[TargetDraft]:
     opts, captions = _options(options), _captions(per_platform)
     try:
         parsed = service.parse_targets(targets)
@@ -57,10 +58,15 @@ def _drafts(targets: str, per_platform: tuple[str, ...], title: str | None,
 
 
 def print_post(post: dict[str, Any]) -> None:
-    click.echo(f"{post['id']}  {post['status']:<10} clip {post['clip_id']}  at {post['scheduled_at']} "
-               f"({post['timezone']})")
+    click.echo(
+        f"{post['id']}  {post['status']:<10} clip {post['clip_id']}  at {post['scheduled_at']} ({post['timezone']})"
+    )
     for t in post.get("targets", []):
-        extra = t["url"] or (f"{t['error_class']}: {t['error_message']}" if t["error_class"] else "")
+        extra = (
+            t["url"]
+            or t.get("status_message")
+            or (f"{t['error_class']}: {t['error_message']}" if t["error_class"] else "")
+        )
         click.echo(f"  {t['id']}  {t['platform']:<10} account {t['account_id']:<4} {t['state']:<15} {extra}")
 
 
@@ -72,13 +78,26 @@ def print_post(post: dict[str, Any]) -> None:
 @click.option("--caption", default=None, help="Caption for every target (default: suggested from the clip).")
 @click.option("--per-platform-caption", multiple=True, help="platform=caption (repeatable).")
 @click.option("--title", default=None, help="Title (YouTube, Pinterest).")
-@click.option("--option", "options", multiple=True,
-              help="platform.key=value, e.g. tiktok.privacy=PUBLIC_TO_EVERYONE (repeatable).")
+@click.option(
+    "--option",
+    "options",
+    multiple=True,
+    help="platform.key=value, e.g. tiktok.privacy=PUBLIC_TO_EVERYONE (repeatable).",
+)
 @workspace_option
 @json_option
-def posts_create(clip: str, targets: str, at: str | None, tz: str, caption: str | None,
-                 per_platform_caption: tuple[str, ...], title: str | None, options: tuple[str, ...],
-                 workspace: str | None, as_json: bool) -> None:
+def posts_create(
+    clip: str,
+    targets: str,
+    at: str | None,
+    tz: str,
+    caption: str | None,
+    per_platform_caption: tuple[str, ...],
+    title: str | None,
+    options: tuple[str, ...],
+    workspace: str | None,
+    as_json: bool,
+) -> None:
     """Schedule one clip; every target's text is checked against its platform first (nothing is created if not)."""
     drafts = _drafts(targets, per_platform_caption, title, options)
     created = service.create_post(app(), workspace, clip_id=clip, drafts=drafts, caption=caption, at=at, tz=tz)
@@ -103,19 +122,40 @@ def _progress(clip_ids: Iterable[str]) -> Iterable[str]:
 @click.option("--tz", default="UTC", show_default=True)
 @click.option("--every", default="30m", show_default=True, help="Spacing between posts (s/m/h/d).")
 @click.option("--caption", default=None, help="Caption for every post (default: each clip's suggestion).")
-@click.option("--option", "options", multiple=True,
-              help="platform.key=value, e.g. tiktok.privacy=PUBLIC_TO_EVERYONE (repeatable).")
+@click.option(
+    "--option",
+    "options",
+    multiple=True,
+    help="platform.key=value, e.g. tiktok.privacy=PUBLIC_TO_EVERYONE (repeatable).",
+)
 @workspace_option
-def posts_bulk(clips: str, targets: str, at: str | None, tz: str, every: str, caption: str | None,
-               options: tuple[str, ...], workspace: str | None) -> None:
+def posts_bulk(
+    clips: str,
+    targets: str,
+    at: str | None,
+    tz: str,
+    every: str,
+    caption: str | None,
+    options: tuple[str, ...],
+    workspace: str | None,
+) -> None:
     """Schedule several clips spaced --every apart. All or nothing: one refused clip creates none."""
     clip_ids = [c.strip() for c in clips.split(",") if c.strip()]
     if not clip_ids:
         raise click.BadParameter("no clips given", param_hint="--clips")
     drafts = _drafts(targets, (), None, options)
     try:
-        created = service.bulk_create(app(), workspace, clip_ids=clip_ids, drafts=drafts, caption=caption, at=at,
-                                      tz=tz, every=every, progress=_progress)
+        created = service.bulk_create(
+            app(),
+            workspace,
+            clip_ids=clip_ids,
+            drafts=drafts,
+            caption=caption,
+            at=at,
+            tz=tz,
+            every=every,
+            progress=_progress,
+        )
     except (NotFound, ValueError) as exc:
         raise Failure(f"{exc} (nothing was scheduled)", EXIT_BAD_INPUT) from exc
     for post in created:
@@ -155,11 +195,28 @@ def posts_show(post_id: str, workspace: str | None, as_json: bool) -> None:
 @click.option("--at", "at", default=None, help='New local time "YYYY-MM-DD HH:MM".')
 @click.option("--tz", default=None, help="IANA time zone (default: the post's).")
 @workspace_option
-def posts_edit(post_id: str, caption: str | None, per_platform_caption: tuple[str, ...], title: str | None,
-               at: str | None, tz: str | None, workspace: str | None) -> None:
+def posts_edit(
+    post_id: str,
+    caption: str | None,
+    per_platform_caption: tuple[str, ...],
+    title: str | None,
+    at: str | None,
+    tz: str | None,
+    workspace: str | None,
+) -> None:
     """Change captions, title or time before the post starts (re-validated per platform)."""
-    print_post(service.edit_post(app(), workspace, post_id, caption=caption,
-                                 captions=_captions(per_platform_caption), title=title, at=at, tz=tz))
+    print_post(
+        service.edit_post(
+            app(),
+            workspace,
+            post_id,
+            caption=caption,
+            captions=_captions(per_platform_caption),
+            title=title,
+            at=at,
+            tz=tz,
+        )
+    )
 
 
 @posts.command("cancel")

@@ -21,8 +21,9 @@ from cliply.wiring import Cliply, cliply
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, *, environ: Mapping[str, str] | None = None,
-               **overrides: Any) -> Starlette:
+def create_app(
+    settings: Settings | None = None, *, environ: Mapping[str, str] | None = None, **overrides: Any
+) -> Starlette:
     """overrides: any part of the container (db, media, vault, clients: platform → PlatformClient, signer, …);
     environ: read settings from this mapping instead of the process environment. For tests and embedding."""
     container = cliply(settings or Settings.from_env(environ), **overrides)

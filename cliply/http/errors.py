@@ -81,7 +81,13 @@ async def _vault_error(request: Request, exc: Exception) -> Response:
 
 # Starlette picks the handler of the most specific class in the exception's MRO.
 EXCEPTION_HANDLERS = {
-    ApiError: _api_error, ServiceError: _service_error, ValidationError: _invalid_body, NotFound: _not_found,
-    CaptionRejected: _caption_rejected, ValueError: _bad_request, VaultError: _vault_error,
-    InputRejected: _input_rejected, OverflowError: _out_of_range,
+    ApiError: _api_error,
+    ServiceError: _service_error,
+    ValidationError: _invalid_body,
+    NotFound: _not_found,
+    CaptionRejected: _caption_rejected,
+    ValueError: _bad_request,
+    VaultError: _vault_error,
+    InputRejected: _input_rejected,
+    OverflowError: _out_of_range,
 }

@@ -28,5 +28,6 @@ class AccessLog:
         try:
             await self.app(scope, receive, _send)
         finally:
-            access_log.info("%s %s %s %.0fms", scope["method"], scope["path"], status["code"],
-                            (time.monotonic() - started) * 1000)
+            access_log.info(
+                "%s %s %s %.0fms", scope["method"], scope["path"], status["code"], (time.monotonic() - started) * 1000
+            )

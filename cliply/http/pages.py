@@ -8,14 +8,22 @@ import html
 
 from starlette.responses import HTMLResponse
 
-HEADERS = {"X-Frame-Options": "DENY", "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; "
-           "form-action 'self'", "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; form-action 'self'",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 def _html(status: int, title: str, body: str) -> HTMLResponse:
     t = html.escape(title)
-    return HTMLResponse(f"<!doctype html><html><head><meta charset='utf-8'><title>Cliply: {t}</title></head>"
-                        f"<body><h1>{t}</h1>{body}</body></html>", status_code=status, headers=HEADERS)
+    return HTMLResponse(
+        f"<!doctype html><html><head><meta charset='utf-8'><title>Cliply: {t}</title></head>"
+        f"<body><h1>{t}</h1>{body}</body></html>",
+        status_code=status,
+        headers=HEADERS,
+    )
 
 
 def page(status: int, title: str, message: str) -> HTMLResponse:
@@ -25,11 +33,14 @@ def page(status: int, title: str, message: str) -> HTMLResponse:
 def confirm_page(platform: str, handle: str, workspace: str, token: str, missing: list[str]) -> HTMLResponse:
     """Asks the person who consented whether this account should join this workspace; nothing is stored yet."""
     p, h, w, tok = (html.escape(v, quote=True) for v in (platform, handle, workspace, token))
-    note = (f"<p>Permissions not granted: {html.escape(', '.join(missing))}.</p>" if missing else "")
-    return _html(200, "Confirm the connection",
-                 f"<p>Connect the {p} account <strong>{h}</strong> to the Cliply workspace <strong>{w}</strong>?</p>"
-                 f"{note}<p>Only continue if you started this connection yourself. Anyone in that workspace will "
-                 f"be able to publish to this account.</p>"
-                 f"<form method='post' action='/oauth/{p}/confirm'><input type='hidden' name='token' value='{tok}'>"
-                 f"<button type='submit' name='decision' value='connect'>Connect {h} to {w}</button> "
-                 f"<button type='submit' name='decision' value='cancel'>Cancel</button></form>")
+    note = f"<p>Permissions not granted: {html.escape(', '.join(missing))}.</p>" if missing else ""
+    return _html(
+        200,
+        "Confirm the connection",
+        f"<p>Connect the {p} account <strong>{h}</strong> to the Cliply workspace <strong>{w}</strong>?</p>"
+        f"{note}<p>Only continue if you started this connection yourself. Anyone in that workspace will "
+        f"be able to publish to this account.</p>"
+        f"<form method='post' action='/oauth/{p}/confirm'><input type='hidden' name='token' value='{tok}'>"
+        f"<button type='submit' name='decision' value='connect'>Connect {h} to {w}</button> "
+        f"<button type='submit' name='decision' value='cancel'>Cancel</button></form>",
+    )

@@ -60,7 +60,10 @@ def _stored_secrets(settings: Settings, limit: int = 5) -> list[tuple[str, str]]
         with db.reading() as session:
             rows = session.execute(
                 select(Account.workspace_id, Account.platform, Account.external_id, Account.access_token_enc)
-                .where(Account.access_token_enc != "").order_by(Account.updated_at.desc()).limit(limit)).all()
+                .where(Account.access_token_enc != "")
+                .order_by(Account.updated_at.desc())
+                .limit(limit)
+            ).all()
     finally:
         db.dispose()
     return [(enc, aad_for(ws, platform, ext, "access_token")) for ws, platform, ext, enc in rows]
@@ -77,15 +80,20 @@ def check_token_keys(settings: Settings) -> dict[str, Any]:
     except Exception as exc:
         return _fail(exc)
     if keyring is None:
-        return _fail("the token key file is missing but accounts have stored secrets") if secrets \
+        return (
+            _fail("the token key file is missing but accounts have stored secrets")
+            if secrets
             else _ok("no stored secrets yet")
+        )
     vault = TokenVault(keyring)
     for enc, aad in secrets:
         try:
             vault.decrypt(enc, aad=aad)
         except Exception:
-            return _fail("the configured token keys cannot decrypt the stored secrets (CLIPLY_TOKEN_KEYS or the "
-                         "key file was replaced)")
+            return _fail(
+                "the configured token keys cannot decrypt the stored secrets (CLIPLY_TOKEN_KEYS or the "
+                "key file was replaced)"
+            )
     return _ok(f"{len(secrets)} stored secret(s) checked")
 
 

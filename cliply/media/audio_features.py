@@ -124,5 +124,7 @@ def find_silences(energy: AudioEnergy, min_len_s: float = 0.3, *, drop_db: float
     edges = np.flatnonzero(np.diff(np.concatenate(([0], quiet.astype(np.int8), [0]))))
     starts, ends = edges[0::2], edges[1::2]
     keep = (ends - starts) * energy.hop_s >= min_len_s - 1e-9
-    return [(float(s * energy.hop_s), float(min(e * energy.hop_s, energy.duration))) for s, e in
-            zip(starts[keep], ends[keep], strict=True)]
+    return [
+        (float(s * energy.hop_s), float(min(e * energy.hop_s, energy.duration)))
+        for s, e in zip(starts[keep], ends[keep], strict=True)
+    ]

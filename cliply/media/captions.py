@@ -70,7 +70,12 @@ def _groups(words: list[tuple[float, float, str]], style: CaptionStyle) -> list[
 
 
 def build_ass(
-    words: Sequence[Word], *, clip_start: float, clip_end: float, width: int = 1080, height: int = 1920,
+    words: Sequence[Word],
+    *,
+    clip_start: float,
+    clip_end: float,
+    width: int = 1080,
+    height: int = 1920,
     style: CaptionStyle = CaptionStyle(),
 ) -> str:
     """An ASS script for the clip [clip_start, clip_end] of the source; times in it are clip-relative."""
@@ -123,7 +128,7 @@ def build_ass(
                     s = style.highlight_scale
                     text = f"{{\\1c{hi}&\\fscx{s}\\fscy{s}}}{text}{{\\r}}"
                 parts.append(text)
-            rows = [" ".join(parts[i: i + style.words_per_line]) for i in range(0, len(parts), style.words_per_line)]
+            rows = [" ".join(parts[i : i + style.words_per_line]) for i in range(0, len(parts), style.words_per_line)]
             body = f"{{\\an5\\pos({x},{y})}}" + "\\N".join(rows)
             lines.append(f"Dialogue: 0,{_ass_time(a)},{_ass_time(b)},Caption,,0,0,0,,{body}")
     return "\n".join(lines) + "\n"

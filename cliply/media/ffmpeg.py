@@ -64,9 +64,9 @@ def run_ffmpeg(
         cmd += ["-progress", "pipe:1", "-nostats"]
     cmd += list(args)
     if progress is None or not duration:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-        if proc.returncode != 0:
-            raise FFmpegError(cmd, proc.returncode, proc.stderr)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        if done.returncode != 0:
+            raise FFmpegError(cmd, done.returncode, done.stderr)
         return
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
         assert proc.stdout is not None and proc.stderr is not None

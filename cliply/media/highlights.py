@@ -44,23 +44,108 @@ WEIGHTS: dict[str, float] = {
 
 _TERMINAL = (".", "?", "!", "…")
 _ABBREVIATIONS = {
-    "mr.", "mrs.", "ms.", "dr.", "st.", "jr.", "sr.", "vs.", "etc.", "e.g.", "i.e.", "prof.", "no.", "mt.",
+    "mr.",
+    "mrs.",
+    "ms.",
+    "dr.",
+    "st.",
+    "jr.",
+    "sr.",
+    "vs.",
+    "etc.",
+    "e.g.",
+    "i.e.",
+    "prof.",
+    "no.",
+    "mt.",
 }
 # Openings that lean on context the viewer has not seen.
 _WEAK_OPENERS = {
-    "and", "but", "so", "or", "because", "then", "also", "which", "though", "although", "unless", "however", "plus",
-    "he", "she", "it", "they", "them", "him", "her", "his", "its", "their", "this", "that", "these", "those",
-    "yeah", "yes", "well", "okay", "ok", "right",
+    "and",
+    "but",
+    "so",
+    "or",
+    "because",
+    "then",
+    "also",
+    "which",
+    "though",
+    "although",
+    "unless",
+    "however",
+    "plus",
+    "he",
+    "she",
+    "it",
+    "they",
+    "them",
+    "him",
+    "her",
+    "his",
+    "its",
+    "their",
+    "this",
+    "that",
+    "these",
+    "those",
+    "yeah",
+    "yes",
+    "well",
+    "okay",
+    "ok",
+    "right",
 }
 _TRIGGERS = {
-    "secret", "secrets", "never", "why", "how", "mistake", "mistakes", "truth", "nobody", "wrong", "stop",
-    "worst", "best", "biggest", "surprising", "crazy", "imagine", "warning", "important", "problem", "lesson",
-    "actually", "wait", "always", "everyone", "nothing", "failed", "hack",
+    "secret",
+    "secrets",
+    "never",
+    "why",
+    "how",
+    "mistake",
+    "mistakes",
+    "truth",
+    "nobody",
+    "wrong",
+    "stop",
+    "worst",
+    "best",
+    "biggest",
+    "surprising",
+    "crazy",
+    "imagine",
+    "warning",
+    "important",
+    "problem",
+    "lesson",
+    "actually",
+    "wait",
+    "always",
+    "everyone",
+    "nothing",
+    "failed",
+    "hack",
 }
 _TRIGGER_BIGRAMS = {("no", "way"), ("here's", "why"), ("the", "truth"), ("what", "if")}
 _NUMBER_WORDS = {
-    "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "twelve", "twenty", "fifty",
-    "hundred", "thousand", "million", "billion", "percent", "dozen", "half",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "twelve",
+    "twenty",
+    "fifty",
+    "hundred",
+    "thousand",
+    "million",
+    "billion",
+    "percent",
+    "dozen",
+    "half",
 }
 _FILLERS = {"um", "uh", "umm", "uhm", "erm", "er", "ah", "hmm", "mm", "mhm"}
 _FILLER_BIGRAMS = {("you", "know"), ("i", "mean"), ("sort", "of"), ("kind", "of")}
@@ -124,9 +209,13 @@ def _split_long(words: Sequence[Word], first: int, last: int, max_len: float) ->
     """Cut an over-long sentence at its widest pause (commas preferred) until every piece fits."""
     if words[last].end - words[first].start <= max_len or first == last:
         return [(first, last)]
-    best = max(range(first, last),
-               key=lambda k: (_gap_after(words, k) + (0.5 if words[k].word.rstrip().endswith((",", ";", ":")) else 0.0),
-                              -abs((words[k].end - words[first].start) - (words[last].end - words[k + 1].start))))
+    best = max(
+        range(first, last),
+        key=lambda k: (
+            _gap_after(words, k) + (0.5 if words[k].word.rstrip().endswith((",", ";", ":")) else 0.0),
+            -abs((words[k].end - words[first].start) - (words[last].end - words[k + 1].start)),
+        ),
+    )
     return _split_long(words, first, best, max_len) + _split_long(words, best + 1, last, max_len)
 
 
@@ -165,7 +254,7 @@ def build_sentences(transcript: Transcript, *, max_len_s: float | None = None) -
         pieces = [(a, b)] if max_len_s is None else _split_long(words, a, b, max_len_s)
         for k, (pa, pb) in enumerate(pieces):
             kind = ending if k == len(pieces) - 1 else "split"
-            text = _join(words[pa:pb + 1])
+            text = _join(words[pa : pb + 1])
             sentences.append(Sentence(pa, pb, float(words[pa].start), float(words[pb].end), text, kind))
     return sentences
 
@@ -226,8 +315,9 @@ def _filler_flags(tokens: Sequence[str], raw: Sequence[Word]) -> np.ndarray:
     return flags
 
 
-def _hook(sentence_tokens: Sequence[str], sentence_text: str, prev: Sentence | None,
-          words: Sequence[Word]) -> tuple[float, list[str], list[str]]:
+def _hook(
+    sentence_tokens: Sequence[str], sentence_text: str, prev: Sentence | None, words: Sequence[Word]
+) -> tuple[float, list[str], list[str]]:
     """Strength of the opening sentence, with positive reasons and caveats."""
     value, reasons, caveats = 0.35, [], []
     text = sentence_text.rstrip("\"'”’) ")
@@ -240,8 +330,10 @@ def _hook(sentence_tokens: Sequence[str], sentence_text: str, prev: Sentence | N
     if any(any(c.isdigit() for c in t) or t in _NUMBER_WORDS for t in sentence_tokens):
         value += 0.15
         reasons.append("opens with a number")
-    hits = sorted({t for t in sentence_tokens if t in _TRIGGERS}
-                  | {" ".join(b) for b in pairwise(sentence_tokens) if b in _TRIGGER_BIGRAMS})
+    hits = sorted(
+        {t for t in sentence_tokens if t in _TRIGGERS}
+        | {" ".join(b) for b in pairwise(sentence_tokens) if b in _TRIGGER_BIGRAMS}
+    )
     if hits:
         value += min(0.3, 0.15 * len(hits))
         reasons.append("hook words: " + ", ".join(hits[:3]))
@@ -307,8 +399,14 @@ def _candidates(sentences: Sequence[Sentence], snap: _Snapper, min_s: float, max
 class _Scorer:
     """Per-word prefix sums so each candidate is scored in O(1) apart from its first sentence's hook."""
 
-    def __init__(self, words: Sequence[Word], sentences: Sequence[Sentence], energy: AudioEnergy | None,
-                 min_s: float, max_s: float) -> None:
+    def __init__(
+        self,
+        words: Sequence[Word],
+        sentences: Sequence[Sentence],
+        energy: AudioEnergy | None,
+        min_s: float,
+        max_s: float,
+    ) -> None:
         self.words, self.sentences, self.energy = words, sentences, energy
         self.min_s, self.max_s = min_s, max_s
         self.tokens = [_norm(w.word) for w in words]
@@ -324,8 +422,9 @@ class _Scorer:
     def _hook_for(self, s: int) -> tuple[float, list[str], list[str]]:
         if s not in self.hooks:
             sent = self.sentences[s]
-            self.hooks[s] = _hook(self.tokens[sent.first:sent.last + 1], sent.text,
-                                  self.sentences[s - 1] if s else None, self.words)
+            self.hooks[s] = _hook(
+                self.tokens[sent.first : sent.last + 1], sent.text, self.sentences[s - 1] if s else None, self.words
+            )
         return self.hooks[s]
 
     def _mattr(self, f: int, last: int) -> float:
@@ -333,7 +432,7 @@ class _Scorer:
         if n >= MATTR_WINDOW:
             hi = last - MATTR_WINDOW + 2  # windows starting at f .. last-W+1
             return float((self.mattr_cum[hi] - self.mattr_cum[f]) / (hi - f))
-        return len(set(self.tokens[f:last + 1])) / n
+        return len(set(self.tokens[f : last + 1])) / n
 
     def score(self, c: _Candidate) -> tuple[float, dict[str, float], tuple[str, ...]]:
         first, last = self.sentences[c.first_sentence], self.sentences[c.last_sentence]
@@ -352,19 +451,26 @@ class _Scorer:
             "completeness": _COMPLETENESS[last.ending],
             "density": float(np.clip((wps - 1.0) / 1.8, 0.0, 1.0)),
             "fluency": float(np.clip(1.0 - 6.0 * filler_ratio - 2.0 * lull_frac, 0.0, 1.0)),
-            "duration_fit": min(1.0, duration / self.min_s) if c.short_source else _duration_fit(
-                duration, self.min_s, self.max_s),
+            "duration_fit": min(1.0, duration / self.min_s)
+            if c.short_source
+            else _duration_fit(duration, self.min_s, self.max_s),
             "richness": float(np.clip((mattr - 0.55) / 0.35, 0.0, 1.0)),
         }
-        extra = {"words_per_s": wps, "filler_ratio": filler_ratio, "mattr": mattr,
-                 "short_source": float(c.short_source), "sentences": float(c.last_sentence - c.first_sentence + 1)}
+        extra = {
+            "words_per_s": wps,
+            "filler_ratio": filler_ratio,
+            "mattr": mattr,
+            "short_source": float(c.short_source),
+            "sentences": float(c.last_sentence - c.first_sentence + 1),
+        }
         energy_delta = 0.0
         if self.energy is not None:
             # Mean is compared with the source's own mean level (like with like); peaks with its median level.
             energy_delta = self.energy.mean_db(c.start, c.end) - self.source_db
             peak_delta = self.energy.peak_db(c.start, c.end) - self.median_db
-            values["energy"] = float(0.75 * np.clip(0.5 + energy_delta / 8.0, 0.0, 1.0)
-                                     + 0.25 * np.clip(peak_delta / 12.0, 0.0, 1.0))
+            values["energy"] = float(
+                0.75 * np.clip(0.5 + energy_delta / 8.0, 0.0, 1.0) + 0.25 * np.clip(peak_delta / 12.0, 0.0, 1.0)
+            )
             extra |= {"energy_delta_db": energy_delta, "peak_delta_db": peak_delta}
 
         total_w = sum(WEIGHTS[k] for k in values)
@@ -429,7 +535,7 @@ def find_highlights(
             start=float(c.start),
             end=float(c.end),
             score=float(score),
-            text=_join(words[sentences[c.first_sentence].first:sentences[c.last_sentence].last + 1]),
+            text=_join(words[sentences[c.first_sentence].first : sentences[c.last_sentence].last + 1]),
             reasons=reasons,
             features=features,
         )

@@ -43,14 +43,24 @@ class CropPlan:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "src_w": self.src_w, "src_h": self.src_h, "crop_w": self.crop_w, "crop_h": self.crop_h,
-            "keyframes": [list(k) for k in self.keyframes], "method": self.method,
+            "src_w": self.src_w,
+            "src_h": self.src_h,
+            "crop_w": self.crop_w,
+            "crop_h": self.crop_h,
+            "keyframes": [list(k) for k in self.keyframes],
+            "method": self.method,
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> CropPlan:
-        return cls(int(d["src_w"]), int(d["src_h"]), int(d["crop_w"]), int(d["crop_h"]),
-                   [(float(t), float(x)) for t, x in d["keyframes"]], d["method"])
+        return cls(
+            int(d["src_w"]),
+            int(d["src_h"]),
+            int(d["crop_w"]),
+            int(d["crop_h"]),
+            [(float(t), float(x)) for t, x in d["keyframes"]],
+            d["method"],
+        )
 
 
 class ReframeError(RuntimeError):
@@ -131,7 +141,7 @@ def _pick_track(samples: list[tuple[float, list[tuple[float, float]]]], crop_w: 
 
 def _median(values: np.ndarray, window: int = 5) -> np.ndarray:
     half = window // 2
-    return np.array([np.median(values[max(0, i - half): i + half + 1]) for i in range(len(values))])
+    return np.array([np.median(values[max(0, i - half) : i + half + 1]) for i in range(len(values))])
 
 
 def _simplify(points: list[tuple[float, float]], tol: float) -> list[tuple[float, float]]:
@@ -151,7 +161,12 @@ def _simplify(points: list[tuple[float, float]], tol: float) -> list[tuple[float
 
 
 def plan_crop(
-    video: Path, start: float, end: float, *, aspect: float = 9 / 16, sample_fps: float = 2.0,
+    video: Path,
+    start: float,
+    end: float,
+    *,
+    aspect: float = 9 / 16,
+    sample_fps: float = 2.0,
     analysis_width: int = 480,
 ) -> CropPlan:
     """Where to put a full-height `aspect` window over [start, end] of `video`, following the main face."""

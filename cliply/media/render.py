@@ -71,22 +71,45 @@ def _geometry_filters(plan: CropPlan | None, info: MediaInfo, preset: Preset) ->
         plan = CropPlan(info.width, info.height, crop_w, info.height, [(0.0, (info.width - crop_w) / 2)], "center")
     if plan.method == "none" or plan.crop_w >= info.width:
         # Already narrower than the target: letterbox rather than distort.
-        return [f"scale={w}:{h}:force_original_aspect_ratio=decrease:flags=bicubic",
-                f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2"]
+        return [f"scale={w}:{h}:force_original_aspect_ratio=decrease:flags=bicubic", f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2"]
     y = (info.height - plan.crop_h) // 2
-    return [f"crop=w={plan.crop_w}:h={plan.crop_h}:x='{crop_x_expression(plan)}':y={y}",
-            f"scale={w}:{h}:flags=bicubic"]
+    return [f"crop=w={plan.crop_w}:h={plan.crop_h}:x='{crop_x_expression(plan)}':y={y}", f"scale={w}:{h}:flags=bicubic"]
 
 
 def _encoder_args(preset: Preset, x264_preset: str, crf: int) -> list[str]:
     kbps = preset.max_video_kbps
     return [
-        "-c:v", "libx264", "-preset", x264_preset, "-crf", str(crf), "-profile:v", "high", "-pix_fmt", "yuv420p",
+        "-c:v",
+        "libx264",
+        "-preset",
+        x264_preset,
+        "-crf",
+        str(crf),
+        "-profile:v",
+        "high",
+        "-pix_fmt",
+        "yuv420p",
         # Closed 2-second GOPs and a VBV cap: what the platform specs ask for.
-        "-g", str(preset.fps * 2), "-keyint_min", str(preset.fps * 2), "-sc_threshold", "0",
-        "-maxrate", f"{kbps}k", "-bufsize", f"{kbps * 2}k",
-        "-c:a", "aac", "-b:a", AUDIO_BITRATE, "-ar", str(AUDIO_RATE), "-ac", "2",
-        "-movflags", "+faststart",
+        "-g",
+        str(preset.fps * 2),
+        "-keyint_min",
+        str(preset.fps * 2),
+        "-sc_threshold",
+        "0",
+        "-maxrate",
+        f"{kbps}k",
+        "-bufsize",
+        f"{kbps * 2}k",
+        "-c:a",
+        "aac",
+        "-b:a",
+        AUDIO_BITRATE,
+        "-ar",
+        str(AUDIO_RATE),
+        "-ac",
+        "2",
+        "-movflags",
+        "+faststart",
     ]
 
 
@@ -133,8 +156,14 @@ def render_clip(req: RenderRequest, *, progress: ProgressCallback | None = None)
         if req.captions and req.words:
             ass_path = Path(tmp) / "captions.ass"
             ass_path.write_text(
-                build_ass(req.words, clip_start=req.start, clip_end=req.end, width=preset.width,
-                          height=preset.height, style=req.style),
+                build_ass(
+                    req.words,
+                    clip_start=req.start,
+                    clip_end=req.end,
+                    width=preset.width,
+                    height=preset.height,
+                    style=req.style,
+                ),
                 encoding="utf-8",
             )
         args = build_ffmpeg_args(req, ass_path)
@@ -146,19 +175,34 @@ def render_clip(req: RenderRequest, *, progress: ProgressCallback | None = None)
 
 
 def transcode_for(
-    preset: Preset, src: Path, dst: Path, *, x264_preset: str = "veryfast", crf: int = 23,
+    preset: Preset,
+    src: Path,
+    dst: Path,
+    *,
+    x264_preset: str = "veryfast",
+    crf: int = 23,
     progress: ProgressCallback | None = None,
 ) -> MediaInfo:
     """Re-encode an existing clip into a stricter preset (e.g. X's 720×1280), keeping the aspect (padding if needed)."""
     info = _source_info(src)
     w, h = preset.width, preset.height
-    vf = f"scale={w}:{h}:force_original_aspect_ratio=decrease:flags=bicubic,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2," \
-         f"setsar=1,fps={preset.fps},format=yuv420p"
+    vf = (
+        f"scale={w}:{h}:force_original_aspect_ratio=decrease:flags=bicubic,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2,"
+        f"setsar=1,fps={preset.fps},format=yuv420p"
+    )
     args = ["-i", str(src)]
     if not info.has_audio:
         args += ["-f", "lavfi", "-i", f"anullsrc=r={AUDIO_RATE}:cl=stereo"]
-    args += ["-map", "0:v:0", "-map", "0:a:0" if info.has_audio else "1:a:0", "-vf", vf,
-             "-t", f"{min(info.duration, preset.max_duration_s):.3f}"]
+    args += [
+        "-map",
+        "0:v:0",
+        "-map",
+        "0:a:0" if info.has_audio else "1:a:0",
+        "-vf",
+        vf,
+        "-t",
+        f"{min(info.duration, preset.max_duration_s):.3f}",
+    ]
     args += [*_encoder_args(preset, x264_preset, crf), "-map_metadata", "-1", str(dst)]
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
     try:

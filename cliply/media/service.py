@@ -20,21 +20,35 @@ if TYPE_CHECKING:
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".webm", ".mkv")
 
 
-def register_source(app: Cliply, target: str, workspace: str | None = None,
-                    status: str = "registered", *, keep_refused: bool = False) -> Registered:
+def register_source(
+    app: Cliply, target: str, workspace: str | None = None, status: str = "registered", *, keep_refused: bool = True
+) -> Registered:
     """A local file (validated, then copied into the media store) or an http(s) URL (downloaded by the pipeline).
-    Raises InputRejected when it cannot be taken; only with `keep_refused` is the refusal recorded as a source."""
+    Raises InputRejected when it cannot be taken, recorded as a rejected source unless `keep_refused` is off (a
+    path that does not exist is never recorded)."""
     name = workspace or app.settings.default_workspace
+    with app.db.session() as session:
+        resolve(app, session, name)  # a mistyped workspace is refused, never created (the default one is)
     if is_url(target):
         return register_url(app.settings, app.db, target, workspace=name, status=status, keep_refused=keep_refused)
-    return register_file(app.settings, app.db, app.media, Path(target), workspace=name, status=status,
-                         keep_refused=keep_refused)
+    return register_file(
+        app.settings, app.db, app.media, Path(target), workspace=name, status=status, keep_refused=keep_refused
+    )
 
 
 def list_sources(app: Cliply, ref: WorkspaceRef) -> list[dict[str, Any]]:
     with workspace_scope(app, ref) as scope:
-        return [{"id": s.id, "status": s.status, "origin": s.origin, "original_name": s.original_name,
-                 "reject_code": s.reject_code, "reject_reason": s.reject_reason} for s in scope.list_sources()]
+        return [
+            {
+                "id": s.id,
+                "status": s.status,
+                "origin": s.origin,
+                "original_name": s.original_name,
+                "reject_code": s.reject_code,
+                "reject_reason": s.reject_reason,
+            }
+            for s in scope.list_sources()
+        ]
 
 
 def _uri(app: Cliply, key: str | None) -> str | None:
@@ -52,17 +66,42 @@ def source_summary(app: Cliply, source_id: str) -> dict[str, Any]:
         tr = scope.get_transcript(source_id)
         clips = sorted(scope.list_clips(source_id), key=lambda c: c.rank)
         return {
-            "ok": src.status == "ready", "source_id": source_id, "workspace": ws.name, "status": src.status,
-            "reject_code": src.reject_code, "reason": src.reject_reason,
-            "source": {"uri": _uri(app, src.media_key), "duration_s": src.duration_s,
-                       "resolution": f"{src.width}x{src.height}" if src.width else None},
-            "transcript": None if tr is None else {
-                "language": tr.language, "engine": tr.engine, "words": tr.word_count,
-                "files": {k: app.media.uri(v) for k, v in (("json", tr.json_key), ("srt", tr.srt_key),
-                                                            ("vtt", tr.vtt_key)) if v}},
-            "clips": [{"id": c.id, "rank": c.rank, "start": round(c.start_s or 0.0, 3), "end": round(c.end_s or 0.0, 3),
-                       "score": round(c.score or 0.0, 1), "reasons": c.reasons, "path": _uri(app, c.media_key),
-                       "thumbnail": _uri(app, c.thumbnail_key)} for c in clips],
+            "ok": src.status == "ready",
+            "source_id": source_id,
+            "workspace": ws.name,
+            "status": src.status,
+            "reject_code": src.reject_code,
+            "reason": src.reject_reason,
+            "source": {
+                "uri": _uri(app, src.media_key),
+                "duration_s": src.duration_s,
+                "resolution": f"{src.width}x{src.height}" if src.width else None,
+            },
+            "transcript": None
+            if tr is None
+            else {
+                "language": tr.language,
+                "engine": tr.engine,
+                "words": tr.word_count,
+                "files": {
+                    k: app.media.uri(v)
+                    for k, v in (("json", tr.json_key), ("srt", tr.srt_key), ("vtt", tr.vtt_key))
+                    if v
+                },
+            },
+            "clips": [
+                {
+                    "id": c.id,
+                    "rank": c.rank,
+                    "start": round(c.start_s or 0.0, 3),
+                    "end": round(c.end_s or 0.0, 3),
+                    "score": round(c.score or 0.0, 1),
+                    "reasons": c.reasons,
+                    "path": _uri(app, c.media_key),
+                    "thumbnail": _uri(app, c.thumbnail_key),
+                }
+                for c in clips
+            ],
         }
 
 
@@ -73,14 +112,15 @@ class Processed:
     summary: dict[str, Any]  # source_summary plus dagster_run_id
 
 
-def process_source(app: Cliply, target: str, workspace: str | None = None, *, log_level: str = "INFO",
-                   on_registered: Any = None) -> Processed:
+def process_source(
+    app: Cliply, target: str, workspace: str | None = None, *, log_level: str = "INFO", on_registered: Any = None
+) -> Processed:
     """Register a file or URL as queued and materialise every media asset for it now, through the orchestrator.
     A file or URL refused at the door raises InputRejected and is recorded as a rejected source (no run starts);
     otherwise the caller reads the outcome: a rejection in the run or a failed run is in `summary` / `run`.
     Whisper weights that cannot be loaded raise ModelUnavailable before anything is recorded."""
     _check_transcriber(app)
-    reg = register_source(app, target, workspace, status="queued", keep_refused=True)
+    reg = register_source(app, target, workspace, status="queued")
     if on_registered is not None:
         on_registered(reg)
     run = materialize_source(app.settings, reg.source_id, log_level=log_level)
@@ -98,8 +138,9 @@ def _check_transcriber(app: Cliply) -> None:
         load()
 
 
-def new_upload(app: Cliply, ref: WorkspaceRef, *, filename: str | None, content_type: str | None,
-               base_url: str = "") -> dict[str, Any]:
+def new_upload(
+    app: Cliply, ref: WorkspaceRef, *, filename: str | None, content_type: str | None, base_url: str = ""
+) -> dict[str, Any]:
     """A fresh key under the workspace's uploads/ and a signed PUT URL for it (presigned on S3)."""
     suffix = Path(filename or "upload.mp4").suffix.lower()
     if suffix not in VIDEO_SUFFIXES:
@@ -109,4 +150,3 @@ def new_upload(app: Cliply, ref: WorkspaceRef, *, filename: str | None, content_
     key = f"uploads/ws{workspace_id}/{secrets.token_hex(12)}{suffix}"
     url, headers = app.signer.upload_url(key, content_type=content_type or "video/mp4", base_url=base_url)
     return {"key": key, "method": "PUT", "url": url, "headers": headers, "expires_in": UPLOAD_TTL_S}
-

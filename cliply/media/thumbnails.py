@@ -65,8 +65,23 @@ def make_thumbnail(
     vf = f"scale={width}:{height}:force_original_aspect_ratio=increase:flags=bicubic,crop={width}:{height},setsar=1"
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     try:
-        run_ffmpeg(["-ss", f"{t:.3f}", "-i", str(clip), "-frames:v", "1", "-vf", vf, "-q:v", str(quality),
-                    "-update", "1", str(out)])
+        run_ffmpeg(
+            [
+                "-ss",
+                f"{t:.3f}",
+                "-i",
+                str(clip),
+                "-frames:v",
+                "1",
+                "-vf",
+                vf,
+                "-q:v",
+                str(quality),
+                "-update",
+                "1",
+                str(out),
+            ]
+        )
     except FFmpegError as exc:
         raise ThumbnailError(f"thumbnail of {clip} at {t:.2f}s failed: {exc}") from exc
     if not Path(out).is_file() or Path(out).stat().st_size == 0:

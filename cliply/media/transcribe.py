@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cliply.media.ffmpeg import ensure_ffmpeg_on_path, extract_audio
+from cliply.media.probe import probe
 from cliply.media.types import Segment, Transcript, Word
 
 if TYPE_CHECKING:
@@ -34,8 +35,14 @@ class Transcriber(Protocol):
 
 
 MODEL_SETTING = "CLIPLY_WHISPER_MODEL"
-HOW_TO_SET_MODEL = (f"set {MODEL_SETTING} to a local path to the Whisper weights (a faster-whisper model folder, "
-                    "or an openai-whisper .pt file)")
+HOW_TO_SET_MODEL = (
+    f"set {MODEL_SETTING} to a local path to the Whisper weights (a faster-whisper model folder, "
+    "or an openai-whisper .pt file)"
+)
+
+
+class NoAudioTrack(ValueError):
+    """The media has no sound, so there is nothing to transcribe."""
 
 
 class ModelUnavailable(FileNotFoundError, ValueError):
@@ -59,8 +66,10 @@ def resolve_model(model: str) -> str:
 
 
 def _not_downloadable(model: str) -> ModelUnavailable:
-    return ModelUnavailable(f"the Whisper model {model!r} is not on this machine and could not be downloaded "
-                            f"(offline, or not a known model name); {HOW_TO_SET_MODEL}")
+    return ModelUnavailable(
+        f"the Whisper model {model!r} is not on this machine and could not be downloaded "
+        f"(offline, or not a known model name); {HOW_TO_SET_MODEL}"
+    )
 
 
 def _unloadable(model: str, exc: Exception) -> ModelUnavailable:
@@ -109,6 +118,8 @@ def _decoded(media_path: Path, tmp: str) -> Path:
     media_path = Path(media_path)
     if not media_path.is_file():
         raise FileNotFoundError(f"media file not found: {media_path}")
+    if not probe(media_path).has_audio:  # ffmpeg would fail with "matches no streams"
+        raise NoAudioTrack("no audio track: nothing to transcribe")
     # Both engines then see the same 16 kHz mono PCM whatever the container (video or audio).
     return extract_audio(media_path, Path(tmp) / "audio.wav", sample_rate=SAMPLE_RATE)
 
@@ -211,14 +222,21 @@ class OpenAIWhisperEngine:
 
 
 @cache
-def _load_faster(model: str, compute_type: str, threads: int, download: bool = True,
-                 cache_dir: str | None = None) -> Any:
+def _load_faster(
+    model: str, compute_type: str, threads: int, download: bool = True, cache_dir: str | None = None
+) -> Any:
     """Local weights, else the Hugging Face cache without touching the network, else (if allowed) a download."""
     from faster_whisper import WhisperModel
 
     def load(local_only: bool) -> Any:
-        return WhisperModel(model, device="cpu", compute_type=compute_type, cpu_threads=threads,
-                            download_root=cache_dir, local_files_only=local_only)
+        return WhisperModel(
+            model,
+            device="cpu",
+            compute_type=compute_type,
+            cpu_threads=threads,
+            download_root=cache_dir,
+            local_files_only=local_only,
+        )
 
     try:
         return load(True)

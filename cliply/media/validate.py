@@ -54,10 +54,12 @@ def _probed(path: Path) -> MediaInfo:
         return probe(path)
     except ProbeError as exc:
         if _looks_like_media_container(path):
-            raise InputRejected("corrupt", "the video file is damaged or truncated: it starts like a video but "
-                                           "cannot be read") from exc
-        raise InputRejected("not_a_video", "not a video: the file's contents are not a media format Cliply "
-                                           "can read") from exc
+            raise InputRejected(
+                "corrupt", "the video file is damaged or truncated: it starts like a video but cannot be read"
+            ) from exc
+        raise InputRejected(
+            "not_a_video", "not a video: the file's contents are not a media format Cliply can read"
+        ) from exc
 
 
 def _check_picture(path: Path, info: MediaInfo) -> None:
@@ -68,13 +70,18 @@ def _check_picture(path: Path, info: MediaInfo) -> None:
     if picture:
         raise InputRejected("not_a_video", f"not a video: the file is a still image ({picture})")
     if info.video_codec == UNKNOWN_CODEC:
-        raise InputRejected("unsupported_codec", "the video is in a format Cliply's ffmpeg cannot decode; "
-                                                 "convert it to an H.264 MP4 first")
+        raise InputRejected(
+            "unsupported_codec",
+            "the video is in a format Cliply's ffmpeg cannot decode; convert it to an H.264 MP4 first",
+        )
     if not info.width or not info.height:
         raise InputRejected("corrupt", "the video stream has no picture size")
     if not _decodes_a_frame(path):
-        raise InputRejected("corrupt", f"the video file is damaged: its {info.video_codec} pictures could not be "
-                                       "decoded (corrupt or truncated file)")
+        raise InputRejected(
+            "corrupt",
+            f"the video file is damaged: its {info.video_codec} pictures could not be "
+            "decoded (corrupt or truncated file)",
+        )
 
 
 def _check_duration(info: MediaInfo, max_duration_s: float | None) -> None:

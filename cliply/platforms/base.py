@@ -16,10 +16,14 @@ import httpx
 
 from cliply.platforms import oauth
 from cliply.platforms.errors import ErrorClass, PlatformError
-from cliply.settings import Settings
 from cliply.platforms.models import Credentials, PostMetrics, PostRef, PublishResult, TokenSet, VideoPost, Violation
+from cliply.settings import PlatformSettings, Settings
 
 Progress = Callable[[float], None]
+
+
+def _setting_default(name: str) -> float:
+    return float(PlatformSettings.model_fields[name].default)
 
 
 @dataclass(frozen=True)
@@ -31,20 +35,27 @@ class PlatformConfig:
     base_url: str = ""
     client_id: str = ""
     client_secret: str = ""
-    timeout_s: float = 30.0
-    upload_timeout_s: float = 300.0
-    poll_interval_s: float = 5.0
-    poll_timeout_s: float = 600.0
+    # Timing defaults are the settings' own (CLIPLY_<PLATFORM>_TIMEOUT_S, _UPLOAD_TIMEOUT_S, …): one source.
+    timeout_s: float = _setting_default("timeout_s")
+    upload_timeout_s: float = _setting_default("upload_timeout_s")
+    poll_interval_s: float = _setting_default("poll_interval_s")
+    poll_timeout_s: float = _setting_default("poll_timeout_s")
     chunk_size: int = 0  # 0 = the client's default for that platform
     options: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, platform: str, settings: Settings) -> PlatformConfig:
         ps = settings.platform(platform)
-        return cls(platform=platform, base_url=ps.base_url, client_id=ps.client_id,
-                   client_secret=ps.client_secret.get_secret_value(), timeout_s=ps.timeout_s,
-                   upload_timeout_s=ps.upload_timeout_s, poll_interval_s=ps.poll_interval_s,
-                   poll_timeout_s=ps.poll_timeout_s)
+        return cls(
+            platform=platform,
+            base_url=ps.base_url,
+            client_id=ps.client_id,
+            client_secret=ps.client_secret.get_secret_value(),
+            timeout_s=ps.timeout_s,
+            upload_timeout_s=ps.upload_timeout_s,
+            poll_interval_s=ps.poll_interval_s,
+            poll_timeout_s=ps.poll_timeout_s,
+        )
 
     @classmethod
     def from_env(cls, platform: str, environ: Mapping[str, str] | None = None) -> PlatformConfig:
@@ -107,8 +118,9 @@ class PlatformClient(abc.ABC):
 
     def __init__(self, config: PlatformConfig | None = None, *, http: httpx.Client | None = None) -> None:
         self.config = config or PlatformConfig.from_env(self.platform)
-        self.http = http or httpx.Client(timeout=httpx.Timeout(self.config.timeout_s), follow_redirects=False,
-                                         headers={"User-Agent": "cliply/0.1"})
+        self.http = http or httpx.Client(
+            timeout=httpx.Timeout(self.config.timeout_s), follow_redirects=False, headers={"User-Agent": "cliply/0.1"}
+        )
         self.last_rate_limit: RateLimit | None = None
 
     # ---- validation -------------------------------------------------------------------------------------
@@ -119,25 +131,34 @@ class PlatformClient(abc.ABC):
     def ensure_valid(self, post: VideoPost) -> None:
         problems = self.validate(post)
         if problems:
-            raise PlatformError(self.platform, ErrorClass.CONTENT_REJECTED, "; ".join(map(str, problems)),
-                                code="validation")
+            raise PlatformError(
+                self.platform, ErrorClass.CONTENT_REJECTED, "; ".join(map(str, problems)), code="validation"
+            )
 
     # ---- OAuth --------------------------------------------------------------------------------------------
     @abc.abstractmethod
     def oauth_app(self) -> oauth.OAuthApp:
         """This platform's OAuth client description (endpoints follow config.base_url)."""
 
-    def authorization_url(self, *, redirect_uri: str, state: str | None = None,
-                          code_verifier: str | None = None) -> oauth.PendingAuthorization:
-        return oauth.authorization_url(self.oauth_app(), redirect_uri=redirect_uri, state=state,
-                                       code_verifier=code_verifier)
+    def authorization_url(
+        self, *, redirect_uri: str, state: str | None = None, code_verifier: str | None = None
+    ) -> oauth.PendingAuthorization:
+        return oauth.authorization_url(
+            self.oauth_app(), redirect_uri=redirect_uri, state=state, code_verifier=code_verifier
+        )
 
     def parse_tokens(self, data: Mapping[str, Any]) -> TokenSet:
         return oauth.parse_token_response(data)
 
     def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str | None = None) -> Credentials:
-        tokens = oauth.exchange_code(self.oauth_app(), self.http, code=code, redirect_uri=redirect_uri,
-                                     code_verifier=code_verifier, parser=self.parse_tokens)
+        tokens = oauth.exchange_code(
+            self.oauth_app(),
+            self.http,
+            code=code,
+            redirect_uri=redirect_uri,
+            code_verifier=code_verifier,
+            parser=self.parse_tokens,
+        )
         return self.credentials_from(tokens)
 
     def refresh(self, creds: Credentials) -> Credentials:
@@ -145,13 +166,22 @@ class PlatformClient(abc.ABC):
             raise PlatformError(self.platform, ErrorClass.AUTH_RECONNECT, "no refresh token: reconnect the account")
         tokens = oauth.refresh(self.oauth_app(), self.http, creds.refresh_token, parser=self.parse_tokens)
         fresh = self.credentials_from(tokens)
-        return replace(fresh, account_id=fresh.account_id or creds.account_id, extra={**creds.extra, **fresh.extra},
-                       scopes=fresh.scopes or creds.scopes)
+        return replace(
+            fresh,
+            account_id=fresh.account_id or creds.account_id,
+            extra={**creds.extra, **fresh.extra},
+            scopes=fresh.scopes or creds.scopes,
+        )
 
     def credentials_from(self, tokens: TokenSet) -> Credentials:
         expires = datetime.now(UTC) + timedelta(seconds=tokens.expires_in) if tokens.expires_in else None
-        return Credentials(access_token=tokens.access_token, refresh_token=tokens.refresh_token, expires_at=expires,
-                           scopes=tokens.scope, extra=dict(tokens.raw))
+        return Credentials(
+            access_token=tokens.access_token,
+            refresh_token=tokens.refresh_token,
+            expires_at=expires,
+            scopes=tokens.scope,
+            extra=dict(tokens.raw),
+        )
 
     def missing_scopes(self, creds: Credentials) -> list[str]:
         return oauth.missing_scopes(creds.scopes, self.required_scopes)
@@ -163,7 +193,7 @@ class PlatformClient(abc.ABC):
 
     @abc.abstractmethod
     def find_existing(self, creds: Credentials, post: VideoPost) -> PublishResult | None:
-        """"Did it already post?": look the post up after a lost response (by handle, marker or text + time)."""
+        """ "Did it already post?": look the post up after a lost response (by handle, marker or text + time)."""
 
     @abc.abstractmethod
     def fetch_metrics(self, creds: Credentials, post_ids: Sequence[str]) -> dict[str, PostMetrics]:
@@ -179,8 +209,16 @@ class PlatformClient(abc.ABC):
     def classify(self, response: httpx.Response) -> PlatformError:
         """Turn an error response into a PlatformError from status and platform error codes (never message text)."""
 
-    def request(self, method: str, url: str, *, creates: bool = False, ok: Sequence[int] = (),
-                timeout: float | None = None, **kwargs: Any) -> httpx.Response:
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        creates: bool = False,
+        ok: Sequence[int] = (),
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
         """Send one request; error responses raise classified PlatformErrors. A timeout or dropped connection on a
         request that `creates` something is UNKNOWN_OUTCOME (it may have happened), else TRANSIENT."""
         if timeout is not None:
@@ -201,8 +239,14 @@ class PlatformClient(abc.ABC):
             raise self.classify(resp)
         return resp
 
-    def poll(self, check: Callable[[], Any | None], *, what: str, interval_s: float | None = None,
-             timeout_s: float | None = None) -> Any:
+    def poll(
+        self,
+        check: Callable[[], Any | None],
+        *,
+        what: str,
+        interval_s: float | None = None,
+        timeout_s: float | None = None,
+    ) -> Any:
         """Call `check` until it returns something other than None (bounded by poll_timeout_s)."""
         interval = self.config.poll_interval_s if interval_s is None else interval_s
         deadline = time.monotonic() + (self.config.poll_timeout_s if timeout_s is None else timeout_s)
@@ -211,8 +255,12 @@ class PlatformClient(abc.ABC):
             if result is not None:
                 return result
             if time.monotonic() >= deadline:
-                raise PlatformError(self.platform, ErrorClass.TRANSIENT, f"{what} still processing after timeout",
-                                    code="processing_timeout")
+                raise PlatformError(
+                    self.platform,
+                    ErrorClass.TRANSIENT,
+                    f"{what} still processing after timeout",
+                    code="processing_timeout",
+                )
             time.sleep(interval)
 
     def close(self) -> None:

@@ -20,7 +20,7 @@ from cliply.platforms import oauth
 from cliply.platforms.base import PlatformClient, Progress, json_or_empty, retry_at_from
 from cliply.platforms.errors import ErrorClass, PlatformError
 from cliply.platforms.models import Credentials, PostMetrics, PostRef, PublishResult, VideoPost, Violation
-from cliply.platforms.text import check_length
+from cliply.platforms.text import bluesky_facets, check_length
 
 PDS = "https://bsky.social"  # the entryway; self-hosted accounts set base_url to their PDS
 APPVIEW = "https://public.api.bsky.app"
@@ -29,13 +29,17 @@ POST = "app.bsky.feed.post"
 TEXT_GRAPHEMES, TEXT_BYTES = 300, 3000
 MAX_VIDEO_BYTES = 100 * 1024 * 1024  # ⚠ formerly 50 MB
 GET_POSTS_BATCH = 25
+_FACET = "app.bsky.richtext.facet"
 _B32 = "234567abcdefghijklmnopqrstuvwxyz"  # base32-sortable (TID alphabet)
-_URL = re.compile(rb"https?://[^\s<>\"]+[^\s<>\".,;:!?)\]']")
-_TAG = re.compile(rb"(?:^|(?<=\s))#([^\s#\d.,;:!?)\]'\"][^\s#.,;:!?)\]'\"]*)")
-_MENTION = re.compile(rb"(?:^|(?<=\s))@([a-zA-Z0-9.-]+\.[a-zA-Z]{2,})")
 _POST_URL = re.compile(r"(?i)^https?://(?:www\.)?bsky\.app/profile/([^/?#]+)/post/([a-z0-9]+)/?(?:[?#].*)?$")
-_AUTH_RECONNECT = {"InvalidToken", "AuthenticationRequired", "AccountTakedown", "AccountDeactivated",
-                   "AuthFactorTokenRequired", "AuthMissing"}
+_AUTH_RECONNECT = {
+    "InvalidToken",
+    "AuthenticationRequired",
+    "AccountTakedown",
+    "AccountDeactivated",
+    "AuthFactorTokenRequired",
+    "AuthMissing",
+}
 
 
 def tid_for(key: str) -> str:
@@ -45,19 +49,17 @@ def tid_for(key: str) -> str:
 
 
 def facets_for(text: str, resolve: Callable[[str], str | None]) -> list[dict[str, Any]]:
-    """Rich-text facets for links, #tags and @mentions with UTF-8 BYTE offsets (what the AppView indexes)."""
-    raw = text.encode("utf-8")
+    """Rich-text facets with UTF-8 BYTE offsets (what the AppView indexes), detected as the official RichText does;
+    a mention whose handle does not resolve stays plain text."""
     out: list[dict[str, Any]] = []
-    for m in _URL.finditer(raw):
-        out.append(_facet(m.start(), m.end(), {"$type": "app.bsky.richtext.facet#link", "uri": m.group().decode()}))
-    for m in _TAG.finditer(raw):
-        tag = m.group(1).decode()
-        if len(tag) <= 64:
-            out.append(_facet(m.start(), m.end(), {"$type": "app.bsky.richtext.facet#tag", "tag": tag}))
-    for m in _MENTION.finditer(raw):
-        did = resolve(m.group(1).decode())
-        if did:  # an unknown handle stays plain text
-            out.append(_facet(m.start(), m.end(), {"$type": "app.bsky.richtext.facet#mention", "did": did}))
+    for f in bluesky_facets(text):
+        if f.kind == "mention":
+            did = resolve(f.value)
+            if did:
+                out.append(_facet(f.byte_start, f.byte_end, {"$type": f"{_FACET}#mention", "did": did}))
+        else:
+            key = "uri" if f.kind == "link" else "tag"
+            out.append(_facet(f.byte_start, f.byte_end, {"$type": f"{_FACET}#{f.kind}", key: f.value}))
     return sorted(out, key=lambda f: f["index"]["byteStart"])
 
 
@@ -81,35 +83,49 @@ class BlueskyClient(PlatformClient):
         return problems
 
     def oauth_app(self) -> oauth.OAuthApp:
-        raise PlatformError(self.platform, ErrorClass.CONFIG,
-                            "Bluesky uses an app-password session: call login(identifier, app_password)")
+        raise PlatformError(
+            self.platform,
+            ErrorClass.CONFIG,
+            "Bluesky uses an app-password session: call login(identifier, app_password)",
+        )
 
     def _xrpc(self, method: str) -> str:
         return f"{self.config.host(PDS)}/xrpc/{method}"
 
     def login(self, identifier: str, app_password: str) -> Credentials:
         """createSession: do this once per account and keep the Credentials (createSession is 30/5 min, 100/day)."""
-        data = self.request("POST", self._xrpc("com.atproto.server.createSession"),
-                            json={"identifier": identifier, "password": app_password}).json()
+        data = self.request(
+            "POST",
+            self._xrpc("com.atproto.server.createSession"),
+            json={"identifier": identifier, "password": app_password},
+        ).json()
         return self._session_creds(data)
 
     def _session_creds(self, data: dict[str, Any]) -> Credentials:
-        return Credentials(access_token=data["accessJwt"], refresh_token=data["refreshJwt"],
-                           expires_at=datetime.now(UTC) + timedelta(hours=2),
-                           refresh_expires_at=datetime.now(UTC) + timedelta(days=90), account_id=data["did"],
-                           extra={"handle": data.get("handle", "")})
+        return Credentials(
+            access_token=data["accessJwt"],
+            refresh_token=data["refreshJwt"],
+            expires_at=datetime.now(UTC) + timedelta(hours=2),
+            refresh_expires_at=datetime.now(UTC) + timedelta(days=90),
+            account_id=data["did"],
+            extra={"handle": data.get("handle", "")},
+        )
 
     def refresh(self, creds: Credentials) -> Credentials:
         """refreshSession: the refreshJwt ROTATES; the caller must persist the returned credentials."""
         if not creds.refresh_token:
             raise PlatformError(self.platform, ErrorClass.AUTH_RECONNECT, "no refresh token: log in again")
-        data = self.request("POST", self._xrpc("com.atproto.server.refreshSession"),
-                            headers={"Authorization": f"Bearer {creds.refresh_token}"}).json()
+        data = self.request(
+            "POST",
+            self._xrpc("com.atproto.server.refreshSession"),
+            headers={"Authorization": f"Bearer {creds.refresh_token}"},
+        ).json()
         fresh = self._session_creds(data)
         return replace(fresh, extra={**creds.extra, **fresh.extra})
 
     def _authed(self, creds: Credentials, method: str, url: str, **kw: Any) -> httpx.Response:
         """One call with the session; on ExpiredToken refresh once (updating `creds` in place) and retry."""
+
         def send() -> httpx.Response:
             headers = {**kw.get("headers", {}), "Authorization": f"Bearer {creds.access_token}"}
             return self.request(method, url, **{**kw, "headers": headers})
@@ -132,27 +148,41 @@ class BlueskyClient(PlatformClient):
         if progress:
             progress(1.0)
         text = post.full_caption()
-        embed: dict[str, Any] = {"$type": "app.bsky.embed.video", "video": blob,
-                                 "aspectRatio": self._aspect_ratio(post)}
+        embed: dict[str, Any] = {
+            "$type": "app.bsky.embed.video",
+            "video": blob,
+            "aspectRatio": self._aspect_ratio(post),
+        }
         if post.options.get("alt"):
             embed["alt"] = str(post.options["alt"])
-        record: dict[str, Any] = {"$type": POST, "text": text, "createdAt": _now_iso(), "embed": embed,
-                                  "langs": list(post.options.get("langs", ["en"]))}
+        record: dict[str, Any] = {
+            "$type": POST,
+            "text": text,
+            "createdAt": _now_iso(),
+            "embed": embed,
+            "langs": list(post.options.get("langs", ["en"])),
+        }
         facets = facets_for(text, self.resolve_handle)
         if facets:
             record["facets"] = facets
         body = {"repo": creds.account_id, "collection": POST, "rkey": rkey, "record": record}
         try:
-            data = self._authed(creds, "POST", self._xrpc("com.atproto.repo.createRecord"), json=body,
-                                creates=True).json()
+            data = self._authed(
+                creds, "POST", self._xrpc("com.atproto.repo.createRecord"), json=body, creates=True
+            ).json()
         except PlatformError as exc:
             # The rkey is fixed: a failed create whose record exists means an earlier attempt landed. (A real PDS
             # answers a taken rkey with 500 InternalServerError, so 5xx is checked too.)
             retryish = exc.error_class in (ErrorClass.CONTENT_REJECTED, ErrorClass.TRANSIENT)
             if retryish and (found := self._get_record(creds, rkey)):
-                raise PlatformError(self.platform, ErrorClass.DUPLICATE, f"record {rkey} already exists",
-                                    status=exc.status, code=exc.code,
-                                    details={"existing_post_id": found.post_id}) from exc
+                raise PlatformError(
+                    self.platform,
+                    ErrorClass.DUPLICATE,
+                    f"record {rkey} already exists",
+                    status=exc.status,
+                    code=exc.code,
+                    details={"existing_post_id": found.post_id},
+                ) from exc
             raise
         return self._result(creds.account_id, data["uri"], data)
 
@@ -161,31 +191,49 @@ class BlueskyClient(PlatformClient):
         service = self.config.options.get("video_service", "")
         if service:
             return self._upload_via_service(creds, post, content, service)
-        resp = self._authed(creds, "POST", self._xrpc("com.atproto.repo.uploadBlob"), content=content,
-                            headers={"Content-Type": "video/mp4"}, timeout=self.config.upload_timeout_s)
+        resp = self._authed(
+            creds,
+            "POST",
+            self._xrpc("com.atproto.repo.uploadBlob"),
+            content=content,
+            headers={"Content-Type": "video/mp4"},
+            timeout=self.config.upload_timeout_s,
+        )
         return resp.json()["blob"]
 
-    def _upload_via_service(self, creds: Credentials, post: VideoPost, content: bytes,
-                            service: str) -> dict[str, Any]:
+    def _upload_via_service(self, creds: Credentials, post: VideoPost, content: bytes, service: str) -> dict[str, Any]:
         """The production path: a service-auth token for the PDS's uploadBlob, the bytes to the video service,
         then poll the (unauthenticated) job status until it yields the processed blob."""
         video_host = self.config.base_url or service.rstrip("/")
         pds_did = "did:web:" + httpx.URL(self.config.host(PDS)).host
         exp = int((datetime.now(UTC) + timedelta(minutes=30)).timestamp())
-        token = self._authed(creds, "GET", self._xrpc("com.atproto.server.getServiceAuth"),
-                             params={"aud": pds_did, "lxm": "com.atproto.repo.uploadBlob", "exp": exp}).json()["token"]
-        job = self.request("POST", f"{video_host}/xrpc/app.bsky.video.uploadVideo",
-                           params={"did": creds.account_id, "name": post.video.name}, content=content,
-                           headers={"Authorization": f"Bearer {token}", "Content-Type": "video/mp4"},
-                           timeout=self.config.upload_timeout_s).json()
+        token = self._authed(
+            creds,
+            "GET",
+            self._xrpc("com.atproto.server.getServiceAuth"),
+            params={"aud": pds_did, "lxm": "com.atproto.repo.uploadBlob", "exp": exp},
+        ).json()["token"]
+        job = self.request(
+            "POST",
+            f"{video_host}/xrpc/app.bsky.video.uploadVideo",
+            params={"did": creds.account_id, "name": post.video.name},
+            content=content,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "video/mp4"},
+            timeout=self.config.upload_timeout_s,
+        ).json()
         job_id = job.get("jobId") or job.get("jobStatus", {}).get("jobId")
 
         def check() -> dict[str, Any] | None:
-            status = self.request("GET", f"{video_host}/xrpc/app.bsky.video.getJobStatus",
-                                  params={"jobId": job_id}).json()["jobStatus"]
+            status = self.request(
+                "GET", f"{video_host}/xrpc/app.bsky.video.getJobStatus", params={"jobId": job_id}
+            ).json()["jobStatus"]
             if status.get("state") == "JOB_STATE_FAILED":
-                raise PlatformError(self.platform, ErrorClass.CONTENT_REJECTED,
-                                    f"video job failed: {status.get('error', '')}", code=status.get("error"))
+                raise PlatformError(
+                    self.platform,
+                    ErrorClass.CONTENT_REJECTED,
+                    f"video job failed: {status.get('error', '')}",
+                    code=status.get("error"),
+                )
             return status.get("blob") if status.get("state") == "JOB_STATE_COMPLETED" else None
 
         return self.poll(check, what=f"video job {job_id}")
@@ -204,8 +252,11 @@ class BlueskyClient(PlatformClient):
 
     def resolve_handle(self, handle: str) -> str | None:
         try:
-            return str(self.request("GET", self._xrpc("com.atproto.identity.resolveHandle"),
-                                    params={"handle": handle}).json()["did"])
+            return str(
+                self.request("GET", self._xrpc("com.atproto.identity.resolveHandle"), params={"handle": handle}).json()[
+                    "did"
+                ]
+            )
         except PlatformError as exc:
             if exc.error_class in (ErrorClass.CONTENT_REJECTED, ErrorClass.CONFIG):
                 return None  # unknown handle: the mention stays plain text
@@ -218,8 +269,12 @@ class BlueskyClient(PlatformClient):
         return self._get_record(creds, tid_for(post.idempotency_key))
 
     def _get_record(self, creds: Credentials, rkey: str) -> PublishResult | None:
-        resp = self.request("GET", self._xrpc("com.atproto.repo.getRecord"), ok=(400,),
-                            params={"repo": creds.account_id, "collection": POST, "rkey": rkey})
+        resp = self.request(
+            "GET",
+            self._xrpc("com.atproto.repo.getRecord"),
+            ok=(400,),
+            params={"repo": creds.account_id, "collection": POST, "rkey": rkey},
+        )
         if resp.status_code == 400:
             if json_or_empty(resp).get("error") == "RecordNotFound":
                 return None
@@ -235,12 +290,19 @@ class BlueskyClient(PlatformClient):
         out: dict[str, PostMetrics] = {}
         ids = list(post_ids)
         for i in range(0, len(ids), GET_POSTS_BATCH):  # public AppView, no auth, ≤ 25 URIs per call
-            resp = self.request("GET", f"{self.config.host(APPVIEW)}/xrpc/app.bsky.feed.getPosts",
-                                params=[("uris", u) for u in ids[i : i + GET_POSTS_BATCH]])
+            resp = self.request(
+                "GET",
+                f"{self.config.host(APPVIEW)}/xrpc/app.bsky.feed.getPosts",
+                params=[("uris", u) for u in ids[i : i + GET_POSTS_BATCH]],
+            )
             for p in resp.json().get("posts", []):
-                out[p["uri"]] = PostMetrics(p["uri"], likes=p.get("likeCount", 0), comments=p.get("replyCount", 0),
-                                            shares=p.get("repostCount", 0) + p.get("quoteCount", 0),
-                                            raw={k: v for k, v in p.items() if k.endswith("Count")})
+                out[p["uri"]] = PostMetrics(
+                    p["uri"],
+                    likes=p.get("likeCount", 0),
+                    comments=p.get("replyCount", 0),
+                    shares=p.get("repostCount", 0) + p.get("quoteCount", 0),
+                    raw={k: v for k, v in p.items() if k.endswith("Count")},
+                )
         return out  # no view counts on Bluesky
 
     @staticmethod
@@ -250,8 +312,13 @@ class BlueskyClient(PlatformClient):
             return None
         actor, rkey = m.group(1), m.group(2)
         # A handle must be resolved to the DID (handles change); a DID URL is final.
-        return PostRef("bluesky", f"at://{actor}/{POST}/{rkey}", id_kind="at_uri",
-                       needs_resolution=not actor.startswith("did:"), handle="" if actor.startswith("did:") else actor)
+        return PostRef(
+            "bluesky",
+            f"at://{actor}/{POST}/{rkey}",
+            id_kind="at_uri",
+            needs_resolution=not actor.startswith("did:"),
+            handle="" if actor.startswith("did:") else actor,
+        )
 
     # ---- errors ----------------------------------------------------------------------------------------------------
     def classify(self, response: httpx.Response) -> PlatformError:

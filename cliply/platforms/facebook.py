@@ -24,8 +24,12 @@ DESCRIPTION_MAX = 2200  # no documented hard cap; the safe cross-platform value 
 MIN_BYTES = 1024  # Video API subcode 1363022: "the minimum size for a video is 1 KB"
 MAX_BYTES = 1024**3  # reels are short; Video API's own cap is higher
 UPLOAD_ATTEMPTS = 3
-FB_METRICS = ("fb_reels_total_plays", "post_impressions_unique", "post_video_likes_by_reaction_type",
-              "post_video_social_actions")
+FB_METRICS = (
+    "fb_reels_total_plays",
+    "post_impressions_unique",
+    "post_video_likes_by_reaction_type",
+    "post_video_social_actions",
+)
 _URLS = (
     re.compile(r"^https?://(?:www\.|m\.|web\.)?facebook\.com/reel/(\d+)/?(?:[?#].*)?$", re.I),
     re.compile(r"^https?://(?:www\.|m\.|web\.)?facebook\.com/[^/?#]+/videos/(?:[^/?#]+/)?(\d+)/?(?:[?#].*)?$", re.I),
@@ -56,31 +60,53 @@ class FacebookClient(MetaClient):
     # ---- OAuth: Facebook Login, then the Page token ----------------------------------------------------------
     def oauth_app(self) -> oauth.OAuthApp:
         return oauth.OAuthApp(
-            platform=self.platform, client_id=self.config.client_id, client_secret=self.config.client_secret,
+            platform=self.platform,
+            client_id=self.config.client_id,
+            client_secret=self.config.client_secret,
             authorize_url=f"{self.config.host('https://www.facebook.com')}/{self.version}/dialog/oauth",
-            token_url=self.graph("oauth/access_token"), scopes=self.required_scopes, scope_separator=",", pkce=False)
+            token_url=self.graph("oauth/access_token"),
+            scopes=self.required_scopes,
+            scope_separator=",",
+            pkce=False,
+        )
 
     def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str | None = None) -> Credentials:
         base = {"client_id": self.config.client_id, "client_secret": self.config.client_secret}
         short = self.token_get(self.graph("oauth/access_token"), {**base, "redirect_uri": redirect_uri, "code": code})
-        long = self.parse_tokens(self.token_get(self.graph("oauth/access_token"), {
-            **base, "grant_type": "fb_exchange_token", "fb_exchange_token": str(short["access_token"])}))
+        long = self.parse_tokens(
+            self.token_get(
+                self.graph("oauth/access_token"),
+                {**base, "grant_type": "fb_exchange_token", "fb_exchange_token": str(short["access_token"])},
+            )
+        )
         return self._page_credentials(long)
 
     def refresh(self, creds: Credentials) -> Credentials:
         """Renew the long-lived user token (another fb_exchange_token) and re-derive the Page token."""
         if not creds.refresh_token:
             raise PlatformError(self.platform, ErrorClass.AUTH_RECONNECT, "no user token kept: reconnect the Page")
-        long = self.parse_tokens(self.token_get(self.graph("oauth/access_token"), {
-            "client_id": self.config.client_id, "client_secret": self.config.client_secret,
-            "grant_type": "fb_exchange_token", "fb_exchange_token": creds.refresh_token}))
+        long = self.parse_tokens(
+            self.token_get(
+                self.graph("oauth/access_token"),
+                {
+                    "client_id": self.config.client_id,
+                    "client_secret": self.config.client_secret,
+                    "grant_type": "fb_exchange_token",
+                    "fb_exchange_token": creds.refresh_token,
+                },
+            )
+        )
         return self._page_credentials(long, page_id=creds.account_id)
 
     def _page_credentials(self, user: TokenSet, page_id: str = "") -> Credentials:
         perms = self.call("GET", "me/permissions", user.access_token).get("data") or []
         scopes = tuple(str(p["permission"]) for p in perms if p.get("status") == "granted")
-        pages = self.call("GET", "me/accounts", user.access_token,
-                          params={"fields": "id,name,access_token,tasks"}).get("data") or []
+        pages = (
+            self.call("GET", "me/accounts", user.access_token, params={"fields": "id,name,access_token,tasks"}).get(
+                "data"
+            )
+            or []
+        )
         want = page_id or self.config.options.get("page_id", "")
         page = next((p for p in pages if not want or str(p.get("id")) == want), None)
         if page is None:
@@ -88,10 +114,15 @@ class FacebookClient(MetaClient):
         if "CREATE_CONTENT" not in (page.get("tasks") or ["CREATE_CONTENT"]):
             raise PlatformError(self.platform, ErrorClass.CONFIG, "the user cannot create content on this Page")
         user_expiry = datetime.now(UTC) + timedelta(seconds=user.expires_in) if user.expires_in else None
-        return Credentials(access_token=str(page["access_token"]), refresh_token=user.access_token,
-                           expires_at=None, refresh_expires_at=user_expiry, scopes=scopes,
-                           account_id=str(page["id"]), extra={"page_id": str(page["id"]),
-                                                              "page_name": page.get("name", "")})
+        return Credentials(
+            access_token=str(page["access_token"]),
+            refresh_token=user.access_token,
+            expires_at=None,
+            refresh_expires_at=user_expiry,
+            scopes=scopes,
+            account_id=str(page["id"]),
+            extra={"page_id": str(page["id"]), "page_name": page.get("name", "")},
+        )
 
     # ---- publish ------------------------------------------------------------------------------------------
     def publish(self, creds: Credentials, post: VideoPost, *, progress: Progress | None = None) -> PublishResult:
@@ -101,8 +132,12 @@ class FacebookClient(MetaClient):
         video_id = str(start["video_id"])
         self._videos[_key(post)] = (video_id, datetime.now(UTC))
         self._upload(video_id, token, Path(post.video), progress)
-        finish = {"upload_phase": "finish", "video_id": video_id, "video_state": "PUBLISHED",
-                  "description": post.full_caption()}
+        finish = {
+            "upload_phase": "finish",
+            "video_id": video_id,
+            "video_state": "PUBLISHED",
+            "description": post.full_caption(),
+        }
         try:
             self.call("POST", f"{page}/video_reels", token, creates=True, data=finish)
             self.poll(lambda: self._published(video_id, token), what=f"reel {video_id}")
@@ -122,9 +157,18 @@ class FacebookClient(MetaClient):
                 fh.seek(offset)
                 body = fh.read(chunk)
                 try:
-                    self.request("POST", url, content=body, timeout=self.config.upload_timeout_s,
-                                 headers={**auth, "offset": str(offset), "file_size": str(size),
-                                          "Content-Type": "application/octet-stream"})
+                    self.request(
+                        "POST",
+                        url,
+                        content=body,
+                        timeout=self.config.upload_timeout_s,
+                        headers={
+                            **auth,
+                            "offset": str(offset),
+                            "file_size": str(size),
+                            "Content-Type": "application/octet-stream",
+                        },
+                    )
                     offset += len(body)
                 except PlatformError as exc:
                     failures += 1
@@ -140,11 +184,21 @@ class FacebookClient(MetaClient):
         for phase in ("uploading_phase", "processing_phase", "publishing_phase"):
             if (status.get(phase) or {}).get("status") == "error":
                 errors = (status.get(phase) or {}).get("errors") or [{}]
-                raise PlatformError(self.platform, ErrorClass.CONTENT_REJECTED, f"reel {video_id}: {phase} failed",
-                                    code=str(errors[0].get("code", phase)), details={"video_id": video_id})
+                raise PlatformError(
+                    self.platform,
+                    ErrorClass.CONTENT_REJECTED,
+                    f"reel {video_id}: {phase} failed",
+                    code=str(errors[0].get("code", phase)),
+                    details={"video_id": video_id},
+                )
         if status.get("video_status") == "expired":
-            raise PlatformError(self.platform, ErrorClass.TRANSIENT, f"reel {video_id} expired before publishing",
-                                code="expired", details={"video_id": video_id})
+            raise PlatformError(
+                self.platform,
+                ErrorClass.TRANSIENT,
+                f"reel {video_id} expired before publishing",
+                code="expired",
+                details={"video_id": video_id},
+            )
         return True if (status.get("publishing_phase") or {}).get("status") == "complete" else None
 
     def _result(self, video_id: str, **raw: Any) -> PublishResult:
@@ -162,8 +216,15 @@ class FacebookClient(MetaClient):
             if phase in ("complete", "in_progress"):
                 return self._result(video_id, reconciled=True, publishing=phase)
             return None
-        reels = self.call("GET", f"{creds.account_id}/video_reels", token,
-                          params={"fields": "id,description,created_time", "limit": "25"}).get("data") or []
+        reels = (
+            self.call(
+                "GET",
+                f"{creds.account_id}/video_reels",
+                token,
+                params={"fields": "id,description,created_time", "limit": "25"},
+            ).get("data")
+            or []
+        )
         # Without post.created_after (checked per reel by caption_candidate) only the last day's reels can be ours.
         since = datetime.now(UTC) - timedelta(days=1) if post.created_after is None else None
         for reel in reels:
@@ -200,9 +261,15 @@ def _metrics(vid: str, values: Mapping[str, Any]) -> PostMetrics:
     reactions = values.get("post_video_likes_by_reaction_type")
     social = values.get("post_video_social_actions")
     social = social if isinstance(social, dict) else {}
-    return PostMetrics(vid, views=values.get("fb_reels_total_plays"), reach=values.get("post_impressions_unique"),
-                       likes=sum(reactions.values()) if isinstance(reactions, dict) else None,
-                       comments=social.get("COMMENT"), shares=social.get("SHARE"), raw=dict(values))
+    return PostMetrics(
+        vid,
+        views=values.get("fb_reels_total_plays"),
+        reach=values.get("post_impressions_unique"),
+        likes=sum(reactions.values()) if isinstance(reactions, dict) else None,
+        comments=social.get("COMMENT"),
+        shares=social.get("SHARE"),
+        raw=dict(values),
+    )
 
 
 def _key(post: VideoPost) -> str:

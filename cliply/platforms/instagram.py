@@ -18,14 +18,20 @@ HASHTAGS_MAX = 5  # ⚠ was 30; the current cap per Ayrshare is 5 (config: optio
 MENTIONS_MAX = 20
 _MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_.]+)")
 _SUBCODE = re.compile(r"\b(2207\d{3})\b")  # the numeric subcode inside a container's `status`
-_URL = re.compile(r"^https?://(?:www\.|m\.)?instagram\.com/(?:([A-Za-z0-9_.]+)/)?(?:reels?|p|tv)/([A-Za-z0-9_-]+)/?"
-                  r"(?:[?#].*)?$", re.IGNORECASE)
+_URL = re.compile(
+    r"^https?://(?:www\.|m\.)?instagram\.com/(?:([A-Za-z0-9_.]+)/)?(?:reels?|p|tv)/([A-Za-z0-9_-]+)/?"
+    r"(?:[?#].*)?$",
+    re.IGNORECASE,
+)
 
 
 class InstagramClient(ContainerClient):
     platform = "instagram"
-    required_scopes = ("instagram_business_basic", "instagram_business_content_publish",
-                       "instagram_business_manage_insights")
+    required_scopes = (
+        "instagram_business_basic",
+        "instagram_business_content_publish",
+        "instagram_business_manage_insights",
+    )
     graph_host = "https://graph.instagram.com"
     media_edge = "media"
     publish_edge = "media_publish"
@@ -41,10 +47,12 @@ class InstagramClient(ContainerClient):
         caption = post.full_caption()
         opts = self.config.options
         problems = text.check_length("caption", caption, CAPTION_MAX, "utf16")
-        problems += text.check_count("caption", len(text.hashtags_in(caption)),
-                                     int(opts.get("max_hashtags", HASHTAGS_MAX)), "hashtags")
-        problems += text.check_count("caption", len(_MENTION.findall(caption)),
-                                     int(opts.get("max_mentions", MENTIONS_MAX)), "@mentions")
+        problems += text.check_count(
+            "caption", len(text.hashtags_in(caption)), int(opts.get("max_hashtags", HASHTAGS_MAX)), "hashtags"
+        )
+        problems += text.check_count(
+            "caption", len(_MENTION.findall(caption)), int(opts.get("max_mentions", MENTIONS_MAX)), "@mentions"
+        )
         if not post.video_url:
             problems.append(Violation("video_url", "public video URLs (Instagram pulls the file)", 0, 1))
         if post.cover_time_s is not None and post.cover_time_s < 0:
@@ -53,14 +61,23 @@ class InstagramClient(ContainerClient):
 
     def oauth_app(self) -> oauth.OAuthApp:
         return oauth.OAuthApp(
-            platform=self.platform, client_id=self.config.client_id, client_secret=self.config.client_secret,
+            platform=self.platform,
+            client_id=self.config.client_id,
+            client_secret=self.config.client_secret,
             authorize_url=f"{self.config.host('https://www.instagram.com')}/oauth/authorize",
             token_url=f"{self.config.host('https://api.instagram.com')}/oauth/access_token",
-            scopes=self.required_scopes, scope_separator=",", pkce=False)
+            scopes=self.required_scopes,
+            scope_separator=",",
+            pkce=False,
+        )
 
     def container_params(self, post: VideoPost) -> dict[str, str]:
-        params = {"media_type": "REELS", "video_url": post.video_url, "caption": post.full_caption(),
-                  "share_to_feed": "true" if post.options.get("share_to_feed", True) else "false"}
+        params = {
+            "media_type": "REELS",
+            "video_url": post.video_url,
+            "caption": post.full_caption(),
+            "share_to_feed": "true" if post.options.get("share_to_feed", True) else "false",
+        }
         if post.options.get("cover_url"):
             params["cover_url"] = str(post.options["cover_url"])
         elif post.cover_time_s is not None:
@@ -83,9 +100,16 @@ class InstagramClient(ContainerClient):
         return ErrorClass.TRANSIENT, str(sub or "ERROR")
 
     def to_metrics(self, pid: str, values: Mapping[str, int | None]) -> PostMetrics:
-        return PostMetrics(pid, views=values.get("views"), likes=values.get("likes"),
-                           comments=values.get("comments"), shares=values.get("shares"),
-                           saves=values.get("saved"), reach=values.get("reach"), raw=dict(values))
+        return PostMetrics(
+            pid,
+            views=values.get("views"),
+            likes=values.get("likes"),
+            comments=values.get("comments"),
+            shares=values.get("shares"),
+            saves=values.get("saved"),
+            reach=values.get("reach"),
+            raw=dict(values),
+        )
 
     @staticmethod
     def parse_post_url(url: str) -> PostRef | None:

@@ -67,10 +67,15 @@ class LinkedInClient(PlatformClient):
 
     def oauth_app(self) -> oauth.OAuthApp:
         # Standard apps use no PKCE; refresh tokens exist only for approved partners (modelled by the token reply).
-        return oauth.OAuthApp(self.platform, self.config.client_id, self.config.client_secret,
-                              authorize_url=f"{self.config.host(WWW)}/oauth/v2/authorization",
-                              token_url=f"{self.config.host(WWW)}/oauth/v2/accessToken", scopes=self.scopes,
-                              pkce=False)
+        return oauth.OAuthApp(
+            self.platform,
+            self.config.client_id,
+            self.config.client_secret,
+            authorize_url=f"{self.config.host(WWW)}/oauth/v2/authorization",
+            token_url=f"{self.config.host(WWW)}/oauth/v2/accessToken",
+            scopes=self.scopes,
+            pkce=False,
+        )
 
     def credentials_from(self, tokens: TokenSet) -> Credentials:
         creds = super().credentials_from(tokens)
@@ -84,8 +89,11 @@ class LinkedInClient(PlatformClient):
         return creds
 
     def _headers(self, creds: Credentials) -> dict[str, str]:
-        return {"Authorization": f"Bearer {creds.access_token}", "X-Restli-Protocol-Version": "2.0.0",
-                "LinkedIn-Version": self.config.options.get("linkedin_version", DEFAULT_VERSION)}
+        return {
+            "Authorization": f"Bearer {creds.access_token}",
+            "X-Restli-Protocol-Version": "2.0.0",
+            "LinkedIn-Version": self.config.options.get("linkedin_version", DEFAULT_VERSION),
+        }
 
     def _call(self, creds: Credentials, method: str, url: str, **kw: Any) -> httpx.Response:
         self._refreshable = bool(creds.refresh_token)
@@ -102,42 +110,77 @@ class LinkedInClient(PlatformClient):
         self.ensure_valid(post)
         author, api = self._author(creds), self.config.host(API)
         size = post.video.stat().st_size
-        init = self._call(creds, "POST", f"{api}/rest/videos", params={"action": "initializeUpload"}, json={
-            "initializeUploadRequest": {"owner": author, "fileSizeBytes": size, "uploadCaptions": False,
-                                        "uploadThumbnail": False}}).json()["value"]
+        init = self._call(
+            creds,
+            "POST",
+            f"{api}/rest/videos",
+            params={"action": "initializeUpload"},
+            json={
+                "initializeUploadRequest": {
+                    "owner": author,
+                    "fileSizeBytes": size,
+                    "uploadCaptions": False,
+                    "uploadThumbnail": False,
+                }
+            },
+        ).json()["value"]
         video = init["video"]
         etags = self._upload_parts(post, init["uploadInstructions"], size, progress)
-        self._call(creds, "POST", f"{api}/rest/videos", params={"action": "finalizeUpload"}, json={
-            "finalizeUploadRequest": {"video": video, "uploadToken": init.get("uploadToken", ""),
-                                      "uploadedPartIds": etags}})
+        self._call(
+            creds,
+            "POST",
+            f"{api}/rest/videos",
+            params={"action": "finalizeUpload"},
+            json={
+                "finalizeUploadRequest": {
+                    "video": video,
+                    "uploadToken": init.get("uploadToken", ""),
+                    "uploadedPartIds": etags,
+                }
+            },
+        )
         self.poll(lambda: self._video_ready(creds, video), what=f"video {video}")
-        body = {"author": author, "commentary": escape_little_text(post.full_caption()),
-                "visibility": post.privacy or "PUBLIC",
-                "distribution": {"feedDistribution": "MAIN_FEED", "targetEntities": [],
-                                 "thirdPartyDistributionChannels": []},
-                "content": {"media": {"id": video, "title": post.title or post.caption[:100]}},
-                "lifecycleState": "PUBLISHED", "isReshareDisabledByAuthor": False}
+        body = {
+            "author": author,
+            "commentary": escape_little_text(post.full_caption()),
+            "visibility": post.privacy or "PUBLIC",
+            "distribution": {
+                "feedDistribution": "MAIN_FEED",
+                "targetEntities": [],
+                "thirdPartyDistributionChannels": [],
+            },
+            "content": {"media": {"id": video, "title": post.title or post.caption[:100]}},
+            "lifecycleState": "PUBLISHED",
+            "isReshareDisabledByAuthor": False,
+        }
         resp = self._call(creds, "POST", f"{api}/rest/posts", json=body, creates=True)
         urn = resp.headers.get("x-restli-id", "")
         if not urn:
             raise PlatformError(self.platform, ErrorClass.UNKNOWN_OUTCOME, "201 without x-restli-id", status=201)
-        return PublishResult(self.platform, urn, url=f"https://www.linkedin.com/feed/update/{urn}/",
-                             raw={"video": video})
+        return PublishResult(
+            self.platform, urn, url=f"https://www.linkedin.com/feed/update/{urn}/", raw={"video": video}
+        )
 
-    def _upload_parts(self, post: VideoPost, instructions: list[dict[str, Any]], size: int,
-                      progress: Progress | None) -> list[str]:
+    def _upload_parts(
+        self, post: VideoPost, instructions: list[dict[str, Any]], size: int, progress: Progress | None
+    ) -> list[str]:
         etags: list[str] = []
         with post.video.open("rb") as fh:
             for ins in instructions:  # each part to ITS uploadUrl (not all to the first, as Postiz does)
                 first, last = int(ins["firstByte"]), int(ins["lastByte"])
                 fh.seek(first)
-                resp = self.request("PUT", ins["uploadUrl"], content=fh.read(last - first + 1),
-                                    headers={"Content-Type": "application/octet-stream"},
-                                    timeout=self.config.upload_timeout_s)
+                resp = self.request(
+                    "PUT",
+                    ins["uploadUrl"],
+                    content=fh.read(last - first + 1),
+                    headers={"Content-Type": "application/octet-stream"},
+                    timeout=self.config.upload_timeout_s,
+                )
                 etag = resp.headers.get("etag")
                 if not etag:
-                    raise PlatformError(self.platform, ErrorClass.TRANSIENT, "upload part without ETag",
-                                        status=resp.status_code)
+                    raise PlatformError(
+                        self.platform, ErrorClass.TRANSIENT, "upload part without ETag", status=resp.status_code
+                    )
                 etags.append(etag)
                 if progress:
                     progress((last + 1) / size)
@@ -149,9 +192,12 @@ class LinkedInClient(PlatformClient):
         if status == "AVAILABLE":
             return True
         if status == "PROCESSING_FAILED":
-            raise PlatformError(self.platform, ErrorClass.CONTENT_REJECTED,
-                                f"video processing failed: {data.get('processingFailureReason', '')}",
-                                code="PROCESSING_FAILED")
+            raise PlatformError(
+                self.platform,
+                ErrorClass.CONTENT_REJECTED,
+                f"video processing failed: {data.get('processingFailureReason', '')}",
+                code="PROCESSING_FAILED",
+            )
         return None
 
     # ---- reconciliation / analytics ------------------------------------------------------------------------
@@ -159,14 +205,19 @@ class LinkedInClient(PlatformClient):
         """The author's recent posts with our exact (escaped) commentary, created since the target's first attempt
         and not owned by another target (LinkedIn offers no idempotency handle)."""
         author = self._author(creds)
-        resp = self._call(creds, "GET", f"{self.config.host(API)}/rest/posts",
-                          params={"q": "author", "author": author, "count": "10", "sortBy": "LAST_MODIFIED"},
-                          headers={"X-RestLi-Method": "FINDER"})
+        resp = self._call(
+            creds,
+            "GET",
+            f"{self.config.host(API)}/rest/posts",
+            params={"q": "author", "author": author, "count": "10", "sortBy": "LAST_MODIFIED"},
+            headers={"X-RestLi-Method": "FINDER"},
+        )
         want = escape_little_text(post.full_caption())
         for el in resp.json().get("elements", []):
             created = el.get("createdAt") if el.get("createdAt") is not None else el.get("publishedAt")  # epoch ms
-            if el.get("commentary") == want and caption_candidate(post, el.get("id"),
-                                                                  parse_timestamp(created, epoch_unit_s=0.001)):
+            if el.get("commentary") == want and caption_candidate(
+                post, el.get("id"), parse_timestamp(created, epoch_unit_s=0.001)
+            ):
                 urn = el["id"]
                 return PublishResult(self.platform, urn, url=f"https://www.linkedin.com/feed/update/{urn}/", raw=el)
         return None
@@ -178,13 +229,21 @@ class LinkedInClient(PlatformClient):
             entity = f"({kind}:{quote(urn, safe='')})"  # Rest.li 2.0 record syntax, URN percent-encoded inside
             counts: dict[str, int] = {}
             for query_type in ANALYTICS:
-                url = (f"{self.config.host(API)}/rest/memberCreatorPostAnalytics?q=entity&entity={entity}"
-                       f"&queryType={query_type}&aggregation=TOTAL")
+                url = (
+                    f"{self.config.host(API)}/rest/memberCreatorPostAnalytics?q=entity&entity={entity}"
+                    f"&queryType={query_type}&aggregation=TOTAL"
+                )
                 elements = self._call(creds, "GET", url).json().get("elements", [])
                 counts[query_type] = sum(int(e.get("count", 0)) for e in elements)
-            out[urn] = PostMetrics(urn, impressions=counts["IMPRESSION"], reach=counts["MEMBERS_REACHED"],
-                                   shares=counts["RESHARE"], likes=counts["REACTION"], comments=counts["COMMENT"],
-                                   raw=counts)
+            out[urn] = PostMetrics(
+                urn,
+                impressions=counts["IMPRESSION"],
+                reach=counts["MEMBERS_REACHED"],
+                shares=counts["RESHARE"],
+                likes=counts["REACTION"],
+                comments=counts["COMMENT"],
+                raw=counts,
+            )
         return out
 
     @staticmethod

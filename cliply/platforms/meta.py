@@ -57,8 +57,13 @@ class GraphError:
     def from_response(cls, resp: httpx.Response) -> GraphError:
         err = json_or_empty(resp).get("error")
         err = err if isinstance(err, dict) else {}
-        return cls(_as_int(err.get("code")), _as_int(err.get("error_subcode")), bool(err.get("is_transient")),
-                   str(err.get("type", "")), str(err.get("fbtrace_id", "")))
+        return cls(
+            _as_int(err.get("code")),
+            _as_int(err.get("error_subcode")),
+            bool(err.get("is_transient")),
+            str(err.get("type", "")),
+            str(err.get("fbtrace_id", "")),
+        )
 
 
 def _as_int(value: Any) -> int | None:
@@ -93,13 +98,13 @@ def read_usage(headers: Mapping[str, str]) -> Usage | None:
     if not entries:
         return None
     pct = max(float(e.get(k) or 0) for e in entries for k in ("call_count", "total_cputime", "total_time"))
-    minutes = [float(e["estimated_time_to_regain_access"]) for e in entries
-               if e.get("estimated_time_to_regain_access")]
+    minutes = [float(e["estimated_time_to_regain_access"]) for e in entries if e.get("estimated_time_to_regain_access")]
     return Usage(pct, max(minutes) * 60 if minutes else None)
 
 
-def classify_graph(platform: str, resp: httpx.Response, *, refreshable: bool,
-                   quota_window_s: float = 86400.0) -> PlatformError:
+def classify_graph(
+    platform: str, resp: httpx.Response, *, refreshable: bool, quota_window_s: float = 86400.0
+) -> PlatformError:
     """One Graph error response → PlatformError. `refreshable`: the token can be renewed without the user
     (IG Login / Threads long-lived tokens), so a plain 190 is worth one refresh before reconnecting."""
     g = GraphError.from_response(resp)
@@ -107,9 +112,15 @@ def classify_graph(platform: str, resp: httpx.Response, *, refreshable: bool,
     code_s = f"{g.code}/{g.subcode}" if g.subcode else str(g.code if g.code is not None else status)
 
     def err(cls: ErrorClass, what: str, retry_at: datetime | None = None) -> PlatformError:
-        return PlatformError(platform, cls, f"{what} (code {code_s}, fbtrace {g.fbtrace_id or '-'})", status=status,
-                             code=code_s, retry_at=retry_at,
-                             details={"code": g.code, "subcode": g.subcode, "is_transient": g.is_transient})
+        return PlatformError(
+            platform,
+            cls,
+            f"{what} (code {code_s}, fbtrace {g.fbtrace_id or '-'})",
+            status=status,
+            code=code_s,
+            retry_at=retry_at,
+            details={"code": g.code, "subcode": g.subcode, "is_transient": g.is_transient},
+        )
 
     now = datetime.now(UTC)
     if g.code in RATE_CODES or g.subcode in RATE_SUBCODES or status == 429:
@@ -132,9 +143,14 @@ def classify_graph(platform: str, resp: httpx.Response, *, refreshable: bool,
     if g.code == 506:
         return err(ErrorClass.DUPLICATE, "duplicate post")
     if g.subcode in MEDIA_FETCH or g.code in MEDIA_FETCH:
-        return PlatformError(platform, ErrorClass.TRANSIENT, f"{media_fetch_message(platform)} (code {code_s}, "
-                             f"fbtrace {g.fbtrace_id or '-'})", status=status, code=MEDIA_FETCH_CODE,
-                             details={"code": g.code, "subcode": g.subcode, "is_transient": g.is_transient})
+        return PlatformError(
+            platform,
+            ErrorClass.TRANSIENT,
+            f"{media_fetch_message(platform)} (code {code_s}, fbtrace {g.fbtrace_id or '-'})",
+            status=status,
+            code=MEDIA_FETCH_CODE,
+            details={"code": g.code, "subcode": g.subcode, "is_transient": g.is_transient},
+        )
     if g.subcode in TRANSIENT_SUBCODES or g.is_transient or g.code in (1, 2, -1, -2) or status >= 500:
         return err(ErrorClass.TRANSIENT, "temporary platform error")
     if g.subcode in CONTENT_SUBCODES or g.code in CONTENT_CODES or status in (400, 413, 422):
@@ -157,8 +173,36 @@ def _quota_from_limit(data: Mapping[str, Any]) -> tuple[int, int, float]:
     """(used, total, window seconds) from a content_publishing_limit / threads_publishing_limit answer."""
     row = (data.get("data") or [{}])[0]
     config = row.get("config") or {}
-    return int(row.get("quota_usage") or 0), int(config.get("quota_total") or 0), float(
-        config.get("quota_duration") or 86400)
+    return (
+        int(row.get("quota_usage") or 0),
+        int(config.get("quota_total") or 0),
+        float(config.get("quota_duration") or 86400),
+    )
+
+
+def token_fields(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The token object of a Meta token answer. Business Login's guide documents the code exchange as
+    `{"data": [{access_token, user_id, permissions}]}`, its endpoint reference as the flat object: accept both."""
+    rows = data.get("data")
+    if "access_token" not in data and isinstance(rows, list) and rows and isinstance(rows[0], Mapping):
+        return rows[0]
+    return data
+
+
+def granted_permissions(value: Any) -> tuple[str, ...]:
+    """Granted permissions as sent: "a,b" / "a b", a list of names, or Graph's [{permission, status}] rows."""
+    if isinstance(value, str):
+        return tuple(value.replace(",", " ").split())
+    if not isinstance(value, list | tuple):
+        return ()
+    names = []
+    for item in value:
+        if isinstance(item, Mapping):
+            if item.get("status", "granted") == "granted" and item.get("permission"):
+                names.append(str(item["permission"]))
+        elif item:
+            names.append(str(item))
+    return tuple(names)
 
 
 class MetaClient(PlatformClient):
@@ -195,13 +239,17 @@ class MetaClient(PlatformClient):
         return json_or_empty(resp)
 
     def parse_tokens(self, data: Mapping[str, Any]) -> TokenSet:
-        perms = data.get("permissions") or data.get("scope") or ()
-        scopes = tuple(p for p in (perms.replace(",", " ").split() if isinstance(perms, str) else perms) if p)
+        data = token_fields(data)
+        scopes = granted_permissions(data.get("permissions") or data.get("scope"))
         expires = data.get("expires_in")
-        return TokenSet(access_token=str(data["access_token"]), refresh_token=None,
-                        expires_in=float(expires) if expires is not None else None, scope=scopes,
-                        token_type=str(data.get("token_type", "bearer")),
-                        raw={k: v for k, v in data.items() if k != "access_token"})
+        return TokenSet(
+            access_token=str(data["access_token"]),
+            refresh_token=None,
+            expires_in=float(expires) if expires is not None else None,
+            scope=scopes,
+            token_type=str(data.get("token_type", "bearer")),
+            raw={k: v for k, v in data.items() if k != "access_token"},
+        )
 
     def credentials_from(self, tokens: TokenSet) -> Credentials:
         creds = super().credentials_from(tokens)
@@ -232,17 +280,28 @@ class ContainerClient(MetaClient):
     # ---- tokens: code → short-lived (1 h) → long-lived (60 d); refresh renews the long-lived token itself ------
     def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str | None = None) -> Credentials:
         short = super().exchange_code(code=code, redirect_uri=redirect_uri, code_verifier=code_verifier)
-        data = self.token_get(f"{self.config.host(self.graph_host)}/access_token",
-                              {"grant_type": self.exchange_grant, "client_secret": self.config.client_secret,
-                               "access_token": short.access_token})
+        data = self.token_get(
+            f"{self.config.host(self.graph_host)}/access_token",
+            {
+                "grant_type": self.exchange_grant,
+                "client_secret": self.config.client_secret,
+                "access_token": short.access_token,
+            },
+        )
         long = self.credentials_from(self.parse_tokens(data))
-        return replace(long, account_id=short.account_id, scopes=long.scopes or short.scopes,
-                       extra={**short.extra, "token_kind": "long_lived"})
+        return replace(
+            long,
+            account_id=short.account_id,
+            scopes=long.scopes or short.scopes,
+            extra={**short.extra, "token_kind": "long_lived"},
+        )
 
     def refresh(self, creds: Credentials) -> Credentials:
         """Meta has no refresh token: a long-lived token (≥ 24 h old, unexpired) is exchanged for a new one."""
-        data = self.token_get(f"{self.config.host(self.graph_host)}/refresh_access_token",
-                              {"grant_type": self.refresh_grant, "access_token": creds.access_token})
+        data = self.token_get(
+            f"{self.config.host(self.graph_host)}/refresh_access_token",
+            {"grant_type": self.refresh_grant, "access_token": creds.access_token},
+        )
         fresh = self.credentials_from(self.parse_tokens(data))
         return replace(fresh, account_id=creds.account_id, scopes=creds.scopes, extra=dict(creds.extra))
 
@@ -263,8 +322,11 @@ class ContainerClient(MetaClient):
         if progress:
             progress(0.8)
         try:
-            media_id = str(self.call("POST", f"{user}/{self.publish_edge}", token, creates=True,
-                                     data={"creation_id": container})["id"])
+            media_id = str(
+                self.call("POST", f"{user}/{self.publish_edge}", token, creates=True, data={"creation_id": container})[
+                    "id"
+                ]
+            )
         except PlatformError as exc:
             exc.details["container_id"] = container
             raise
@@ -276,8 +338,13 @@ class ContainerClient(MetaClient):
         data = self.call("GET", f"{user}/{self.limit_edge}", token, params={"fields": "quota_usage,config"})
         used, total, window = _quota_from_limit(data)
         if total and used >= total:
-            raise PlatformError(self.platform, ErrorClass.QUOTA_EXHAUSTED, f"publishing limit {used}/{total} reached",
-                                code="publishing_limit", retry_at=datetime.now(UTC) + timedelta(seconds=window))
+            raise PlatformError(
+                self.platform,
+                ErrorClass.QUOTA_EXHAUSTED,
+                f"publishing limit {used}/{total} reached",
+                code="publishing_limit",
+                retry_at=datetime.now(UTC) + timedelta(seconds=window),
+            )
 
     def _container_ready(self, container: str, token: str) -> bool | None:
         data = self.call("GET", container, token, params={"fields": self.container_fields()})
@@ -303,8 +370,12 @@ class ContainerClient(MetaClient):
 
     def _result(self, media_id: str, token: str, container: str = "") -> PublishResult:
         info = self.call("GET", media_id, token, params={"fields": "id,permalink,shortcode,timestamp"})
-        return PublishResult(self.platform, media_id, str(info.get("permalink") or ""),
-                             raw={"container_id": container, "shortcode": info.get("shortcode", "")})
+        return PublishResult(
+            self.platform,
+            media_id,
+            str(info.get("permalink") or ""),
+            raw={"container_id": container, "shortcode": info.get("shortcode", "")},
+        )
 
     # ---- reconciliation ("did it post?"): container status first, then the account's recent media -----------
     def find_existing(self, creds: Credentials, post: VideoPost) -> PublishResult | None:
@@ -323,15 +394,23 @@ class ContainerClient(MetaClient):
             if status != "PUBLISHED":
                 return None  # the container is still unpublished: nothing went out
         text = self.post_text(post)
-        page = self.call("GET", f"{creds.account_id}/{self.media_edge}", token,
-                         params={"fields": f"id,{self.text_field},permalink,timestamp", "limit": "25"})
+        page = self.call(
+            "GET",
+            f"{creds.account_id}/{self.media_edge}",
+            token,
+            params={"fields": f"id,{self.text_field},permalink,timestamp", "limit": "25"},
+        )
         for item in page.get("data") or []:
             when = parse_time(item.get("timestamp"))
             if (item.get(self.text_field) or "") != text or not caption_candidate(post, item.get("id"), when):
                 continue  # another caption, another target's post, or posted before this target's first attempt
             if since is None or when is None or when >= since:
-                return PublishResult(self.platform, str(item["id"]), str(item.get("permalink") or ""),
-                                     raw={"container_id": container, "reconciled": True})
+                return PublishResult(
+                    self.platform,
+                    str(item["id"]),
+                    str(item.get("permalink") or ""),
+                    raw={"container_id": container, "reconciled": True},
+                )
         return None
 
     def post_text(self, post: VideoPost) -> str:
@@ -342,8 +421,9 @@ class ContainerClient(MetaClient):
         out: dict[str, PostMetrics] = {}
         for pid in post_ids:
             try:
-                data = self.call("GET", f"{pid}/insights", creds.access_token,
-                                 params={"metric": ",".join(self.insight_metrics)})
+                data = self.call(
+                    "GET", f"{pid}/insights", creds.access_token, params={"metric": ",".join(self.insight_metrics)}
+                )
             except PlatformError as exc:
                 # Code 10 on insights = "not enough viewers yet": no data is not zero, so leave the post out.
                 if exc.details.get("code") == 10 and exc.details.get("subcode") == NOT_ENOUGH_VIEWERS:

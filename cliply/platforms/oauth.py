@@ -111,8 +111,9 @@ def _token_request(
             form["client_secret"] = app.client_secret
     try:
         # Without Basic auth: the client's default, and our clients carry no auth of their own.
-        resp = http.post(app.token_url, data=form, auth=auth or httpx.USE_CLIENT_DEFAULT,
-                         headers={"Accept": "application/json"})
+        resp = http.post(
+            app.token_url, data=form, auth=auth or httpx.USE_CLIENT_DEFAULT, headers={"Accept": "application/json"}
+        )
     except httpx.TimeoutException as exc:
         raise PlatformError(app.platform, ErrorClass.TRANSIENT, "token endpoint timed out") from exc
     except httpx.TransportError as exc:
@@ -136,8 +137,13 @@ def _token_request(
     try:
         return parser(data)
     except (KeyError, TypeError, ValueError) as exc:
-        raise PlatformError(app.platform, ErrorClass.TRANSIENT, "token endpoint returned no usable token",
-                            status=resp.status_code, code="bad_token_response") from exc
+        raise PlatformError(
+            app.platform,
+            ErrorClass.TRANSIENT,
+            "token endpoint returned no usable token",
+            status=resp.status_code,
+            code="bad_token_response",
+        ) from exc
 
 
 def exchange_code(
@@ -168,8 +174,9 @@ def refresh(
     the old one is carried over."""
     tokens = _token_request(app, http, {"grant_type": "refresh_token", "refresh_token": refresh_token}, parser)
     if tokens.refresh_token is None:
-        tokens = TokenSet(tokens.access_token, refresh_token, tokens.expires_in, tokens.scope, tokens.token_type,
-                          tokens.raw)
+        tokens = TokenSet(
+            tokens.access_token, refresh_token, tokens.expires_in, tokens.scope, tokens.token_type, tokens.raw
+        )
     return tokens
 
 

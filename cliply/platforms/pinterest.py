@@ -35,8 +35,10 @@ METRIC_TYPES = ("IMPRESSION", "SAVE", "VIDEO_MRC_VIEW", "TOTAL_COMMENTS", "TOTAL
 _PIN_PATH = re.compile(r"^/pin/(\d{1,20})/?$")
 _SHORT_PATH = re.compile(r"^/([A-Za-z0-9]{4,20})/?$")
 # pinterest.com and its country domains (www. or a two-letter subdomain such as "fr." / "in." allowed)
-_HOST = re.compile(r"^(?:www\.|[a-z]{2}\.)?pinterest\.(?:com|ca|de|fr|es|it|at|ch|ie|nz|pt|se|dk|jp|ph|cl|co\.uk|"
-                   r"com\.au|com\.mx|co\.kr|co\.in)$")
+_HOST = re.compile(
+    r"^(?:www\.|[a-z]{2}\.)?pinterest\.(?:com|ca|de|fr|es|it|at|ch|ie|nz|pt|se|dk|jp|ph|cl|co\.uk|"
+    r"com\.au|com\.mx|co\.kr|co\.in)$"
+)
 _S3_TRANSIENT = {"InternalError", "SlowDown", "ServiceUnavailable", "RequestTimeout", "ExpiredToken", "AccessDenied"}
 
 
@@ -60,10 +62,12 @@ class PinterestClient(PlatformClient):
     # ---- validation -------------------------------------------------------------------------------------------
     def validate(self, post: VideoPost) -> list[Violation]:
         # Pinterest counts characters (code points) for title 100 / description 800 / link 2048.
-        problems = [*check_length("title", post.title, 100, "code_points"),
-                    *check_length("description", post.full_caption(), 800, "code_points"),
-                    *check_length("link", with_marker(post.link, post.idempotency_key), 2048, "code_points"),
-                    *check_length("alt_text", str(post.options.get("alt_text", "")), 500, "code_points")]
+        problems = [
+            *check_length("title", post.title, 100, "code_points"),
+            *check_length("description", post.full_caption(), 800, "code_points"),
+            *check_length("link", with_marker(post.link, post.idempotency_key), 2048, "code_points"),
+            *check_length("alt_text", str(post.options.get("alt_text", "")), 500, "code_points"),
+        ]
         if not post.board_id:
             problems.append(Violation("board_id", "required (count)", 0, 1))
         if post.link and urlparse(post.link).scheme not in ("http", "https"):
@@ -73,18 +77,28 @@ class PinterestClient(PlatformClient):
     # ---- OAuth -------------------------------------------------------------------------------------------------
     def oauth_app(self) -> oauth.OAuthApp:
         return oauth.OAuthApp(
-            platform=self.platform, client_id=self.config.client_id, client_secret=self.config.client_secret,
+            platform=self.platform,
+            client_id=self.config.client_id,
+            client_secret=self.config.client_secret,
             authorize_url=self.config.host("https://www.pinterest.com") + "/oauth/",
-            token_url=self.api + "/v5/oauth/token", scopes=self.required_scopes, scope_separator=",",
-            pkce=False, auth_method="client_secret_basic",
+            token_url=self.api + "/v5/oauth/token",
+            scopes=self.required_scopes,
+            scope_separator=",",
+            pkce=False,
+            auth_method="client_secret_basic",
         )
 
     def credentials_from(self, tokens: TokenSet) -> Credentials:
         creds = super().credentials_from(tokens)
         at = tokens.raw.get("refresh_token_expires_at")
         ttl = tokens.raw.get("refresh_token_expires_in")
-        refresh_at = (datetime.fromtimestamp(float(at), UTC) if at
-                      else datetime.now(UTC) + timedelta(seconds=float(ttl)) if ttl else None)
+        refresh_at = (
+            datetime.fromtimestamp(float(at), UTC)
+            if at
+            else datetime.now(UTC) + timedelta(seconds=float(ttl))
+            if ttl
+            else None
+        )
         return replace(creds, refresh_expires_at=refresh_at)
 
     def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str | None = None) -> Credentials:
@@ -92,8 +106,11 @@ class PinterestClient(PlatformClient):
         if "user_accounts:read" not in creds.scopes:
             return creds
         me = self.request("GET", self.api + "/v5/user_account", headers=self._auth(creds)).json()
-        return replace(creds, account_id=str(me.get("id") or me.get("username") or ""),
-                       extra={**creds.extra, "username": me.get("username")})
+        return replace(
+            creds,
+            account_id=str(me.get("id") or me.get("username") or ""),
+            extra={**creds.extra, "username": me.get("username")},
+        )
 
     @staticmethod
     def _auth(creds: Credentials) -> dict[str, str]:
@@ -108,9 +125,12 @@ class PinterestClient(PlatformClient):
         report = progress or (lambda _f: None)
         media_id = self.upload_video(creds, post, report)
         body: dict[str, Any] = {"board_id": post.board_id, "media_source": self._media_source(post, media_id)}
-        for name, value in (("title", post.title), ("description", post.full_caption()),
-                            ("link", with_marker(post.link, post.idempotency_key)),
-                            ("alt_text", post.options.get("alt_text"))):
+        for name, value in (
+            ("title", post.title),
+            ("description", post.full_caption()),
+            ("link", with_marker(post.link, post.idempotency_key)),
+            ("alt_text", post.options.get("alt_text")),
+        ):
             if value:
                 body[name] = value
         resp = self.request("POST", self.api + "/v5/pins", creates=True, json=body, headers=self._auth(creds))
@@ -122,8 +142,9 @@ class PinterestClient(PlatformClient):
         src: dict[str, Any] = {"source_type": "video_id", "media_id": media_id}
         if post.thumbnail is not None:
             ctype = "image/png" if post.thumbnail.suffix.lower() == ".png" else "image/jpeg"
-            src.update(cover_image_content_type=ctype,
-                       cover_image_data=base64.b64encode(post.thumbnail.read_bytes()).decode())
+            src.update(
+                cover_image_content_type=ctype, cover_image_data=base64.b64encode(post.thumbnail.read_bytes()).decode()
+            )
         elif post.options.get("cover_image_url"):
             src["cover_image_url"] = post.options["cover_image_url"]
         else:
@@ -131,8 +152,9 @@ class PinterestClient(PlatformClient):
         return src
 
     def upload_video(self, creds: Credentials, post: VideoPost, report: Progress) -> str:
-        reg = self.request("POST", self.api + "/v5/media", json={"media_type": "video"},
-                           headers=self._auth(creds)).json()
+        reg = self.request(
+            "POST", self.api + "/v5/media", json={"media_type": "video"}, headers=self._auth(creds)
+        ).json()
         media_id, upload_url = str(reg["media_id"]), str(reg["upload_url"])
         self._check_upload_url(upload_url)
         report(0.05)
@@ -149,8 +171,12 @@ class PinterestClient(PlatformClient):
             if status.get("status") == "succeeded":
                 return True
             if status.get("status") == "failed":
-                raise PlatformError(self.platform, ErrorClass.CONTENT_REJECTED, "Pinterest could not process the "
-                                    "video", code="media_failed")
+                raise PlatformError(
+                    self.platform,
+                    ErrorClass.CONTENT_REJECTED,
+                    "Pinterest could not process the video",
+                    code="media_failed",
+                )
             return None
 
         self.poll(check, what="Pinterest media processing")
@@ -160,8 +186,9 @@ class PinterestClient(PlatformClient):
     def _s3_post(self, url: str, fields: Mapping[str, str], fh: Any, name: str) -> httpx.Response:
         try:
             # No Authorization header: the signed policy is the credential, and S3 must never see our token.
-            return self.http.post(url, data=dict(fields), files={"file": (name, fh, "video/mp4")},
-                                  timeout=self.config.upload_timeout_s)
+            return self.http.post(
+                url, data=dict(fields), files={"file": (name, fh, "video/mp4")}, timeout=self.config.upload_timeout_s
+            )
         except (httpx.ConnectError, httpx.TimeoutException, httpx.TransportError) as exc:
             raise PlatformError(self.platform, ErrorClass.TRANSIENT, f"S3 upload: {type(exc).__name__}") from exc
 
@@ -174,8 +201,7 @@ class PinterestClient(PlatformClient):
         else:
             ok = parts.scheme == "https" and (host == "amazonaws.com" or host.endswith(".amazonaws.com"))
         if not ok:
-            raise PlatformError(self.platform, ErrorClass.CONFIG, f"unexpected upload host {host!r}",
-                                code="upload_url")
+            raise PlatformError(self.platform, ErrorClass.CONFIG, f"unexpected upload host {host!r}", code="upload_url")
 
     def _classify_s3(self, resp: httpx.Response) -> PlatformError:
         try:
@@ -185,8 +211,13 @@ class PinterestClient(PlatformClient):
         # Throttling, server faults and an expired upload policy all clear by registering a fresh upload.
         transient = resp.status_code >= 500 or code in _S3_TRANSIENT
         cls = ErrorClass.TRANSIENT if transient else ErrorClass.CONTENT_REJECTED
-        return PlatformError(self.platform, cls, f"S3 upload refused ({code or resp.status_code})",
-                             status=resp.status_code, code=code or None)
+        return PlatformError(
+            self.platform,
+            cls,
+            f"S3 upload refused ({code or resp.status_code})",
+            status=resp.status_code,
+            code=code or None,
+        )
 
     def _result(self, pin: Mapping[str, Any]) -> PublishResult:
         pin_id = str(pin["id"])
@@ -202,8 +233,9 @@ class PinterestClient(PlatformClient):
         bookmark: str | None = None
         for _ in range(pages):
             params = {"page_size": 50, **({"bookmark": bookmark} if bookmark else {})}
-            body = self.request("GET", f"{self.api}/v5/boards/{post.board_id}/pins", params=params,
-                                headers=self._auth(creds)).json()
+            body = self.request(
+                "GET", f"{self.api}/v5/boards/{post.board_id}/pins", params=params, headers=self._auth(creds)
+            ).json()
             for pin in body.get("items") or []:
                 if (pin.get("media") or {}).get("media_type") != "video":
                     continue
@@ -225,16 +257,28 @@ class PinterestClient(PlatformClient):
         """One analytics call per pin (the v5 API has no multi-pin endpoint); lifetime-ish totals over the
         longest window Pinterest allows (start_date at most 90 days back)."""
         today = date.today()
-        params = {"start_date": (today - timedelta(days=89)).isoformat(), "end_date": today.isoformat(),
-                  "metric_types": ",".join(METRIC_TYPES), "app_types": "ALL", "split_field": "NO_SPLIT"}
+        params = {
+            "start_date": (today - timedelta(days=89)).isoformat(),
+            "end_date": today.isoformat(),
+            "metric_types": ",".join(METRIC_TYPES),
+            "app_types": "ALL",
+            "split_field": "NO_SPLIT",
+        }
         out: dict[str, PostMetrics] = {}
         for pin_id in dict.fromkeys(post_ids):
-            body = self.request("GET", f"{self.api}/v5/pins/{pin_id}/analytics", params=params,
-                                headers=self._auth(creds)).json()
+            body = self.request(
+                "GET", f"{self.api}/v5/pins/{pin_id}/analytics", params=params, headers=self._auth(creds)
+            ).json()
             m = (body.get("all") or {}).get("summary_metrics") or {}
-            out[pin_id] = PostMetrics(pin_id, views=m.get("VIDEO_MRC_VIEW"), likes=m.get("TOTAL_REACTIONS"),
-                                      comments=m.get("TOTAL_COMMENTS"), saves=m.get("SAVE"),
-                                      impressions=m.get("IMPRESSION"), raw=dict(body))
+            out[pin_id] = PostMetrics(
+                pin_id,
+                views=m.get("VIDEO_MRC_VIEW"),
+                likes=m.get("TOTAL_REACTIONS"),
+                comments=m.get("TOTAL_COMMENTS"),
+                saves=m.get("SAVE"),
+                impressions=m.get("IMPRESSION"),
+                raw=dict(body),
+            )
         return out
 
     # ---- URLs -------------------------------------------------------------------------------------------------

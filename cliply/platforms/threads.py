@@ -17,10 +17,19 @@ from cliply.platforms.models import Credentials, PostMetrics, PostRef, VideoPost
 
 TEXT_MAX = 500
 _EMOJI = regex.compile(r"\p{Extended_Pictographic}")
-_URL = re.compile(r"^https?://(?:www\.)?threads\.(?:net|com)/@([A-Za-z0-9_.]+)/post/([A-Za-z0-9_-]+)/?(?:[?#].*)?$",
-                  re.IGNORECASE)
-_CONTENT_ERRORS = ("FAILED_PROCESSING_AUDIO", "FAILED_PROCESSING_VIDEO", "INVALID_ASPEC_RATIO", "INVALID_BIT_RATE",
-                   "INVALID_DURATION", "INVALID_FRAME_RATE", "INVALID_AUDIO_CHANNELS", "INVALID_AUDIO_CHANNEL_LAYOUT")
+_URL = re.compile(
+    r"^https?://(?:www\.)?threads\.(?:net|com)/@([A-Za-z0-9_.]+)/post/([A-Za-z0-9_-]+)/?(?:[?#].*)?$", re.IGNORECASE
+)
+_CONTENT_ERRORS = (
+    "FAILED_PROCESSING_AUDIO",
+    "FAILED_PROCESSING_VIDEO",
+    "INVALID_ASPEC_RATIO",
+    "INVALID_BIT_RATE",
+    "INVALID_DURATION",
+    "INVALID_FRAME_RATE",
+    "INVALID_AUDIO_CHANNELS",
+    "INVALID_AUDIO_CHANNEL_LAYOUT",
+)
 
 
 def threads_length(text: str) -> int:
@@ -54,17 +63,25 @@ class ThreadsClient(ContainerClient):
 
     def oauth_app(self) -> oauth.OAuthApp:
         return oauth.OAuthApp(
-            platform=self.platform, client_id=self.config.client_id, client_secret=self.config.client_secret,
+            platform=self.platform,
+            client_id=self.config.client_id,
+            client_secret=self.config.client_secret,
             authorize_url=f"{self.config.host('https://threads.net')}/oauth/authorize",
             token_url=f"{self.config.host(self.graph_host)}/oauth/access_token",
-            scopes=self.required_scopes, scope_separator=",", pkce=False)
+            scopes=self.required_scopes,
+            scope_separator=",",
+            pkce=False,
+        )
 
     def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str | None = None) -> Credentials:
         creds = super().exchange_code(code=code, redirect_uri=redirect_uri, code_verifier=code_verifier)
         info = self.call("GET", "debug_token", creds.access_token, params={"input_token": creds.access_token})
         data = info.get("data") or {}
-        return replace(creds, scopes=tuple(data.get("scopes") or creds.scopes),
-                       account_id=creds.account_id or str(data.get("user_id") or ""))
+        return replace(
+            creds,
+            scopes=tuple(data.get("scopes") or creds.scopes),
+            account_id=creds.account_id or str(data.get("user_id") or ""),
+        )
 
     def container_params(self, post: VideoPost) -> dict[str, str]:
         params = {"media_type": "VIDEO", "video_url": post.video_url, "text": post.full_caption()}
@@ -87,8 +104,14 @@ class ThreadsClient(ContainerClient):
 
     def to_metrics(self, pid: str, values: Mapping[str, int | None]) -> PostMetrics:
         shares = [values.get(k) for k in ("reposts", "quotes", "shares") if values.get(k) is not None]
-        return PostMetrics(pid, views=values.get("views"), likes=values.get("likes"), comments=values.get("replies"),
-                           shares=sum(v for v in shares if v is not None) if shares else None, raw=dict(values))
+        return PostMetrics(
+            pid,
+            views=values.get("views"),
+            likes=values.get("likes"),
+            comments=values.get("replies"),
+            shares=sum(v for v in shares if v is not None) if shares else None,
+            raw=dict(values),
+        )
 
     @staticmethod
     def parse_post_url(url: str) -> PostRef | None:

@@ -39,14 +39,27 @@ METRIC_FIELDS = "id,like_count,comment_count,share_count,view_count"
 QUERY_BATCH = 20
 
 _REFRESHABLE = {"access_token_invalid"}
-_RECONNECT = {"scope_not_authorized", "scope_permission_missed", "auth_removed",
-              "token_not_authorized_for_specified_scope"}
+_RECONNECT = {
+    "scope_not_authorized",
+    "scope_permission_missed",
+    "auth_removed",
+    "token_not_authorized_for_specified_scope",
+}
 _RATE = {"rate_limit_exceeded"}
-_QUOTA = {"spam_risk_too_many_posts", "spam_risk_too_many_pending_share", "spam_risk_user_banned_from_posting",
-          "reached_active_user_cap", "spam_risk"}
+_QUOTA = {
+    "spam_risk_too_many_posts",
+    "spam_risk_too_many_pending_share",
+    "spam_risk_user_banned_from_posting",
+    "reached_active_user_cap",
+    "spam_risk",
+}
 _MEDIA = {"video_pull_failed", "photo_pull_failed"}
-_CONFIG = {"url_ownership_unverified", "unaudited_client_can_only_post_to_private_accounts", "invalid_client",
-           "client_key_invalid"}
+_CONFIG = {
+    "url_ownership_unverified",
+    "unaudited_client_can_only_post_to_private_accounts",
+    "invalid_client",
+    "client_key_invalid",
+}
 _TRANSIENT = {"internal_error", "internal"}
 _QUOTA_DEFAULT_S = 24 * 3600.0  # creator/app caps are daily and TikTok sends no reset time
 _RATE_DEFAULT_S = 60.0  # the windows are per minute
@@ -139,18 +152,27 @@ class TikTokClient(PlatformClient):
     # ---- OAuth --------------------------------------------------------------------------------------------
     def oauth_app(self) -> oauth.OAuthApp:
         return oauth.OAuthApp(
-            platform=self.platform, client_id=self.config.client_id, client_secret=self.config.client_secret,
+            platform=self.platform,
+            client_id=self.config.client_id,
+            client_secret=self.config.client_secret,
             authorize_url=self.config.host(AUTH) + "/v2/auth/authorize/",
             token_url=self.config.host(API) + "/v2/oauth/token/",
-            scopes=self.scopes, scope_separator=",", pkce=True, client_id_param="client_key",
+            scopes=self.scopes,
+            scope_separator=",",
+            pkce=True,
+            client_id_param="client_key",
         )
 
     def credentials_from(self, tokens: TokenSet) -> Credentials:
         creds = super().credentials_from(tokens)
         refresh_in = tokens.raw.get("refresh_expires_in")
         refresh_at = datetime.now(UTC) + timedelta(seconds=float(refresh_in)) if refresh_in else None
-        return replace(creds, account_id=str(tokens.raw.get("open_id", "")), refresh_expires_at=refresh_at,
-                       extra={"open_id": tokens.raw.get("open_id", "")})
+        return replace(
+            creds,
+            account_id=str(tokens.raw.get("open_id", "")),
+            refresh_expires_at=refresh_at,
+            extra={"open_id": tokens.raw.get("open_id", "")},
+        )
 
     # ---- HTTP ---------------------------------------------------------------------------------------------
     def classify(self, response: httpx.Response) -> PlatformError:
@@ -166,15 +188,36 @@ class TikTokClient(PlatformClient):
             retry_at = retry_at_from(response, _QUOTA_DEFAULT_S)
         elif cls is ErrorClass.TRANSIENT:
             retry_at = retry_at_from(response)
-        return PlatformError(self.platform, cls, f"HTTP {response.status_code} {code or 'error'}",
-                             status=response.status_code, code=code or None, retry_at=retry_at,
-                             details={"log_id": err.get("log_id")} if err.get("log_id") else {})
+        return PlatformError(
+            self.platform,
+            cls,
+            f"HTTP {response.status_code} {code or 'error'}",
+            status=response.status_code,
+            code=code or None,
+            retry_at=retry_at,
+            details={"log_id": err.get("log_id")} if err.get("log_id") else {},
+        )
 
-    def _api(self, creds: Credentials, path: str, body: Mapping[str, Any], *, creates: bool = False,
-             params: Mapping[str, str] | None = None) -> dict[str, Any]:
-        resp = self.request("POST", self.config.host(API) + path, creates=creates, json=dict(body), params=params,
-                            headers={"Authorization": f"Bearer {creds.access_token}",
-                                     "Content-Type": "application/json; charset=UTF-8"})
+    def _api(
+        self,
+        creds: Credentials,
+        path: str,
+        body: Mapping[str, Any],
+        *,
+        creates: bool = False,
+        params: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        resp = self.request(
+            "POST",
+            self.config.host(API) + path,
+            creates=creates,
+            json=dict(body),
+            params=params,
+            headers={
+                "Authorization": f"Bearer {creds.access_token}",
+                "Content-Type": "application/json; charset=UTF-8",
+            },
+        )
         payload = json_or_empty(resp)
         err = payload.get("error") or {}
         if isinstance(err, dict) and err.get("code") not in (None, "", "ok"):  # an error inside a 2xx envelope
@@ -224,18 +267,28 @@ class TikTokClient(PlatformClient):
     def _post_info(self, post: VideoPost, creator: Mapping[str, Any]) -> dict[str, Any]:
         options = creator.get("privacy_level_options") or []
         if post.privacy not in options:
-            raise PlatformError(self.platform, ErrorClass.CONTENT_REJECTED,
-                                f"privacy {post.privacy!r} is not offered to this creator ({', '.join(options)})",
-                                code="privacy_level_option_mismatch")
+            raise PlatformError(
+                self.platform,
+                ErrorClass.CONTENT_REJECTED,
+                f"privacy {post.privacy!r} is not offered to this creator ({', '.join(options)})",
+                code="privacy_level_option_mismatch",
+            )
         max_s = creator.get("max_video_post_duration_sec")
         duration = self._duration(post)
         if duration is not None and max_s and duration > float(max_s):
-            raise PlatformError(self.platform, ErrorClass.CONTENT_REJECTED,
-                                f"clip is {duration:.1f} s, this creator may post up to {max_s} s",
-                                code="duration_check_failed")
+            raise PlatformError(
+                self.platform,
+                ErrorClass.CONTENT_REJECTED,
+                f"clip is {duration:.1f} s, this creator may post up to {max_s} s",
+                code="duration_check_failed",
+            )
         if duration is not None and duration < MIN_DURATION_S:
-            raise PlatformError(self.platform, ErrorClass.CONTENT_REJECTED, f"clip is {duration:.1f} s, minimum 3 s",
-                                code="duration_check_failed")
+            raise PlatformError(
+                self.platform,
+                ErrorClass.CONTENT_REJECTED,
+                f"clip is {duration:.1f} s, minimum 3 s",
+                code="duration_check_failed",
+            )
         opts = post.options
         info: dict[str, Any] = {
             "title": post.full_caption(),
@@ -272,11 +325,20 @@ class TikTokClient(PlatformClient):
                 first = index * chunk
                 length = size - first if index == count - 1 else chunk  # the last chunk takes the remainder
                 data = fh.read(length)
-                headers = {"Content-Type": "video/mp4", "Content-Length": str(length),
-                           "Content-Range": f"bytes {first}-{first + length - 1}/{size}"}
+                headers = {
+                    "Content-Type": "video/mp4",
+                    "Content-Length": str(length),
+                    "Content-Range": f"bytes {first}-{first + length - 1}/{size}",
+                }
                 # The final chunk commits the post: a lost answer there is an unknown outcome.
-                self.request("PUT", url, content=data, headers=headers, creates=index == count - 1,
-                             timeout=self.config.upload_timeout_s)
+                self.request(
+                    "PUT",
+                    url,
+                    content=data,
+                    headers=headers,
+                    creates=index == count - 1,
+                    timeout=self.config.upload_timeout_s,
+                )
                 if progress:
                     progress(0.9 * (first + length) / size)
 
@@ -301,14 +363,20 @@ class TikTokClient(PlatformClient):
     def fetch_status(self, creds: Credentials, publish_id: str) -> dict[str, Any]:
         return self._api(creds, "/v2/post/publish/status/fetch/", {"publish_id": publish_id})
 
-    def _result(self, publish_id: str, data: Mapping[str, Any], *, private: bool, final: bool,
-                handle: str = "") -> PublishResult | None:
+    def _result(
+        self, publish_id: str, data: Mapping[str, Any], *, private: bool, final: bool, handle: str = ""
+    ) -> PublishResult | None:
         status = data.get("status")
         raw = {"publish_id": publish_id, **data}
         if status == "FAILED":
             reason = str(data.get("fail_reason") or "")
-            raise PlatformError(self.platform, error_class_for(reason or "internal"), f"publish failed ({reason})",
-                                code=reason or None, details={"publish_id": publish_id})
+            raise PlatformError(
+                self.platform,
+                error_class_for(reason or "internal"),
+                f"publish failed ({reason})",
+                code=reason or None,
+                details={"publish_id": publish_id},
+            )
         if status == "SEND_TO_USER_INBOX":
             return PublishResult(self.platform, "", status="inbox", raw=raw)
         if status == "PUBLISH_COMPLETE":
@@ -340,8 +408,9 @@ class TikTokClient(PlatformClient):
             if status == "PROCESSING_UPLOAD" and pushed and int(data.get("uploaded_bytes") or 0) < _size(post):
                 return None  # the bytes never all arrived: TikTok will not post it
             found = self._result(str(publish_id), data, private=post.privacy == "SELF_ONLY", final=True)
-            return found or PublishResult(self.platform, "", status="processing",
-                                          raw={"publish_id": str(publish_id), **data})
+            return found or PublishResult(
+                self.platform, "", status="processing", raw={"publish_id": str(publish_id), **data}
+            )
         if post.options.get("mode", "direct") == "inbox":
             return None  # drafts are not listed anywhere
         data = self._api(creds, "/v2/video/list/", {"max_count": 20}, params={"fields": "id,title,create_time"})
@@ -349,8 +418,7 @@ class TikTokClient(PlatformClient):
         for video in data.get("videos") or []:
             vid, created = str(video.get("id")), parse_timestamp(video.get("create_time"))  # epoch seconds
             if video.get("title") == caption and caption_candidate(post, vid, created):
-                return PublishResult(self.platform, vid, url=post_url(vid),
-                                     raw={"reconciled": "video_list", **video})
+                return PublishResult(self.platform, vid, url=post_url(vid), raw={"reconciled": "video_list", **video})
         return None
 
     # ---- analytics --------------------------------------------------------------------------------------------
@@ -358,12 +426,22 @@ class TikTokClient(PlatformClient):
         out: dict[str, PostMetrics] = {}
         ids = [str(i) for i in post_ids if str(i)]
         for start in range(0, len(ids), QUERY_BATCH):
-            data = self._api(creds, "/v2/video/query/", {"filters": {"video_ids": ids[start:start + QUERY_BATCH]}},
-                             params={"fields": METRIC_FIELDS})
+            data = self._api(
+                creds,
+                "/v2/video/query/",
+                {"filters": {"video_ids": ids[start : start + QUERY_BATCH]}},
+                params={"fields": METRIC_FIELDS},
+            )
             for v in data.get("videos") or []:
                 vid = str(v.get("id"))
-                out[vid] = PostMetrics(vid, views=v.get("view_count"), likes=v.get("like_count"),
-                                       comments=v.get("comment_count"), shares=v.get("share_count"), raw=dict(v))
+                out[vid] = PostMetrics(
+                    vid,
+                    views=v.get("view_count"),
+                    likes=v.get("like_count"),
+                    comments=v.get("comment_count"),
+                    shares=v.get("share_count"),
+                    raw=dict(v),
+                )
         return out
 
     # ---- URLs ---------------------------------------------------------------------------------------------------

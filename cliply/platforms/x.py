@@ -25,7 +25,7 @@ from cliply.platforms.base import (
 )
 from cliply.platforms.errors import ErrorClass, PlatformError
 from cliply.platforms.models import Credentials, PostMetrics, PostRef, PublishResult, VideoPost, Violation
-from cliply.platforms.text import check_length
+from cliply.platforms.text import check_length, x_without_urls
 from cliply.platforms.urls import web_url
 
 API = "https://api.x.com"
@@ -35,13 +35,16 @@ MAX_VIDEO_BYTES = 512 * 1024 * 1024
 PROBLEMS = "https://api.twitter.com/2/problems/"
 _HOSTS = {"x.com", "www.x.com", "mobile.x.com", "twitter.com", "www.twitter.com", "mobile.twitter.com"}
 _STATUS_PATH = re.compile(r"^/(?:(?P<handle>[A-Za-z0-9_]{1,15})|i(?:/web)?)/status(?:es)?/(?P<id>\d{1,19})(?:/.*)?$")
-_URL = re.compile(r"(?i)\b(?:https?://|www\.)[^\s<>\"]+")
+
+
+_TCO_LINK = re.compile(r"https?://t\.co/\S*")  # whole, whatever the slug's alphabet
 
 
 def _match_key(text: str) -> str:
-    """Text as X shows it, reduced to what survives posting: no links (t.co-wrapped), no entities, folded space."""
+    """Text as X shows it, reduced to what survives posting: no links (X t.co-wraps every URL it links, bare
+    domains included), no entities, folded space."""
     text = unicodedata.normalize("NFC", html.unescape(text))
-    return " ".join(_URL.sub(" ", text).split())
+    return " ".join(x_without_urls(_TCO_LINK.sub(" ", text)).split())
 
 
 class XClient(PlatformClient):
@@ -63,9 +66,13 @@ class XClient(PlatformClient):
     # ---- OAuth -------------------------------------------------------------------------------------------------
     def oauth_app(self) -> oauth.OAuthApp:
         return oauth.OAuthApp(
-            platform=self.platform, client_id=self.config.client_id, client_secret=self.config.client_secret,
+            platform=self.platform,
+            client_id=self.config.client_id,
+            client_secret=self.config.client_secret,
             authorize_url=self.config.host("https://x.com") + "/i/oauth2/authorize",
-            token_url=self.api + "/2/oauth2/token", scopes=self.required_scopes, pkce=True,
+            token_url=self.api + "/2/oauth2/token",
+            scopes=self.required_scopes,
+            pkce=True,
             # Confidential clients authenticate with HTTP Basic; public clients send client_id in the form.
             auth_method="client_secret_basic" if self.config.client_secret else "none",
         )
@@ -98,16 +105,24 @@ class XClient(PlatformClient):
         if not 0 < chunk <= MAX_SEGMENT:
             raise PlatformError(self.platform, ErrorClass.CONFIG, f"chunk_size must be 1..{MAX_SEGMENT} bytes")
         category = self.config.options.get("media_category", "amplify_video")
-        init = self.request("POST", self.api + "/2/media/upload/initialize", headers=self._auth(creds),
-                            json={"media_type": "video/mp4", "total_bytes": total, "media_category": category})
+        init = self.request(
+            "POST",
+            self.api + "/2/media/upload/initialize",
+            headers=self._auth(creds),
+            json={"media_type": "video/mp4", "total_bytes": total, "media_category": category},
+        )
         media_id = str(init.json()["data"]["id"])
         sent = 0
         with post.video.open("rb") as fh:
             for index, piece in enumerate(iter(lambda: fh.read(chunk), b"")):
-                self.request("POST", f"{self.api}/2/media/upload/{media_id}/append", headers=self._auth(creds),
-                             data={"segment_index": str(index)}, files={"media": ("blob", piece,
-                                                                                  "application/octet-stream")},
-                             timeout=self.config.upload_timeout_s)
+                self.request(
+                    "POST",
+                    f"{self.api}/2/media/upload/{media_id}/append",
+                    headers=self._auth(creds),
+                    data={"segment_index": str(index)},
+                    files={"media": ("blob", piece, "application/octet-stream")},
+                    timeout=self.config.upload_timeout_s,
+                )
                 sent += len(piece)
                 report(0.8 * sent / total)
         fin = self.request("POST", f"{self.api}/2/media/upload/{media_id}/finalize", headers=self._auth(creds))
@@ -128,10 +143,19 @@ class XClient(PlatformClient):
                 return True
             if state == "failed":
                 err = latest.get("error") or {}
-                raise PlatformError(self.platform, ErrorClass.CONTENT_REJECTED, "X could not process the video",
-                                    code=str(err.get("name") or err.get("code") or "failed"), details=dict(err))
-            resp = self.request("GET", self.api + "/2/media/upload", headers=self._auth(creds),
-                                params={"command": "STATUS", "media_id": media_id})
+                raise PlatformError(
+                    self.platform,
+                    ErrorClass.CONTENT_REJECTED,
+                    "X could not process the video",
+                    code=str(err.get("name") or err.get("code") or "failed"),
+                    details=dict(err),
+                )
+            resp = self.request(
+                "GET",
+                self.api + "/2/media/upload",
+                headers=self._auth(creds),
+                params={"command": "STATUS", "media_id": media_id},
+            )
             latest = resp.json()["data"].get("processing_info") or {"state": "succeeded"}
             return None
 
@@ -152,9 +176,16 @@ class XClient(PlatformClient):
             raise PlatformError(self.platform, ErrorClass.CONFIG, "account id unknown: cannot reconcile")
         window = float(self.config.options.get("reconcile_window_s", 86400))
         since = reconcile_since(post) or datetime.now(UTC) - timedelta(seconds=window)
-        resp = self.request("GET", f"{self.api}/2/users/{creds.account_id}/tweets", headers=self._auth(creds),
-                            params={"max_results": 20, "start_time": since.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                                    "tweet.fields": "created_at,attachments"})
+        resp = self.request(
+            "GET",
+            f"{self.api}/2/users/{creds.account_id}/tweets",
+            headers=self._auth(creds),
+            params={
+                "max_results": 20,
+                "start_time": since.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "tweet.fields": "created_at,attachments",
+            },
+        )
         want = _match_key(post.full_caption())
         for tweet in resp.json().get("data") or []:
             if _match_key(str(tweet.get("text", ""))) != want or not tweet.get("attachments", {}).get("media_keys"):
@@ -168,20 +199,36 @@ class XClient(PlatformClient):
         out: dict[str, PostMetrics] = {}
         ids = list(dict.fromkeys(post_ids))
         for start in range(0, len(ids), 100):  # ≤ 100 ids per lookup
-            resp = self.request("GET", self.api + "/2/tweets", headers=self._auth(creds), params={
-                "ids": ",".join(ids[start:start + 100]), "tweet.fields": "public_metrics",
-                "expansions": "attachments.media_keys", "media.fields": "public_metrics"})
+            resp = self.request(
+                "GET",
+                self.api + "/2/tweets",
+                headers=self._auth(creds),
+                params={
+                    "ids": ",".join(ids[start : start + 100]),
+                    "tweet.fields": "public_metrics",
+                    "expansions": "attachments.media_keys",
+                    "media.fields": "public_metrics",
+                },
+            )
             body = resp.json()
-            views = {m["media_key"]: (m.get("public_metrics") or {}).get("view_count")
-                     for m in (body.get("includes") or {}).get("media", [])}
+            views = {
+                m["media_key"]: (m.get("public_metrics") or {}).get("view_count")
+                for m in (body.get("includes") or {}).get("media", [])
+            }
             for tweet in body.get("data") or []:
                 pm = tweet.get("public_metrics") or {}
                 keys = (tweet.get("attachments") or {}).get("media_keys") or []
                 view = next((views[k] for k in keys if views.get(k) is not None), None)
                 out[str(tweet["id"])] = PostMetrics(
-                    str(tweet["id"]), views=view, likes=pm.get("like_count"), comments=pm.get("reply_count"),
-                    shares=pm.get("retweet_count", 0) + pm.get("quote_count", 0), saves=pm.get("bookmark_count"),
-                    impressions=pm.get("impression_count"), raw=dict(tweet))
+                    str(tweet["id"]),
+                    views=view,
+                    likes=pm.get("like_count"),
+                    comments=pm.get("reply_count"),
+                    shares=pm.get("retweet_count", 0) + pm.get("quote_count", 0),
+                    saves=pm.get("bookmark_count"),
+                    impressions=pm.get("impression_count"),
+                    raw=dict(tweet),
+                )
         return out
 
     # ---- URLs -------------------------------------------------------------------------------------------------
@@ -204,8 +251,15 @@ class XClient(PlatformClient):
         where = f"{response.request.method} {response.request.url.path}" if response.request else ""
 
         def err(cls: ErrorClass, what: str, retry_at: datetime | None = None) -> PlatformError:
-            return PlatformError(self.platform, cls, f"{where}: {what}", status=status, code=code or str(status),
-                                 retry_at=retry_at, details={k: body[k] for k in ("title", "errors") if k in body})
+            return PlatformError(
+                self.platform,
+                cls,
+                f"{where}: {what}",
+                status=status,
+                code=code or str(status),
+                retry_at=retry_at,
+                details={k: body[k] for k in ("title", "errors") if k in body},
+            )
 
         if status == 429:
             # The 300-per-3-h post cap and monthly caps arrive as "usage-capped"; bursts are plain 429s.
@@ -220,8 +274,11 @@ class XClient(PlatformClient):
         if status == 403:
             if code in ("unsupported-authentication", "client-forbidden"):
                 return err(ErrorClass.AUTH_RECONNECT, "missing scope or app not permitted")
-            is_create = response.request is not None and response.request.method == "POST" \
+            is_create = (
+                response.request is not None
+                and response.request.method == "POST"
                 and response.request.url.path.endswith("/2/tweets")
+            )
             if is_create and ptype in ("", "about:blank"):
                 # X's duplicate-content refusal has no error code: a bare 403 problem on the create.
                 return err(ErrorClass.DUPLICATE, "X refused the post as duplicate content")

@@ -44,11 +44,24 @@ PACIFIC = ZoneInfo("America/Los_Angeles")  # quota resets at midnight Pacific
 PRIVACY = ("public", "unlisted", "private")
 MARKER_PREFIX = "cliply-"
 STATUS_PARTS = "status,processingDetails"
+REFUSED_UPLOAD = frozenset({"failed", "rejected", "deleted"})  # status.uploadStatus of a video that never goes live
+REFUSED_PROCESSING = frozenset({"failed", "terminated"})  # processingDetails.processingStatus, likewise
+
+# httplib2 silently resends a request whose sending failed. A chunk PUT is not safe to replay blindly (and its body
+# may already be consumed, so the replay hangs until the upload timeout): resuming is the `bytes */N` probe's job.
+httplib2.RETRIES = 1
 
 _QUOTA = {"quotaExceeded", "dailyLimitExceeded"}
 _RATE = {"rateLimitExceeded", "userRateLimitExceeded"}
-_CONFIG = {"youtubeSignupRequired", "forbidden", "forbiddenLicenseSetting", "forbiddenPrivacySetting",
-           "accessNotConfigured", "invalid_client", "unauthorized_client"}
+_CONFIG = {
+    "youtubeSignupRequired",
+    "forbidden",
+    "forbiddenLicenseSetting",
+    "forbiddenPrivacySetting",
+    "accessNotConfigured",
+    "invalid_client",
+    "unauthorized_client",
+}
 _RECONNECT = {"insufficientPermissions", "invalid_grant"}
 _TRANSIENT = {"backendError", "internalError", "backendTimeout"}
 _VIDEO_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
@@ -69,6 +82,26 @@ def next_pacific_midnight(now: datetime | None = None) -> datetime:
 
 def marker_tag(key: str) -> str:
     return MARKER_PREFIX + re.sub(r"[^A-Za-z0-9_-]", "", key)[:64]
+
+
+def refusal(video: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(state, reason) when YouTube refused the video (upload rejected/failed/deleted, processing failed/terminated):
+    such a video is not a publication. None while it is live or may still become so."""
+    status = video.get("status") or {}
+    upload = str(status.get("uploadStatus") or "")
+    processing = str((video.get("processingDetails") or {}).get("processingStatus") or "")
+    if upload not in REFUSED_UPLOAD and processing not in REFUSED_PROCESSING:
+        return None
+    state = upload if upload in REFUSED_UPLOAD else processing
+    return state, str(status.get("rejectionReason") or status.get("failureReason") or state)
+
+
+class _ChunkBytes(MediaFileUpload):
+    """Each chunk is read into memory, so any resend of a chunk PUT carries the same bytes, never an exhausted
+    stream."""
+
+    def has_stream(self) -> bool:
+        return False
 
 
 def tags_length(tags: Sequence[str]) -> int:
@@ -117,10 +150,13 @@ class YouTubeClient(PlatformClient):
     # ---- OAuth ----------------------------------------------------------------------------------------------
     def oauth_app(self) -> oauth.OAuthApp:
         return oauth.OAuthApp(
-            platform=self.platform, client_id=self.config.client_id, client_secret=self.config.client_secret,
+            platform=self.platform,
+            client_id=self.config.client_id,
+            client_secret=self.config.client_secret,
             authorize_url=self.config.host("https://accounts.google.com") + "/o/oauth2/v2/auth",
             token_url=self.config.host("https://oauth2.googleapis.com") + "/token",
-            scopes=self.required_scopes, pkce=True,
+            scopes=self.required_scopes,
+            pkce=True,
             # offline + consent: Google returns a refresh token on every authorisation.
             extra_authorize_params={"access_type": "offline", "prompt": "consent", "include_granted_scopes": "true"},
         )
@@ -158,24 +194,34 @@ class YouTubeClient(PlatformClient):
             raise PlatformError(self.platform, ErrorClass.TRANSIENT, f"{what}: {type(exc).__name__}") from None
 
     def _channel(self, creds: Credentials) -> dict[str, Any]:
-        data = self._call(self.service(creds).channels().list(part="snippet,contentDetails", mine=True),
-                          what="channels.list")
+        data = self._call(
+            self.service(creds).channels().list(part="snippet,contentDetails", mine=True), what="channels.list"
+        )
         items = data.get("items") or []
         if not items:
-            raise PlatformError(self.platform, ErrorClass.CONFIG, "this Google account has no YouTube channel",
-                                code="youtubeSignupRequired")
+            raise PlatformError(
+                self.platform,
+                ErrorClass.CONFIG,
+                "this Google account has no YouTube channel",
+                code="youtubeSignupRequired",
+            )
         return items[0]
 
     # ---- publishing ---------------------------------------------------------------------------------------------
     def metadata(self, post: VideoPost) -> dict[str, Any]:
-        snippet: dict[str, Any] = {"title": self.title_of(post), "description": post.full_caption(),
-                                   "categoryId": str(post.options.get("category_id", "22"))}
+        snippet: dict[str, Any] = {
+            "title": self.title_of(post),
+            "description": post.full_caption(),
+            "categoryId": str(post.options.get("category_id", "22")),
+        }
         if tags := self.tags_of(post):
             snippet["tags"] = tags
         if lang := post.options.get("default_language"):
             snippet["defaultLanguage"] = lang
-        status: dict[str, Any] = {"privacyStatus": self._privacy(post),
-                                  "selfDeclaredMadeForKids": bool(post.options.get("made_for_kids", False))}
+        status: dict[str, Any] = {
+            "privacyStatus": self._privacy(post),
+            "selfDeclaredMadeForKids": bool(post.options.get("made_for_kids", False)),
+        }
         if post.publish_at is not None:
             status["publishAt"] = post.publish_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         if "contains_synthetic_media" in post.options:
@@ -191,9 +237,8 @@ class YouTubeClient(PlatformClient):
         mimetype = mimetypes.guess_type(post.video.name)[0] or "application/octet-stream"
         if not mimetype.startswith("video/"):
             mimetype = "application/octet-stream"
-        media = MediaFileUpload(str(post.video), mimetype=mimetype, chunksize=self.chunk_size(), resumable=True)
-        request = self.service(creds).videos().insert(part="snippet,status", body=self.metadata(post),
-                                                      media_body=media)
+        media = _ChunkBytes(str(post.video), mimetype=mimetype, chunksize=self.chunk_size(), resumable=True)
+        request = self.service(creds).videos().insert(part="snippet,status", body=self.metadata(post), media_body=media)
         upload_http = self._http(creds, self.config.upload_timeout_s)
         video = self._upload(request, upload_http, media.size(), progress)
         if progress:
@@ -232,8 +277,11 @@ class YouTubeClient(PlatformClient):
             return PlatformError(self.platform, ErrorClass.TRANSIENT, f"upload: {type(exc).__name__}")
         if final and isinstance(exc, TimeoutError | socket.timeout | ConnectionError | httplib2.HttpLib2Error):
             # The last chunk may have created the video: only reconciliation can tell.
-            return PlatformError(self.platform, ErrorClass.UNKNOWN_OUTCOME,
-                                 f"videos.insert: no response to the final chunk ({type(exc).__name__})")
+            return PlatformError(
+                self.platform,
+                ErrorClass.UNKNOWN_OUTCOME,
+                f"videos.insert: no response to the final chunk ({type(exc).__name__})",
+            )
         where = "upload chunk" if started else "upload session start"
         return PlatformError(self.platform, ErrorClass.TRANSIENT, f"{where}: {type(exc).__name__}")
 
@@ -243,20 +291,27 @@ class YouTubeClient(PlatformClient):
         def check() -> dict[str, Any] | None:
             data = self._call(svc.videos().list(part=STATUS_PARTS, id=video["id"]), what="videos.list")
             item = (data.get("items") or [None])[0]
-            return item if item and item["status"]["uploadStatus"] != "uploaded" else None
+            done = item and (item["status"]["uploadStatus"] != "uploaded" or refusal(item))
+            return item if done else None
 
         try:
             item = self.poll(check, what="YouTube processing")
         except PlatformError:
             # The video exists: never let a status read failure look like "publish failed, try again".
             return self._result(video, post, status="processing")
-        st = item["status"]
-        if st["uploadStatus"] in ("failed", "rejected", "deleted"):
-            reason = st.get("failureReason") or st.get("rejectionReason") or st["uploadStatus"]
-            cls = ErrorClass.DUPLICATE if reason == "duplicate" else ErrorClass.CONTENT_REJECTED
-            raise PlatformError(self.platform, cls, f"video {st['uploadStatus']}: {reason}", code=reason,
-                                details={"video_id": video["id"], "upload_status": st["uploadStatus"]})
-        return self._result({**video, "status": {**video.get("status", {}), **st}}, post)
+        if refused := refusal(item):
+            raise self._refused(video["id"], *refused)
+        return self._result({**video, "status": {**video.get("status", {}), **item["status"]}}, post)
+
+    def _refused(self, video_id: str, state: str, reason: str) -> PlatformError:
+        cls = ErrorClass.DUPLICATE if reason == "duplicate" else ErrorClass.CONTENT_REJECTED
+        return PlatformError(
+            self.platform,
+            cls,
+            f"video {state}: {reason}",
+            code=reason,
+            details={"video_id": video_id, "upload_status": state},
+        )
 
     def _result(self, video: Mapping[str, Any], post: VideoPost, status: str | None = None) -> PublishResult:
         vid = video["id"]
@@ -267,6 +322,9 @@ class YouTubeClient(PlatformClient):
 
     # ---- reconciliation -------------------------------------------------------------------------------------------
     def find_existing(self, creds: Credentials, post: VideoPost) -> PublishResult | None:
+        """The session's video, else the uploads playlist by marker (or title + description). A video YouTube
+        refused (rejected, e.g. as a duplicate, or failed) is never returned: it is not a publication, and the
+        error that led here (e.g. DUPLICATE) stays the target's outcome."""
         session = post.options.get("youtube_session_uri")
         if session:
             found = self._probe_session(creds, str(session), post)
@@ -275,15 +333,18 @@ class YouTubeClient(PlatformClient):
         return self._scan_uploads(creds, post)
 
     def _probe_session(self, creds: Credentials, uri: str, post: VideoPost) -> PublishResult | Literal[False] | None:
-        """`PUT bytes */N` on the session: 200/201 → the video; 308 → not complete (None); gone → False."""
+        """`PUT bytes */N` on the session: 200/201 → the video; 308 → not complete (None); gone, or a video
+        YouTube refused → False (the uploads may still hold an earlier attempt of this target)."""
         size = post.video.stat().st_size
         try:
             resp, content = self._http(creds, self.config.timeout_s).request(
-                uri, "PUT", headers={"Content-Range": f"bytes */{size}", "Content-Length": "0"})
+                uri, "PUT", headers={"Content-Range": f"bytes */{size}", "Content-Length": "0"}
+            )
         except (OSError, httplib2.HttpLib2Error) as exc:
             raise PlatformError(self.platform, ErrorClass.TRANSIENT, f"session probe: {type(exc).__name__}") from None
         if resp.status in (200, 201):
-            return self._result(json.loads(content), post)
+            video = json.loads(content)
+            return False if refusal(video) else self._result(video, post)
         if resp.status == 308:
             return None
         if resp.status in (404, 410):
@@ -292,29 +353,40 @@ class YouTubeClient(PlatformClient):
 
     def _scan_uploads(self, creds: Credentials, post: VideoPost) -> PublishResult | None:
         svc = self.service(creds)
-        playlist = creds.extra.get("uploads_playlist") or \
-            self._channel(creds)["contentDetails"]["relatedPlaylists"]["uploads"]
+        playlist = (
+            creds.extra.get("uploads_playlist") or self._channel(creds)["contentDetails"]["relatedPlaylists"]["uploads"]
+        )
         ids: list[str] = []
         token = None
         for _ in range(int(self.config.options.get("reconcile_pages", "2"))):  # newest first: recent is enough
-            page = self._call(svc.playlistItems().list(part="contentDetails", playlistId=playlist, maxResults=50,
-                                                       pageToken=token), what="playlistItems.list")
+            page = self._call(
+                svc.playlistItems().list(part="contentDetails", playlistId=playlist, maxResults=50, pageToken=token),
+                what="playlistItems.list",
+            )
             ids += [i["contentDetails"]["videoId"] for i in page.get("items", [])]
             token = page.get("nextPageToken")
             if not token:
                 break
         marker = marker_tag(post.idempotency_key) if post.idempotency_key else None
         for start in range(0, len(ids), 50):
-            data = self._call(svc.videos().list(part="snippet,status", id=",".join(ids[start:start + 50])),
-                              what="videos.list")
+            data = self._call(
+                svc.videos().list(part=f"snippet,{STATUS_PARTS}", id=",".join(ids[start : start + 50])),
+                what="videos.list",
+            )
             for item in data.get("items", []):
                 snip = item.get("snippet", {})
                 # Without a marker only title + description say it is ours: not when another target owns the video
                 # or it was published before this target's first attempt.
-                hit = marker in snip.get("tags", []) if marker else (
-                    snip.get("title") == self.title_of(post) and snip.get("description") == post.full_caption()
-                    and caption_candidate(post, item.get("id"), parse_timestamp(snip.get("publishedAt"))))
-                if hit:
+                hit = (
+                    marker in snip.get("tags", [])
+                    if marker
+                    else (
+                        snip.get("title") == self.title_of(post)
+                        and snip.get("description") == post.full_caption()
+                        and caption_candidate(post, item.get("id"), parse_timestamp(snip.get("publishedAt")))
+                    )
+                )
+                if hit and not refusal(item):
                     return self._result(item, post)
         return None
 
@@ -324,15 +396,19 @@ class YouTubeClient(PlatformClient):
         out: dict[str, PostMetrics] = {}
         ids = list(dict.fromkeys(post_ids))
         for start in range(0, len(ids), 50):  # videos.list takes at most 50 ids per call (1 unit)
-            data = self._call(svc.videos().list(part="statistics", id=",".join(ids[start:start + 50])),
-                              what="videos.list")
+            data = self._call(
+                svc.videos().list(part="statistics", id=",".join(ids[start : start + 50])), what="videos.list"
+            )
             for item in data.get("items", []):
                 stats = item.get("statistics", {})
                 out[item["id"]] = PostMetrics(
-                    item["id"], views=_num(stats.get("viewCount")), likes=_num(stats.get("likeCount")),
+                    item["id"],
+                    views=_num(stats.get("viewCount")),
+                    likes=_num(stats.get("likeCount")),
                     comments=_num(stats.get("commentCount")),
                     # Shorts viewCount counts every play/replay since 2025-03-31.
-                    raw={**stats, "views_definition": "shorts_plays_2025"})
+                    raw={**stats, "views_definition": "shorts_plays_2025"},
+                )
         return out
 
     # ---- URLs ------------------------------------------------------------------------------------------------------
@@ -374,8 +450,9 @@ class YouTubeClient(PlatformClient):
         now = datetime.now(UTC)
 
         def err(cls: ErrorClass, retry_at: datetime | None = None) -> PlatformError:
-            return PlatformError(self.platform, cls, f"HTTP {status} ({reason})", status=status, code=reason,
-                                 retry_at=retry_at)
+            return PlatformError(
+                self.platform, cls, f"HTTP {status} ({reason})", status=status, code=reason, retry_at=retry_at
+            )
 
         if reasons & _QUOTA:
             return err(ErrorClass.QUOTA_EXHAUSTED, next_pacific_midnight(now))

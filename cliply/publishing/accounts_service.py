@@ -24,14 +24,14 @@ from cliply.publishing.views import account_json
 from cliply.security.vault import VaultError
 from cliply.store.accounts import (
     AccountsRepo,
-    oauth_state,
+    oauth_flow,
     oauth_state_owner,
     pending_aad,
     rotate_all_secrets,
     take_confirmation,
 )
 from cliply.store.models import Workspace, utcnow
-from cliply.store.models_accounts import Account, OAuthState
+from cliply.store.models_accounts import Account
 from cliply.store.repo import NotFound, WorkspaceScope
 from cliply.usecases import ServiceError, WorkspaceRef, workspace_scope
 
@@ -124,16 +124,18 @@ class OAuthOutcome:
     confirm_token: str | None = None
 
 
-def begin_oauth(app: Cliply, ref: WorkspaceRef, platform: str, redirect_uri: str, *,
-                browser: bool = False) -> OAuthStart:
+def begin_oauth(
+    app: Cliply, ref: WorkspaceRef, platform: str, redirect_uri: str, *, browser: bool = False
+) -> OAuthStart:
     """Start an authorisation for the workspace: store state + PKCE verifier, return the platform's consent URL.
     browser=True binds the flow to the browser that will receive OAuthStart.browser_key as a cookie."""
     with workspace_scope(app, ref, write=False):
         pass  # authenticate before anything else
     platform = _known(platform)
     if platform == "bluesky":
-        raise ServiceError("bluesky uses a handle and an app password: POST /api/accounts "
-                           "(or `cliply accounts connect bluesky`)")
+        raise ServiceError(
+            "bluesky uses a handle and an app password: POST /api/accounts (or `cliply accounts connect bluesky`)"
+        )
     client = app.clients(platform)
     try:
         pending = client.authorization_url(redirect_uri=redirect_uri)
@@ -141,22 +143,29 @@ def begin_oauth(app: Cliply, ref: WorkspaceRef, platform: str, redirect_uri: str
         client.close()
     key = secrets.token_urlsafe(32) if browser else None
     with workspace_scope(app, ref) as scope:
-        AccountsRepo(scope, app.vault).begin_oauth(platform, pending.state, pending.code_verifier, redirect_uri,
-                                                   browser_hash=_digest(key) if key else None)
+        AccountsRepo(scope, app.vault).begin_oauth(
+            platform, pending.state, pending.code_verifier, redirect_uri, browser_hash=_digest(key) if key else None
+        )
         return OAuthStart(pending.url, pending.state, redirect_uri, scope.workspace_id, key)
 
 
-def _check_binding(app: Cliply, platform: str, state: str, browser_key: str | None) -> None:
-    """Refuse, before the state is used, a callback that is not the browser's that started a bound flow."""
+def _check_binding(app: Cliply, platform: str, state: str, browser_key: str | None) -> bool:
+    """Refuse, before the state is used, a callback that is not the browser's that started a bound flow.
+    True when the flow is browser-bound (and this is that browser)."""
     with app.db.reading() as session:
-        row = oauth_state(session, state)
-        if row is None or row.confirm_hash is not None:
+        row, guard = oauth_flow(session, state)
+        if row is None:
             raise ServiceError("unknown, used or expired authorisation; start again")
         if row.platform != platform:
             raise ServiceError("this authorisation was started for another platform")
-        if row.browser_hash and not (browser_key and hmac.compare_digest(_digest(browser_key), row.browser_hash)):
-            raise ServiceError("this authorisation was started in another browser, so nothing was connected; "
-                               "start the connection again from Cliply in this browser", status=403)
+        bound = guard.browser_hash if guard is not None else None
+        if bound and not (browser_key and hmac.compare_digest(_digest(browser_key).encode(), bound.encode())):
+            raise ServiceError(
+                "this authorisation was started in another browser, so nothing was connected; "
+                "start the connection again from Cliply in this browser",
+                status=403,
+            )
+        return bool(bound)
 
 
 def _consume_state(app: Cliply, platform: str, state: str) -> tuple[Workspace, Any]:
@@ -178,8 +187,7 @@ def _consume_state(app: Cliply, platform: str, state: str) -> tuple[Workspace, A
 def _exchange(app: Cliply, platform: str, code: str, pending: Any) -> tuple[Credentials, list[str]]:
     client = app.clients(platform)
     try:
-        creds = client.exchange_code(code=code, redirect_uri=pending.redirect_uri,
-                                     code_verifier=pending.code_verifier)
+        creds = client.exchange_code(code=code, redirect_uri=pending.redirect_uri, code_verifier=pending.code_verifier)
         missing = list(client.missing_scopes(creds))
     finally:
         client.close()
@@ -188,36 +196,40 @@ def _exchange(app: Cliply, platform: str, code: str, pending: Any) -> tuple[Cred
     return creds, missing
 
 
-def _store(app: Cliply, session: Session, workspace: Workspace, platform: str, creds: Credentials,
-           missing: list[str]) -> dict[str, Any]:
+def _store(
+    app: Cliply, session: Session, workspace: Workspace, platform: str, creds: Credentials, missing: list[str]
+) -> dict[str, Any]:
     repo = AccountsRepo(WorkspaceScope(session, workspace), app.vault)
     account = repo.connect(platform, creds, handle_of(platform, creds))
     if missing:
         account = repo.set_status(account.id, "error", f"missing permissions: {', '.join(missing)}")
-    log.info("account connected", extra={"workspace": workspace.name, "platform": platform,
-                                         "account_id": account.id, "missing_scopes": missing})
+    log.info(
+        "account connected",
+        extra={"workspace": workspace.name, "platform": platform, "account_id": account.id, "missing_scopes": missing},
+    )
     return account_json(account)
 
 
-def complete_oauth(app: Cliply, platform: str, code: str, state: str, *,
-                   browser_key: str | None = None) -> OAuthOutcome:
+def complete_oauth(
+    app: Cliply, platform: str, code: str, state: str, *, browser_key: str | None = None
+) -> OAuthOutcome:
     """The callback: check the flow's binding, consume `state` (once), exchange the code. A browser-bound flow
     stores the account now; any other holds it (encrypted) for confirm_oauth. `missing`: required scopes the
     user did not grant (the account is then marked as in error)."""
-    _check_binding(app, platform, state, browser_key)
+    bound = _check_binding(app, platform, state, browser_key)
     workspace, pending = _consume_state(app, platform, state)
     creds, missing = _exchange(app, platform, code, pending)
     handle = handle_of(platform, creds)
-    if pending.browser_hash:
-        with app.session() as session:
-            account = _store(app, session, session.get(Workspace, workspace.id), platform, creds, missing)
-        return OAuthOutcome(workspace.name, platform, handle, missing, account=account)
     token = secrets.token_urlsafe(32)
     held = json.dumps({"creds": _creds_json(creds), "missing": missing})
     with app.session() as session:
         scope = WorkspaceScope(session, session.get(Workspace, workspace.id))
-        AccountsRepo(scope, app.vault).hold_oauth(platform, state, pending.redirect_uri, held, _digest(token),
-                                                  ttl_s=CONFIRM_TTL_S)
+        repo = AccountsRepo(scope, app.vault)
+        if bound:
+            repo.drop_guard(state)
+            account = _store(app, session, scope.workspace, platform, creds, missing)
+            return OAuthOutcome(workspace.name, platform, handle, missing, account=account)
+        repo.hold_oauth(platform, state, held, _digest(token), ttl_s=CONFIRM_TTL_S)
     return OAuthOutcome(workspace.name, platform, handle, missing, confirm_token=token)
 
 
@@ -229,8 +241,9 @@ def confirm_oauth(app: Cliply, platform: str, token: str, *, accept: bool = True
             raise ServiceError("unknown, used or expired confirmation; start the connection again")
         workspace = session.get(Workspace, row.workspace_id)
         try:
-            held = json.loads(app.vault.decrypt(row.pending_enc or "",
-                                                aad=pending_aad(row.workspace_id, platform, row.state)))
+            held = json.loads(
+                app.vault.decrypt(row.pending_enc or "", aad=pending_aad(row.workspace_id, platform, row.state))
+            )
         except VaultError:
             raise ServiceError("start the connection again") from None
         creds = _creds_of(held["creds"])
@@ -258,12 +271,16 @@ def oauth_result(app: Cliply, start: OAuthStart, platform: str, since: datetime)
     """(state consumed?, the account stored since `since`, if any): for a caller waiting on it. A callback held for
     the user's confirmation still counts as not consumed."""
     with app.db.reading() as session:
-        if session.get(OAuthState, start.state) is not None:
+        if any(oauth_flow(session, start.state)):  # pending, or held for the user's confirmation
             return False, None
         account = session.scalars(
-            select(Account).where(Account.workspace_id == start.workspace_id, Account.platform == platform,
-                                  Account.updated_at >= since)
-            .order_by(Account.updated_at.desc()).limit(1)).first()
+            select(Account)
+            .where(
+                Account.workspace_id == start.workspace_id, Account.platform == platform, Account.updated_at >= since
+            )
+            .order_by(Account.updated_at.desc())
+            .limit(1)
+        ).first()
         return True, account_json(account) if account is not None else None
 
 
@@ -278,8 +295,10 @@ def create_api_token(app: Cliply, ref: WorkspaceRef, name: str) -> str:
 
 def list_api_tokens(app: Cliply, ref: WorkspaceRef) -> list[dict[str, Any]]:
     with workspace_scope(app, ref) as scope:
-        return [{"id": t.id, "prefix": t.prefix, "name": t.name, "revoked_at": t.revoked_at,
-                 "last_used_at": t.last_used_at} for t in AccountsRepo(scope, app.vault).list_api_tokens()]
+        return [
+            {"id": t.id, "prefix": t.prefix, "name": t.name, "revoked_at": t.revoked_at, "last_used_at": t.last_used_at}
+            for t in AccountsRepo(scope, app.vault).list_api_tokens()
+        ]
 
 
 def revoke_api_token(app: Cliply, ref: WorkspaceRef, token_id: int) -> None:
@@ -293,7 +312,20 @@ def rotate_keys(app: Cliply) -> tuple[int, str]:
         return rotate_all_secrets(session, app.vault), app.vault.active_kid
 
 
-__all__ = ["NotFound", "OAuthOutcome", "OAuthStart", "begin_oauth", "complete_oauth", "confirm_oauth",
-           "create_api_token", "disconnect_account",
-           "handle_of", "list_accounts", "list_api_tokens", "login_bluesky", "oauth_result", "revoke_api_token",
-           "rotate_keys"]
+__all__ = [
+    "NotFound",
+    "OAuthOutcome",
+    "OAuthStart",
+    "begin_oauth",
+    "complete_oauth",
+    "confirm_oauth",
+    "create_api_token",
+    "disconnect_account",
+    "handle_of",
+    "list_accounts",
+    "list_api_tokens",
+    "login_bluesky",
+    "oauth_result",
+    "revoke_api_token",
+    "rotate_keys",
+]

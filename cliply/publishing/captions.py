@@ -82,8 +82,12 @@ class CaptionRejected(ValueError):
         return list(self.problems)
 
 
-def check_drafts(drafts: Iterable[TargetDraft], clients: Callable[[str], PlatformClient],
-                 video: Path | None = None, video_url: str = "") -> None:
+def check_drafts(
+    drafts: Iterable[TargetDraft],
+    clients: Callable[[str], PlatformClient],
+    video: Path | None = None,
+    video_url: str = "",
+) -> None:
     """Validate every draft with its platform client; raise CaptionRejected naming each failing platform.
     File checks only count when the clip is a local file (otherwise the publisher checks it at upload)."""
     problems: dict[str, list[Violation]] = {}
@@ -93,10 +97,19 @@ def check_drafts(drafts: Iterable[TargetDraft], clients: Callable[[str], Platfor
             client = built.get(d.platform) or built.setdefault(d.platform, clients(d.platform))
             opts = dict(d.options)
             fields: dict[str, Any] = {k: str(opts.pop(k)) for k in POST_FIELDS if opts.get(k) is not None}
-            post = VideoPost(video=video or Path("clip.mp4"), caption=d.caption or "", title=d.title or "",
-                             video_url=video_url if d.platform in PULL_PLATFORMS else "", options=opts, **fields)
-            found = [v for v in client.validate(post)
-                     if (video is not None and video.is_file()) or v.field not in TEXT_FIELDS_ONLY]
+            post = VideoPost(
+                video=video or Path("clip.mp4"),
+                caption=d.caption or "",
+                title=d.title or "",
+                video_url=video_url if d.platform in PULL_PLATFORMS else "",
+                options=opts,
+                **fields,
+            )
+            found = [
+                v
+                for v in client.validate(post)
+                if (video is not None and video.is_file()) or v.field not in TEXT_FIELDS_ONLY
+            ]
             if found:
                 problems.setdefault(d.platform, []).extend(found)
     finally:
@@ -115,8 +128,9 @@ def pull_url(signer: MediaUrlSigner, clip: Any, drafts: Iterable[TargetDraft]) -
     try:
         return signer.url_for(clip.media_key)
     except MediaUrlError as exc:
-        raise ValueError(f"{' and '.join(pulls)} fetch the video from a public URL, and none can be made: {exc}") \
-            from None
+        raise ValueError(
+            f"{' and '.join(pulls)} fetch the video from a public URL, and none can be made: {exc}"
+        ) from None
 
 
 ZONE_NAME_MAX = 64  # the longest IANA name is about 30 characters; longer input is not a zone
@@ -162,13 +176,15 @@ def schedule_time(at: str | None, tz: str | None, *, now: datetime | None = None
         at = None
     when, zone = parse_schedule(at, tz, now=now)
     if at and when < now - PAST_GRACE:
-        raise ValueError(f"the time {at.strip()!r} ({zone}) is in the past; give a future time, or 'now' to "
-                         "publish as soon as possible")
+        raise ValueError(
+            f"the time {at.strip()!r} ({zone}) is in the past; give a future time, or 'now' to "
+            "publish as soon as possible"
+        )
     return when, zone
 
 
 def parse_every(text: str) -> int:
-    """"30m" / "2h" / "1d" / "45s" → seconds."""
+    """ "30m" / "2h" / "1d" / "45s" → seconds."""
     m = re.fullmatch(r"\s*(\d+)\s*([smhd])\s*", text or "")
     if not m:
         raise ValueError(f"bad interval {text!r}: use e.g. 30m, 2h, 1d")

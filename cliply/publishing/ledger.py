@@ -32,6 +32,9 @@ DEFAULT_LEASE_S = 300
 ACTIVE_STATES = ("claimed", "uploading", "processing", "publishing", "unknown_outcome")
 READY_STATES = ("scheduled", "waiting")
 TERMINAL_STATES = ("published", "failed", "cancelled")
+# Never claimed again until a person retries it: its "did it post?" lookup kept failing, so creating again could
+# duplicate and giving up silently could lose the post.
+ATTENTION_STATE = "needs_attention"
 IN_FLIGHT = ("claimed", "uploading", "processing", "publishing")
 LATER_ID_HANDLES = ("publish_id", "container_id", "video_id")
 
@@ -44,8 +47,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "failed": frozenset({*IN_FLIGHT, "unknown_outcome"}),
     "waiting": frozenset(IN_FLIGHT),
     "unknown_outcome": frozenset(IN_FLIGHT),
+    ATTENTION_STATE: frozenset({*IN_FLIGHT, "unknown_outcome"}),
     "cancelled": frozenset({"scheduled", "waiting", "claimed"}),  # claimed only while no attempt has started
-    "scheduled": frozenset({"failed", "claimed"}),  # retry_target; release of an unstarted claim
+    "scheduled": frozenset({"failed", ATTENTION_STATE, "claimed"}),  # retry_target; release of an unstarted claim
 }
 
 
@@ -119,16 +123,29 @@ def create_post(
         if account.platform != spec.platform:
             raise ValueError(f"account {spec.account_id} is a {account.platform} account, not {spec.platform}")
     post = Post(
-        id=new_post_id(), workspace_id=ws, clip_id=clip_id, caption=caption, scheduled_at=scheduled_at,
-        timezone=timezone, status="scheduled",
+        id=new_post_id(),
+        workspace_id=ws,
+        clip_id=clip_id,
+        caption=caption,
+        scheduled_at=scheduled_at,
+        timezone=timezone,
+        status="scheduled",
     )
     session.add(post)
     session.flush()
     session.add_all(
         PostTarget(
-            id=new_target_id(), post_id=post.id, workspace_id=ws, platform=spec.platform,
-            account_id=spec.account_id, caption=caption if spec.caption is None else spec.caption,
-            title=spec.title, options=dict(spec.options), due_at=scheduled_at, state="scheduled", attempts=0,
+            id=new_target_id(),
+            post_id=post.id,
+            workspace_id=ws,
+            platform=spec.platform,
+            account_id=spec.account_id,
+            caption=caption if spec.caption is None else spec.caption,
+            title=spec.title,
+            options=dict(spec.options),
+            due_at=scheduled_at,
+            state="scheduled",
+            attempts=0,
             handle={},
         )
         for spec in targets
@@ -144,11 +161,13 @@ def get_post(scope: WorkspaceScope, post_id: str) -> Post | None:
 
 
 def list_targets(scope: WorkspaceScope, post_id: str) -> list[PostTarget]:
-    return list(scope.session.scalars(
-        select(PostTarget)
-        .where(PostTarget.post_id == post_id, PostTarget.workspace_id == scope.workspace_id)
-        .order_by(PostTarget.platform, PostTarget.id)
-    ))
+    return list(
+        scope.session.scalars(
+            select(PostTarget)
+            .where(PostTarget.post_id == post_id, PostTarget.workspace_id == scope.workspace_id)
+            .order_by(PostTarget.platform, PostTarget.id)
+        )
+    )
 
 
 def cancel_post(scope: WorkspaceScope, post_id: str, *, now: datetime | None = None) -> Post:
@@ -161,9 +180,10 @@ def cancel_post(scope: WorkspaceScope, post_id: str, *, now: datetime | None = N
         raise NotFound(f"no post {post_id!r} in this workspace")
     now = now or utcnow()
     targets = session.scalars(
-        select(PostTarget).where(PostTarget.post_id == post_id).with_for_update().execution_options(
-            populate_existing=True
-        )
+        select(PostTarget)
+        .where(PostTarget.post_id == post_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     for target in targets:
         if target.state in TRANSITIONS["cancelled"] and target.attempt_started_at is None:
@@ -176,7 +196,8 @@ def cancel_post(scope: WorkspaceScope, post_id: str, *, now: datetime | None = N
 
 
 def retry_target(scope: WorkspaceScope, target_id: str, *, now: datetime | None = None) -> PostTarget:
-    """A failed target becomes due now."""
+    """A failed target, or one waiting for a person, becomes due now with its retry rounds and failed lookups
+    counted afresh."""
     session = scope.session
     target = session.scalars(
         select(PostTarget)
@@ -186,12 +207,13 @@ def retry_target(scope: WorkspaceScope, target_id: str, *, now: datetime | None 
     ).one_or_none()
     if target is None:
         raise NotFound(f"no target {target_id!r} in this workspace")
-    if target.state != "failed":
+    if target.state not in ("failed", ATTENTION_STATE):
         raise InvalidTransition(f"only failed targets can be retried; {target_id} is {target.state}")
     now = now or utcnow()
     target.state = "scheduled"
     target.due_at = now
     target.error_class = target.error_message = target.wait_reason = None
+    target.retry_rounds = target.reconcile_failures = 0
     # attempt_started_at stays: an earlier attempt may have reached the platform, so the next claim reconciles first.
     target.updated_at = now
     session.flush()
@@ -216,7 +238,13 @@ def _claimable(now: datetime) -> Any:
 
 
 def claim_due(
-    session: Session, platform: str, *, now: datetime, limit: int, worker_id: str, lease_s: int = DEFAULT_LEASE_S,
+    session: Session,
+    platform: str,
+    *,
+    now: datetime,
+    limit: int,
+    worker_id: str,
+    lease_s: int = DEFAULT_LEASE_S,
     exclude: Collection[str] = (),
 ) -> list[PostTarget]:
     """Atomically lease up to `limit` due targets of `platform` (oldest due first) to `worker_id`.
@@ -232,18 +260,19 @@ def claim_due(
     query = select(PostTarget.id).where(PostTarget.platform == platform, _claimable(now))
     if exclude:
         query = query.where(PostTarget.id.not_in(list(exclude)))
-    ids = list(session.scalars(
-        query
-        .order_by(PostTarget.due_at, PostTarget.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ))
+    ids = list(
+        session.scalars(query.order_by(PostTarget.due_at, PostTarget.id).limit(limit).with_for_update(skip_locked=True))
+    )
     if not ids:
         return []
-    targets = list(session.scalars(
-        select(PostTarget).where(PostTarget.id.in_(ids)).execution_options(populate_existing=True)
-        .order_by(PostTarget.due_at, PostTarget.id)
-    ))
+    targets = list(
+        session.scalars(
+            select(PostTarget)
+            .where(PostTarget.id.in_(ids))
+            .execution_options(populate_existing=True)
+            .order_by(PostTarget.due_at, PostTarget.id)
+        )
+    )
     until = now + timedelta(seconds=lease_s)
     for target in targets:
         handle = dict(target.handle or {})
@@ -274,8 +303,7 @@ def due_counts(session: Session, now: datetime) -> dict[str, int]:
 
 def _load(session: Session, target_id: str) -> PostTarget:
     target = session.scalars(
-        select(PostTarget).where(PostTarget.id == target_id).with_for_update()
-        .execution_options(populate_existing=True)
+        select(PostTarget).where(PostTarget.id == target_id).with_for_update().execution_options(populate_existing=True)
     ).one_or_none()
     if target is None:
         raise NotFound(f"no target {target_id!r}")
@@ -345,8 +373,12 @@ def heartbeat(
     now = now or utcnow()
     result = session.execute(
         update(PostTarget)
-        .where(PostTarget.id == target_id, PostTarget.claimed_by == worker_id, PostTarget.state.in_(IN_FLIGHT),
-               PostTarget.claimed_until > now)
+        .where(
+            PostTarget.id == target_id,
+            PostTarget.claimed_by == worker_id,
+            PostTarget.state.in_(IN_FLIGHT),
+            PostTarget.claimed_until > now,
+        )
         .values(claimed_until=now + timedelta(seconds=lease_s), updated_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -391,10 +423,13 @@ def mark_published(
     target.error_class = target.error_message = target.wait_reason = None
     _clear_lease(target)
     _without_recovering(target)
+    # The handle the public id can be asked for with (TikTok's publish_id) and the platform's own status word.
+    later = {k: result.raw[k] for k in LATER_ID_HANDLES if result.raw.get(k)}
+    status = {"platform_status": str(result.raw.get("status") or result.status)}
+    target.handle = {**(target.handle or {}), **later, **status}
     if result.status != "published":
-        # Published but not final (e.g. TikTok moderating): keep the handle the public id can be asked for with.
-        later = {k: result.raw[k] for k in LATER_ID_HANDLES if result.raw.get(k)}
-        target.handle = {**(target.handle or {}), **later, "publish_status": result.status}
+        # Published but not final (e.g. TikTok moderating): asked again for the public id later.
+        target.handle = {**target.handle, "publish_status": result.status}
     target.updated_at = now
     session.flush()
     refresh_aggregate(session, target.post_id)
@@ -402,10 +437,17 @@ def mark_published(
 
 
 def mark_waiting(
-    session: Session, target_id: str, *, reason: str, until: datetime, message: str = "",
+    session: Session,
+    target_id: str,
+    *,
+    reason: str,
+    until: datetime,
+    message: str = "",
     now: datetime | None = None,
+    keep_attempt: bool = False,
 ) -> PostTarget:
-    """Deferred by a quota or rate limit: due again at `until`. Not a failed attempt."""
+    """Deferred by a quota or rate limit, or (reason "transient") to a later round after a burst of platform
+    errors, which uses up one of the target's retry rounds: due again at `until`. Not a failed attempt."""
     if reason not in WAIT_REASONS:
         raise ValueError(f"wait reason must be one of {WAIT_REASONS}, not {reason!r}")
     _aware(until, "until")
@@ -413,9 +455,12 @@ def mark_waiting(
     _check(target, "waiting")
     target.state = "waiting"
     target.wait_reason = reason
+    if reason == "transient":
+        target.retry_rounds = (target.retry_rounds or 0) + 1
     target.due_at = until
     target.error_message = message or None
-    target.attempt_started_at = None  # the platform refused the call, so nothing can have been posted
+    if not keep_attempt:  # the platform refused the call, so nothing can have been posted
+        target.attempt_started_at = None
     _clear_lease(target)
     _without_recovering(target)
     target.updated_at = now or utcnow()
@@ -442,12 +487,25 @@ def mark_failed(
     return target
 
 
-def mark_unknown(session: Session, target_id: str, message: str, *, now: datetime | None = None) -> PostTarget:
-    """The create may or may not have happened. The lease is dropped, so the next tick reclaims the target as
-    recovering and reconciles before trying again."""
+def mark_unknown(
+    session: Session,
+    target_id: str,
+    message: str,
+    *,
+    now: datetime | None = None,
+    retry_at: datetime | None = None,
+    lookup_failed: bool = False,
+) -> PostTarget:
+    """The create may or may not have happened. The lease is dropped, so a later tick reclaims the target as
+    recovering and reconciles before trying again: from `retry_at` on (None: at once). `lookup_failed` counts a
+    "did it post?" lookup that could not answer."""
     target = _load(session, target_id)
     _check(target, "unknown_outcome")
     target.state = "unknown_outcome"
+    if retry_at is not None:
+        target.due_at = _aware(retry_at, "retry_at")
+    if lookup_failed:
+        target.reconcile_failures = (target.reconcile_failures or 0) + 1
     target.error_class = ErrorClass.UNKNOWN_OUTCOME.value
     target.error_message = message
     if target.attempt_started_at is None:  # keep the marker that forces reconciliation
@@ -459,17 +517,41 @@ def mark_unknown(session: Session, target_id: str, message: str, *, now: datetim
     return target
 
 
+def mark_needs_attention(session: Session, target_id: str, message: str, *, now: datetime | None = None) -> PostTarget:
+    """Stop reconciling: a person has to look (did it post?) and retry explicitly. The attempt marker stays, so the
+    retry reconciles before it creates anything."""
+    target = _load(session, target_id)
+    _check(target, ATTENTION_STATE)
+    target.state = ATTENTION_STATE
+    target.error_class = ErrorClass.UNKNOWN_OUTCOME.value
+    target.error_message = message
+    target.wait_reason = None
+    if target.attempt_started_at is None:
+        target.attempt_started_at = now or utcnow()
+    _clear_lease(target)
+    target.updated_at = now or utcnow()
+    session.flush()
+    refresh_aggregate(session, target.post_id)
+    return target
+
+
 # --- platform ids known later (system-level) ---
 
 
-def owned_post_ids(session: Session, platform: str, account_id: int, *, except_target: str,
-                   limit: int = 1000) -> frozenset[str]:
+def owned_post_ids(
+    session: Session, platform: str, account_id: int, *, except_target: str, limit: int = 1000
+) -> frozenset[str]:
     """Platform post ids other targets of this account already own: reconciliation must never hand one of them to a
     second target (two posts with the same caption on one account would otherwise both match the first)."""
     rows = session.scalars(
         select(PostTarget.platform_post_id)
-        .where(PostTarget.platform == platform, PostTarget.account_id == account_id, PostTarget.id != except_target,
-               PostTarget.platform_post_id.is_not(None), PostTarget.platform_post_id != "")
+        .where(
+            PostTarget.platform == platform,
+            PostTarget.account_id == account_id,
+            PostTarget.id != except_target,
+            PostTarget.platform_post_id.is_not(None),
+            PostTarget.platform_post_id != "",
+        )
         .order_by(PostTarget.published_at.desc())
         .limit(limit)
     )
@@ -482,9 +564,11 @@ def awaiting_post_id(session: Session, platform: str | None, *, since: datetime,
     # Private posts also lack a public id but never get one: only "processing" ones are asked about (in SQL, so a
     # pile of private posts is not loaded on every run).
     query = select(PostTarget).where(
-        PostTarget.state == "published", PostTarget.published_at >= since,
+        PostTarget.state == "published",
+        PostTarget.published_at >= since,
         or_(PostTarget.platform_post_id.is_(None), PostTarget.platform_post_id == ""),
-        PostTarget.handle["publish_status"].as_string() == "processing")
+        PostTarget.handle["publish_status"].as_string() == "processing",
+    )
     if platform is not None:
         query = query.where(PostTarget.platform == platform)
     return list(session.scalars(query.order_by(PostTarget.published_at).limit(limit)))
@@ -511,6 +595,8 @@ def aggregate_status(states: Sequence[str]) -> str:
     live = [s for s in states if s != "cancelled"]
     if not live:
         return "cancelled"
+    # A target waiting for a person counts as failed until someone retries it.
+    states = ["failed" if s == ATTENTION_STATE else s for s in states]
     if all(s in TERMINAL_STATES for s in states):
         if all(s == "published" for s in states):
             return "posted"

@@ -1,7 +1,10 @@
 """Per-account / per-app publishing limits, counted in the database so every worker and process shares them.
 
-Each successful reserve() records one LimitEvent per rule; a rule is full when its window already holds `limit`
-events. Defaults sit slightly UNDER the platforms' (and the sandbox's) caps so Cliply itself never causes a 429.
+Every platform call that counts against a limit takes a reservation first: one LimitEvent per rule; a rule is full
+when its window already holds `limit` events. Defaults sit slightly UNDER the platforms' (and the sandbox's) caps so
+Cliply itself never causes a 429. A rule counts either *calls* (a request-rate limit: the platform counts a refused
+request too, so its reservation is kept) or *posts* (a cap on what gets created: a call the platform refused without
+creating anything gives its reservation back through release()).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class LimitRule:
     limit: int
     window_s: float | None = None
     reset: Literal["pt_midnight", "utc_midnight"] | None = None
+    counts: Literal["posts", "calls"] = "posts"
 
     def __post_init__(self) -> None:
         if (self.window_s is None) == (self.reset is None):
@@ -41,6 +45,8 @@ class LimitRule:
             raise ValueError(f"limit {self.name!r}: unknown reset {self.reset!r}")
         if self.scope not in ("account", "app"):
             raise ValueError(f"limit {self.name!r}: unknown scope {self.scope!r}")
+        if self.counts not in ("posts", "calls"):
+            raise ValueError(f"limit {self.name!r}: counts must be posts or calls, not {self.counts!r}")
         if self.limit < 1:
             raise ValueError(f"limit {self.name!r}: limit must be >= 1")
 
@@ -85,12 +91,12 @@ def default_limits(*, youtube_daily_uploads: int = 6) -> dict[str, tuple[LimitRu
         "threads": (LimitRule("publish_24h", "account", 240, window_s=DAY_S),),  # 250 / 24 h
         "x": (LimitRule("posts_3h", "account", 290, window_s=3 * 3600.0),),  # 300 / 3 h per user
         "tiktok": (
-            LimitRule("init_min", "account", 5, window_s=60.0),  # 6 inits / min
+            LimitRule("init_min", "account", 5, window_s=60.0, counts="calls"),  # 6 init requests / min
             LimitRule("posts_day", "account", 14, window_s=DAY_S),  # 15 direct posts / 24 h
         ),
         "bluesky": (LimitRule("videos_day", "account", 24, window_s=DAY_S),),  # 25 videos / 24 h
         "linkedin": (LimitRule("posts_day", "account", 145, reset="utc_midnight"),),  # 150 / UTC day
-        "pinterest": (LimitRule("writes_min", "account", 10, window_s=60.0),),  # 100 writes / min
+        "pinterest": (LimitRule("writes_min", "account", 10, window_s=60.0, counts="calls"),),  # 100 writes / min
     }
 
 
@@ -124,6 +130,52 @@ def usage(session: Session, platform: str, rule: LimitRule, account_id: int | No
     return list(session.scalars(stmt.order_by(at_col)))
 
 
+@dataclass(frozen=True)
+class Reservation:
+    """The outcome of take(): `until` when a rule is full (nothing recorded), else the events that may be given
+    back (those of rules counting posts) if the platform refuses the call."""
+
+    until: datetime | None = None
+    refundable: tuple[int, ...] = ()
+
+
+def take(
+    session: Session,
+    platform: str,
+    account_id: int | None,
+    now: datetime,
+    *,
+    rules: Mapping[str, Sequence[LimitRule]] | None = None,
+) -> Reservation:
+    """Take one use of every rule of `platform` for one platform call (see reserve()). Must run inside the caller's
+    transaction."""
+    platform_rules = (DEFAULT_LIMITS if rules is None else rules).get(platform, ())
+    if not platform_rules:
+        return Reservation()
+    keys = [rule.limit_key(account_id) for rule in platform_rules]
+    _lock(session, platform, keys)
+    keep = max([PRUNE_AFTER, *(timedelta(seconds=2 * r.window_s) for r in platform_rules if r.window_s)])
+    session.execute(
+        delete(LimitEvent).where(
+            LimitEvent.platform == platform, LimitEvent.limit_key.in_(set(keys)), LimitEvent.at < now - keep
+        )
+    )
+    blocked = [
+        free
+        for rule in platform_rules
+        if (free := rule.free_at(usage(session, platform, rule, account_id, now), now)) is not None
+    ]
+    if blocked:
+        return Reservation(until=max(blocked))
+    events = [
+        (rule, LimitEvent(platform=platform, limit_key=key, name=rule.name, at=now))
+        for rule, key in zip(platform_rules, keys, strict=True)
+    ]
+    session.add_all(event for _, event in events)
+    session.flush()
+    return Reservation(refundable=tuple(event.id for rule, event in events if rule.counts == "posts"))
+
+
 def reserve(
     session: Session,
     platform: str,
@@ -134,26 +186,13 @@ def reserve(
 ) -> datetime | None:
     """Take one use of every rule of `platform`. None = allowed and recorded; otherwise nothing is recorded and the
     earliest time at which all rules have room again is returned. Must run inside the caller's transaction."""
-    platform_rules = (DEFAULT_LIMITS if rules is None else rules).get(platform, ())
-    if not platform_rules:
-        return None
-    keys = [rule.limit_key(account_id) for rule in platform_rules]
-    _lock(session, platform, keys)
-    keep = max([PRUNE_AFTER, *(timedelta(seconds=2 * r.window_s) for r in platform_rules if r.window_s)])
-    session.execute(
-        delete(LimitEvent).where(
-            LimitEvent.platform == platform, LimitEvent.limit_key.in_(set(keys)), LimitEvent.at < now - keep
-        )
-    )
-    blocked = [
-        free for rule in platform_rules
-        if (free := rule.free_at(usage(session, platform, rule, account_id, now), now)) is not None
-    ]
-    if blocked:
-        return max(blocked)
-    session.add_all(
-        LimitEvent(platform=platform, limit_key=key, name=rule.name, at=now)
-        for rule, key in zip(platform_rules, keys, strict=True)
-    )
-    session.flush()
-    return None
+    return take(session, platform, account_id, now, rules=rules).until
+
+
+def release(session: Session, reservation: Reservation) -> int:
+    """Give back the post-counting uses of a call the platform refused without creating anything (a 429, a 5xx
+    before accepting, an auth or config error). Call-counting uses stay: the platform counted the request."""
+    if not reservation.refundable:
+        return 0
+    result = session.execute(delete(LimitEvent).where(LimitEvent.id.in_(reservation.refundable)))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

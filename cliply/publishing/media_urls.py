@@ -47,8 +47,9 @@ def _load_or_create_key(home: Path) -> bytes:
 
 
 class MediaUrlSigner:
-    def __init__(self, media: MediaStore, *, base_url: str = "", secret: bytes | None = None,
-                 ttl_s: int = DEFAULT_TTL_S) -> None:
+    def __init__(
+        self, media: MediaStore, *, base_url: str = "", secret: bytes | None = None, ttl_s: int = DEFAULT_TTL_S
+    ) -> None:
         self.media = media
         self.base_url = base_url.rstrip("/")
         self.secret = secret or b""
@@ -64,8 +65,9 @@ class MediaUrlSigner:
         return cls(media, base_url=settings.public_base_url, secret=secret)
 
     @classmethod
-    def from_env(cls, media: MediaStore, environ: Mapping[str, str] | None = None,
-                 home: Path | None = None) -> MediaUrlSigner:
+    def from_env(
+        cls, media: MediaStore, environ: Mapping[str, str] | None = None, home: Path | None = None
+    ) -> MediaUrlSigner:
         settings = Settings.from_env(environ)
         return cls.from_settings(media, settings.model_copy(update={"home": home}) if home else settings)
 
@@ -79,8 +81,9 @@ class MediaUrlSigner:
         message = f"{key}\n{exp}" if method == "GET" else f"{method}\n{key}\n{exp}"
         return hmac.new(self.secret, message.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
-    def url_for(self, key: str, *, now: float | None = None, method: str = "GET", base_url: str = "",
-                ttl_s: int | None = None) -> str:
+    def url_for(
+        self, key: str, *, now: float | None = None, method: str = "GET", base_url: str = "", ttl_s: int | None = None
+    ) -> str:
         """A signed URL: GET /media/<key> (a SigV4 GET on S3), or PUT /uploads/<key> on the local service.
         `base_url` stands in for CLIPLY_PUBLIC_BASE_URL (the service passes the origin it was reached on)."""
         validate_key(key)
@@ -98,15 +101,17 @@ class MediaUrlSigner:
         route = "media" if method == "GET" else "uploads"
         return f"{base}/{route}/{quote(key)}?exp={exp}&sig={self._sig(key, exp, method)}"
 
-    def upload_url(self, key: str, *, content_type: str, base_url: str = "",
-                   ttl_s: int = UPLOAD_TTL_S) -> tuple[str, dict[str, str]]:
+    def upload_url(
+        self, key: str, *, content_type: str, base_url: str = "", ttl_s: int = UPLOAD_TTL_S
+    ) -> tuple[str, dict[str, str]]:
         """(URL, headers the client must send) for one PUT of `key`: presigned by S3, or signed for the service."""
         if self.local:
             return self.url_for(key, method="PUT", base_url=base_url, ttl_s=ttl_s), {}
         bucket, full_key = parse_s3_url(self.media.uri(key))
         client = self.media.presign_client  # type: ignore[attr-defined]
-        url = client.generate_presigned_url("put_object", ExpiresIn=ttl_s,
-                                            Params={"Bucket": bucket, "Key": full_key, "ContentType": content_type})
+        url = client.generate_presigned_url(
+            "put_object", ExpiresIn=ttl_s, Params={"Bucket": bucket, "Key": full_key, "ContentType": content_type}
+        )
         return url, {"Content-Type": content_type}
 
     def verify(self, key: str, exp: str | int, sig: str, *, now: float | None = None, method: str = "GET") -> bool:

@@ -7,6 +7,10 @@ Exactly-once rests on three rules:
    with client.find_existing before any new create; handles from PlatformError.details are saved as soon as seen.
 3. Only errors the clients classify as "nothing was created" (TRANSIENT, AUTH_REFRESHABLE, rate/quota) are retried
    in place; UNKNOWN_OUTCOME and DUPLICATE always go through find_existing.
+
+Every platform call that counts against a limit (each retry too) takes a reservation first; a refused call gives a
+posts-cap reservation back. A transient burst that outlasts the in-run retries waits for a later round; an unknown
+outcome is reconciled on a back-off schedule and, after too many failed lookups, waits for a person.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from cliply.publishing import ledger, limits
 from cliply.publishing.media_urls import PULL_PLATFORMS, MediaUrlError, MediaUrlSigner
 from cliply.publishing.switches import PublishSwitches
 from cliply.security.vault import TokenVault
+from cliply.settings import Settings, parse_delays
 from cliply.storage.media_store import MediaStore
 from cliply.store.accounts import AccountDisconnected, AccountsRepo
 from cliply.store.db import Database
@@ -52,17 +57,59 @@ REQUEUE_S = 30.0  # a lingering run takes a target it just handled (e.g. an unkn
 UNUSABLE_ACCOUNT = frozenset({"disconnected", "reauth_required"})
 # Reconciliation handles a client may put in PlatformError.details; the value is the VideoPost.options key that the
 # client's find_existing reads (YouTube reads its resumable session under a prefixed name).
-HANDLE_KEYS = {"publish_id": "publish_id", "container_id": "container_id", "video_id": "video_id",
-               "session_uri": "youtube_session_uri", "existing_post_id": "existing_post_id", "rkey": "rkey"}
+HANDLE_KEYS = {
+    "publish_id": "publish_id",
+    "container_id": "container_id",
+    "video_id": "video_id",
+    "session_uri": "youtube_session_uri",
+    "existing_post_id": "existing_post_id",
+    "rkey": "rkey",
+}
+OWN_LIMIT = "Cliply's own limit for this account is reached"
 # Options that are VideoPost fields rather than free-form platform options.
 _POST_FIELDS = ("privacy", "link", "board_id")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When work that could not finish in a run is tried again (see the CLIPLY_PUBLISH_RETRY_* and _RECONCILE_*
+    settings)."""
+
+    retry_delays_s: tuple[float, ...] = (60.0, 300.0, 1800.0)
+    retry_rounds: int = 3
+    reconcile_delays_s: tuple[float, ...] = (60.0, 300.0, 1800.0, 7200.0)
+    reconcile_max_failures: int = 5
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        return cls(
+            retry_delays_s=parse_delays(settings.publish_retry_delays_s),
+            retry_rounds=settings.publish_retry_rounds,
+            reconcile_delays_s=parse_delays(settings.publish_reconcile_delays_s),
+            reconcile_max_failures=settings.publish_reconcile_max_failures,
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> RetryPolicy:
+        return cls.from_settings(Settings.from_env(environ))
+
+    def retry_delay(self, rounds_used: int) -> timedelta:
+        return timedelta(seconds=_nth(self.retry_delays_s, rounds_used))
+
+    def reconcile_delay(self, failures: int) -> timedelta:
+        # The first lookup after a lost response and the first failed one both wait the first delay.
+        return timedelta(seconds=_nth(self.reconcile_delays_s, failures - 1))
+
+
+def _nth(delays: tuple[float, ...], index: int) -> float:
+    return delays[max(0, min(index, len(delays) - 1))] if delays else 0.0
 
 
 @dataclass(frozen=True)
 class TargetOutcome:
     target_id: str
     platform: str
-    state: str  # published | waiting | failed | unknown_outcome | skipped
+    state: str  # published | waiting | failed | unknown_outcome | needs_attention | skipped
     post_id: str = ""
     url: str = ""
     error_class: str = ""
@@ -90,12 +137,24 @@ class _Job:
     created_after: datetime | None = None  # the post's creation: nothing of ours can be older
     creds: Credentials | None = None  # the newest credentials (after any refresh); never logged
     handles_tried: dict[str, Any] = field(default_factory=dict)  # the handles find_existing last saw
+    retry_rounds: int = 0
+    reconcile_failures: int = 0
+    clock_at: datetime | None = None  # the run's clock when this job started, and the monotonic time then
+    clock_mono: float = 0.0
 
 
 class _Done(Exception):
     def __init__(self, outcome: TargetOutcome) -> None:
         super().__init__(outcome.state)
         self.outcome = outcome
+
+
+class _Blocked(Exception):
+    """A retry found no room in the limit ledger: the call is not made."""
+
+    def __init__(self, until: datetime) -> None:
+        super().__init__(until.isoformat())
+        self.until = until
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -109,11 +168,21 @@ def _handles(details: dict[str, Any]) -> dict[str, Any]:
 class Publisher:
     """One publish_due run's collaborators. Thread-safe across the targets of that run."""
 
-    def __init__(self, *, db: Database, vault: TokenVault, media: MediaStore,
-                 clients: Callable[[str], PlatformClient], switches: PublishSwitches | None = None,
-                 signer: MediaUrlSigner | None = None, backoff_s: float = 1.0,
-                 sleep: Callable[[float], None] | None = None,
-                 limit_rules: Mapping[str, Sequence[limits.LimitRule]] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        vault: TokenVault,
+        media: MediaStore,
+        clients: Callable[[str], PlatformClient],
+        switches: PublishSwitches | None = None,
+        signer: MediaUrlSigner | None = None,
+        backoff_s: float = 1.0,
+        sleep: Callable[[float], None] | None = None,
+        limit_rules: Mapping[str, Sequence[limits.LimitRule]] | None = None,
+        policy: RetryPolicy | None = None,
+        notify: Callable[..., Any] | None = None,
+    ) -> None:
         self.db = db
         self.vault = vault
         self.media = media
@@ -123,6 +192,9 @@ class Publisher:
         self.backoff_s = backoff_s
         self.sleep = sleep
         self.limit_rules = limit_rules  # None = limits.DEFAULT_LIMITS
+        self.policy = policy or RetryPolicy.from_env()
+        # Told about targets that need a person; without one the caller reports the needs_attention outcomes.
+        self.notify = notify
         self.lease_s = ledger.DEFAULT_LEASE_S
         self._client_lock = threading.Lock()
         self._client_cache: dict[str, PlatformClient] = {}
@@ -130,10 +202,21 @@ class Publisher:
         self._locks_lock = threading.Lock()
 
     # ---- the run ----------------------------------------------------------------------------------------------
-    def publish_due(self, platform: str, *, now: datetime | None = None, worker_id: str, max_items: int = 200,
-                    concurrency: int = 4, lease_s: int = 300, linger_s: float = 0.0, max_run_s: float = 600.0,
-                    poll_s: float = 1.0, requeue_s: float = REQUEUE_S,
-                    on_outcome: Callable[[TargetOutcome], None] | None = None) -> list[TargetOutcome]:
+    def publish_due(
+        self,
+        platform: str,
+        *,
+        now: datetime | None = None,
+        worker_id: str,
+        max_items: int = 200,
+        concurrency: int = 4,
+        lease_s: int = 300,
+        linger_s: float = 0.0,
+        max_run_s: float = 600.0,
+        poll_s: float = 1.0,
+        requeue_s: float = REQUEUE_S,
+        on_outcome: Callable[[TargetOutcome], None] | None = None,
+    ) -> list[TargetOutcome]:
         """Claim due targets as workers free up (never more than `concurrency` leased at once, so no lease ticks
         away in a queue) and publish them. linger_s=0 returns once nothing is due; a Dagster run lingers, claiming
         targets as they fall due until it has been idle for linger_s or has run max_run_s: a steady stream of due
@@ -167,7 +250,9 @@ class Publisher:
                         job = in_flight.pop(future)
                         outcome = future.result()  # _run never raises
                         outcomes.append(outcome)
-                        resting[job.target_id] = time.monotonic() + requeue_s if linger_s > 0 else float("inf")
+                        # An unknown outcome is reconciled on its back-off schedule by a later run, never this one.
+                        again = linger_s > 0 and outcome.state != "unknown_outcome"
+                        resting[job.target_id] = time.monotonic() + requeue_s if again else float("inf")
                         if on_outcome is not None:
                             on_outcome(outcome)
                     last_busy = time.monotonic()
@@ -179,8 +264,9 @@ class Publisher:
 
     def _claim(self, platform: str, now: datetime, limit: int, worker_id: str, exclude: set[str]) -> list[_Job]:
         with self.db.session() as session:
-            targets = ledger.claim_due(session, platform, now=now, limit=limit, worker_id=worker_id,
-                                       lease_s=self.lease_s, exclude=exclude)
+            targets = ledger.claim_due(
+                session, platform, now=now, limit=limit, worker_id=worker_id, lease_s=self.lease_s, exclude=exclude
+            )
             return [self._job(session, t, worker_id) for t in targets]
 
     def _job(self, session: Any, target: PostTarget, worker_id: str) -> _Job:
@@ -188,16 +274,25 @@ class Publisher:
         clip = session.get(Clip, post.clip_id) if post is not None else None
         handle = dict(target.handle or {})
         return _Job(
-            target_id=target.id, post_id=target.post_id, workspace_id=target.workspace_id,
-            platform=target.platform, account_id=target.account_id,
-            caption=target.caption or (post.caption if post is not None else ""), title=target.title or "",
-            options=dict(target.options or {}), handle=handle,
+            target_id=target.id,
+            post_id=target.post_id,
+            workspace_id=target.workspace_id,
+            platform=target.platform,
+            account_id=target.account_id,
+            caption=target.caption or (post.caption if post is not None else ""),
+            title=target.title or "",
+            options=dict(target.options or {}),
+            handle=handle,
             recovering=bool(handle.get("recovering")) or target.attempt_started_at is not None,
-            clip_key=(clip.media_key or "") if clip is not None else "", worker_id=worker_id,
+            clip_key=(clip.media_key or "") if clip is not None else "",
+            worker_id=worker_id,
             created_after=post.created_at if post is not None else None,
+            retry_rounds=target.retry_rounds or 0,
+            reconcile_failures=target.reconcile_failures or 0,
         )
 
     def _run(self, job: _Job, now: datetime, worker_id: str) -> TargetOutcome:
+        job.clock_at, job.clock_mono = now, time.monotonic()
         try:
             # Renew the lease first: a job that queued behind slow ones must not run on a lease another worker
             # may already have taken over.
@@ -225,30 +320,48 @@ class Publisher:
                 try:
                     found = self._reconcile(job, client, creds, post)
                 except PlatformError as exc:
-                    # Cannot tell yet; unknown_outcome keeps the "reconcile first" marker for the next tick.
+                    # Cannot tell yet; unknown_outcome keeps the "reconcile first" marker for a later tick.
                     if exc.error_class is ErrorClass.AUTH_RECONNECT:
                         self._reauth(job, exc.message)
-                    return self._unknown(job, f"reconciliation failed: {exc.message}")
+                    return self._unknown(job, f"reconciliation failed: {exc.message}", lookup_failed=True)
                 if found is not None:
                     return self._published(job, found, reconciled=True)
                 creds = job.creds or creds
-            with self.db.session() as session:
-                until = limits.reserve(session, job.platform, job.account_id, now, rules=self.limit_rules)
-            if until is not None:
-                return self._waiting(job, "quota", until, "Cliply's own limit for this account is reached")
+            first = self._take(job, at=now)
+            if first.until is not None:
+                return self._waiting(job, "quota", first.until, OWN_LIMIT)
             with self.db.session() as session:
                 # Committed before the create: a crash from here on leaves attempt_started_at as evidence.
                 ledger.mark_attempt(session, job.target_id, worker_id, lease_s=self.lease_s)
             try:
-                result = self._publish_with_retries(job, client, creds, post)
+                result = self._publish_with_retries(job, client, creds, post, first)
+            except _Blocked as blocked:
+                # Earlier tries of this attempt were refused; the marker stays so the next one reconciles first.
+                return self._waiting(job, "quota", blocked.until, OWN_LIMIT, keep_attempt=True)
             except PlatformError as exc:
                 return self._classified(job, client, creds, post, exc)
             return self._published(job, result)
 
-    def _publish_with_retries(self, job: _Job, client: PlatformClient, creds: Credentials,
-                              post: VideoPost) -> PublishResult:
+    def _now(self, job: _Job) -> datetime:
+        """The run's clock (pinned by `now` in tests) advanced by the time this job has taken so far."""
+        if job.clock_at is None:
+            return datetime.now(UTC)
+        return job.clock_at + timedelta(seconds=time.monotonic() - job.clock_mono)
+
+    def _take(self, job: _Job, at: datetime | None = None) -> limits.Reservation:
+        with self.db.session() as session:
+            return limits.take(session, job.platform, job.account_id, at or self._now(job), rules=self.limit_rules)
+
+    def _give_back(self, reservation: limits.Reservation) -> None:
+        with self.db.session() as session:
+            limits.release(session, reservation)
+
+    def _publish_with_retries(
+        self, job: _Job, client: PlatformClient, creds: Credentials, post: VideoPost, first: limits.Reservation
+    ) -> PublishResult:
         state_creds, state_refreshed, state_post = creds, False, post
         beat = self._heartbeat(job)
+        unused = [first]  # the reservation taken before mark_attempt pays for the first call; each later call takes one
 
         def once() -> PublishResult:
             nonlocal state_creds, state_refreshed, state_post
@@ -258,9 +371,14 @@ class Publisher:
                 found = self._find(job, client, state_creds, current)
                 if found is not None:
                     return replace(found, raw={**found.raw, "reconciled": True})
+            held = unused.pop() if unused else self._take(job)
+            if held.until is not None:
+                raise _Blocked(held.until)
             try:
                 return client.publish(state_creds, current, progress=beat)
             except PlatformError as exc:
+                if exc.error_class is not ErrorClass.UNKNOWN_OUTCOME:
+                    self._give_back(held)  # refused: nothing was created, so it does not count against a cap
                 self._save_handles(job, exc.details)
                 state_post = self._with_handles(current, job)
                 if exc.error_class is ErrorClass.AUTH_REFRESHABLE and not state_refreshed:
@@ -270,15 +388,18 @@ class Publisher:
                 raise
 
         retrying = Retrying(
-            stop=stop_after_attempt(MAX_TRIES), retry=retry_if_exception(_is_transient), reraise=True,
+            stop=stop_after_attempt(MAX_TRIES),
+            retry=retry_if_exception(_is_transient),
+            reraise=True,
             wait=wait_exponential_jitter(initial=self.backoff_s, max=self.backoff_s * 8, jitter=self.backoff_s),
             sleep=self.sleep or tenacity_sleep,
         )
         result: PublishResult = retrying(once)
         return result
 
-    def _classified(self, job: _Job, client: PlatformClient, creds: Credentials, post: VideoPost,
-                    exc: PlatformError) -> TargetOutcome:
+    def _classified(
+        self, job: _Job, client: PlatformClient, creds: Credentials, post: VideoPost, exc: PlatformError
+    ) -> TargetOutcome:
         cls = exc.error_class
         creds = job.creds or creds
         if cls in (ErrorClass.UNKNOWN_OUTCOME, ErrorClass.DUPLICATE):
@@ -286,7 +407,8 @@ class Publisher:
             try:
                 found = self._find(job, client, creds, post, force=True)
             except PlatformError as find_exc:
-                return self._unknown(job, f"{exc.message}; reconciliation failed: {find_exc.message}")
+                message = f"{exc.message}; reconciliation failed: {find_exc.message}"
+                return self._unknown(job, message, lookup_failed=True)
             if found is not None:
                 return self._published(job, found, reconciled=True)
             if cls is ErrorClass.DUPLICATE:
@@ -295,6 +417,8 @@ class Publisher:
         if cls in (ErrorClass.RATE_LIMITED, ErrorClass.QUOTA_EXHAUSTED):
             until = exc.retry_at or datetime.now(UTC) + DEFAULT_RATE_WAIT
             return self._waiting(job, "rate" if cls is ErrorClass.RATE_LIMITED else "quota", until, exc.message)
+        if cls is ErrorClass.TRANSIENT:
+            return self._later_round(job, exc.message)
         if cls in (ErrorClass.AUTH_RECONNECT, ErrorClass.AUTH_REFRESHABLE):
             # AUTH_REFRESHABLE here means the refreshed token was rejected too: the user must reconnect.
             self._reauth(job, exc.message)
@@ -319,8 +443,9 @@ class Publisher:
         return beat
 
     # ---- reconciliation -----------------------------------------------------------------------------------------
-    def _find(self, job: _Job, client: PlatformClient, creds: Credentials, post: VideoPost, *,
-              force: bool = False) -> PublishResult | None:
+    def _find(
+        self, job: _Job, client: PlatformClient, creds: Credentials, post: VideoPost, *, force: bool = False
+    ) -> PublishResult | None:
         handles = _handles_of(job)
         if not force and job.handles_tried == handles and job.handles_tried:
             return None
@@ -329,8 +454,9 @@ class Publisher:
             owned = ledger.owned_post_ids(session, job.platform, job.account_id, except_target=job.target_id)
         return client.find_existing(creds, replace(self._with_handles(post, job), exclude_post_ids=owned))
 
-    def _reconcile(self, job: _Job, client: PlatformClient, creds: Credentials,
-                   post: VideoPost) -> PublishResult | None:
+    def _reconcile(
+        self, job: _Job, client: PlatformClient, creds: Credentials, post: VideoPost
+    ) -> PublishResult | None:
         try:
             return self._find(job, client, creds, post, force=True)
         except PlatformError as exc:
@@ -363,8 +489,9 @@ class Publisher:
             if account is None:
                 raise _Done(self._failed(job, ErrorClass.CONFIG.value, "the account no longer exists"))
             if account.status in UNUSABLE_ACCOUNT:
-                raise _Done(self._failed(job, ErrorClass.AUTH_RECONNECT.value,
-                                         f"the account is {account.status}: reconnect it"))
+                raise _Done(
+                    self._failed(job, ErrorClass.AUTH_RECONNECT.value, f"the account is {account.status}: reconnect it")
+                )
             try:
                 return account, repo.credentials(account)
             except AccountDisconnected as exc:
@@ -441,20 +568,31 @@ class Publisher:
             video_url = self.signer.url_for(job.clip_key) if job.platform in PULL_PLATFORMS else ""
         except MediaUrlError as exc:
             raise _Done(self._failed(job, ErrorClass.CONFIG.value, str(exc))) from None
-        post = VideoPost(video=video, caption=job.caption, title=job.title, video_url=video_url,
-                         idempotency_key=job.target_id, options=opts, created_after=job.created_after, **fields)
+        post = VideoPost(
+            video=video,
+            caption=job.caption,
+            title=job.title,
+            video_url=video_url,
+            idempotency_key=job.target_id,
+            options=opts,
+            created_after=job.created_after,
+            **fields,
+        )
         return self._with_handles(post, job)
 
     # ---- ids the platform assigns later ------------------------------------------------------------------------
-    def backfill_post_ids(self, platform: str, *, now: datetime | None = None, limit: int = 20,
-                          max_age: timedelta = BACKFILL_WINDOW) -> list[TargetOutcome]:
+    def backfill_post_ids(
+        self, platform: str, *, now: datetime | None = None, limit: int = 20, max_age: timedelta = BACKFILL_WINDOW
+    ) -> list[TargetOutcome]:
         """Published targets still waiting for their public id (TikTok moderation): ask the platform by the saved
         handle and record the id once it exists. Never changes a target's state; a failed lookup waits for the
         next call."""
         now = now or datetime.now(UTC)
         with self.db.session() as session:
-            jobs = [self._job(session, t, "backfill")
-                    for t in ledger.awaiting_post_id(session, platform, since=now - max_age, limit=limit)]
+            jobs = [
+                self._job(session, t, "backfill")
+                for t in ledger.awaiting_post_id(session, platform, since=now - max_age, limit=limit)
+            ]
         found_ids: list[TargetOutcome] = []
         for job in jobs:
             if not _handles_of(job):
@@ -466,9 +604,14 @@ class Publisher:
                     if account is None or account.status in UNUSABLE_ACCOUNT:
                         continue
                     creds = repo.credentials(account)
-                lookup = VideoPost(video=Path(f"{job.target_id}.lookup"), caption=job.caption, title=job.title,
-                                   idempotency_key=job.target_id, created_after=job.created_after,
-                                   options={HANDLE_KEYS[k]: v for k, v in _handles_of(job).items()})
+                lookup = VideoPost(
+                    video=Path(f"{job.target_id}.lookup"),
+                    caption=job.caption,
+                    title=job.title,
+                    idempotency_key=job.target_id,
+                    created_after=job.created_after,
+                    options={HANDLE_KEYS[k]: v for k, v in _handles_of(job).items()},
+                )
                 found = self._client(platform).find_existing(creds, lookup)
             except (PlatformError, AccountDisconnected) as exc:
                 log.info("target %s: public id not available yet (%s)", job.target_id, exc)
@@ -477,8 +620,11 @@ class Publisher:
                 continue
             with self.db.session() as session:
                 if ledger.record_post_id(session, job.target_id, found):
-                    found_ids.append(TargetOutcome(job.target_id, platform, "published", post_id=found.post_id,
-                                                   url=found.url, reconciled=True))
+                    found_ids.append(
+                        TargetOutcome(
+                            job.target_id, platform, "published", post_id=found.post_id, url=found.url, reconciled=True
+                        )
+                    )
         return found_ids
 
     def _client(self, platform: str) -> PlatformClient:
@@ -491,24 +637,85 @@ class Publisher:
     def _published(self, job: _Job, result: PublishResult, *, reconciled: bool = False) -> TargetOutcome:
         with self.db.session() as session:
             ledger.mark_published(session, job.target_id, result)
-        return TargetOutcome(job.target_id, job.platform, "published", post_id=result.post_id, url=result.url,
-                             reconciled=reconciled or bool(result.raw.get("reconciled")))
+        return TargetOutcome(
+            job.target_id,
+            job.platform,
+            "published",
+            post_id=result.post_id,
+            url=result.url,
+            reconciled=reconciled or bool(result.raw.get("reconciled")),
+        )
 
-    def _waiting(self, job: _Job, reason: str, until: datetime, message: str) -> TargetOutcome:
+    def _waiting(
+        self, job: _Job, reason: str, until: datetime, message: str, *, keep_attempt: bool = False
+    ) -> TargetOutcome:
         with self.db.session() as session:
-            ledger.mark_waiting(session, job.target_id, reason=reason, until=until, message=message)
+            ledger.mark_waiting(
+                session, job.target_id, reason=reason, until=until, message=message, keep_attempt=keep_attempt
+            )
         return TargetOutcome(job.target_id, job.platform, "waiting", error_class=reason, message=message, until=until)
+
+    def _later_round(self, job: _Job, message: str) -> TargetOutcome:
+        """The in-run retries ran out on transient errors: wait for a later round, or fail once they are used up."""
+        if job.retry_rounds >= self.policy.retry_rounds:
+            rounds = f" (after {job.retry_rounds} later rounds)" if job.retry_rounds else ""
+            return self._failed(job, ErrorClass.TRANSIENT.value, f"{message}{rounds}")
+        until = self._now(job) + self.policy.retry_delay(job.retry_rounds)
+        # The attempt marker stays: the next round asks "did it post?" before creating again.
+        return self._waiting(
+            job, "transient", until, f"{message}; retrying at {until:%Y-%m-%d %H:%M:%S} UTC", keep_attempt=True
+        )
 
     def _failed(self, job: _Job, error_class: str, message: str) -> TargetOutcome:
         with self.db.session() as session:
             ledger.mark_failed(session, job.target_id, error_class=error_class, message=message)
         return TargetOutcome(job.target_id, job.platform, "failed", error_class=error_class, message=message)
 
-    def _unknown(self, job: _Job, message: str) -> TargetOutcome:
+    def _unknown(self, job: _Job, message: str, *, lookup_failed: bool = False) -> TargetOutcome:
+        """Reconciled later on the back-off schedule; after too many failed lookups it waits for a person."""
+        failures = job.reconcile_failures + int(lookup_failed)
+        if lookup_failed and failures >= self.policy.reconcile_max_failures:
+            return self._needs_attention(job, message, failures)
+        retry_at = self._now(job) + self.policy.reconcile_delay(failures)
         with self.db.session() as session:
-            ledger.mark_unknown(session, job.target_id, message)
-        return TargetOutcome(job.target_id, job.platform, "unknown_outcome",
-                             error_class=ErrorClass.UNKNOWN_OUTCOME.value, message=message)
+            ledger.mark_unknown(session, job.target_id, message, retry_at=retry_at, lookup_failed=lookup_failed)
+        return TargetOutcome(
+            job.target_id,
+            job.platform,
+            "unknown_outcome",
+            error_class=ErrorClass.UNKNOWN_OUTCOME.value,
+            message=message,
+            until=retry_at,
+        )
+
+    def _needs_attention(self, job: _Job, message: str, failures: int) -> TargetOutcome:
+        text = (
+            f"could not tell whether it posted after {failures} lookups ({message}); check the account, then "
+            f"retry the target (cliply posts retry {job.target_id}) or cancel it"
+        )
+        with self.db.session() as session:
+            ledger.mark_unknown(session, job.target_id, message, lookup_failed=True)
+            ledger.mark_needs_attention(session, job.target_id, text)
+        outcome = TargetOutcome(
+            job.target_id, job.platform, "needs_attention", error_class=ErrorClass.UNKNOWN_OUTCOME.value, message=text
+        )
+        self._tell(job, text)
+        return outcome
+
+    def _tell(self, job: _Job, message: str) -> None:
+        if self.notify is None:
+            return
+        try:
+            self.notify(
+                "publish_needs_attention",
+                target_id=job.target_id,
+                post_id=job.post_id,
+                platform=job.platform,
+                account_id=job.account_id,
+                message=message,
+            )
+        except Exception:  # a broken notifier must not undo the ledger's state
+            log.exception("could not notify about target %s", job.target_id)
 
     def _unexpected(self, job: _Job, exc: Exception) -> TargetOutcome:
         """After mark_attempt a create may have happened: unknown (reconciled next tick). Before it: failed."""
@@ -527,18 +734,54 @@ def _handles_of(job: _Job) -> dict[str, Any]:
     return _handles(job.handle)
 
 
-def publish_due(platform: str, *, db: Database, vault: TokenVault, media: MediaStore,
-                clients: Callable[[str], PlatformClient], now: datetime | None = None, worker_id: str,
-                max_items: int = 200, concurrency: int = 4, switches: PublishSwitches | None = None,
-                signer: MediaUrlSigner | None = None, backoff_s: float = 1.0, lease_s: int = 300,
-                sleep: Callable[[float], None] | None = None,
-                limit_rules: Mapping[str, Sequence[limits.LimitRule]] | None = None, linger_s: float = 0.0,
-                max_run_s: float = 600.0, poll_s: float = 1.0,
-                on_outcome: Callable[[TargetOutcome], None] | None = None) -> list[TargetOutcome]:
+def publish_due(
+    platform: str,
+    *,
+    db: Database,
+    vault: TokenVault,
+    media: MediaStore,
+    clients: Callable[[str], PlatformClient],
+    now: datetime | None = None,
+    worker_id: str,
+    max_items: int = 200,
+    concurrency: int = 4,
+    switches: PublishSwitches | None = None,
+    signer: MediaUrlSigner | None = None,
+    backoff_s: float = 1.0,
+    lease_s: int = 300,
+    sleep: Callable[[float], None] | None = None,
+    limit_rules: Mapping[str, Sequence[limits.LimitRule]] | None = None,
+    policy: RetryPolicy | None = None,
+    notify: Callable[..., Any] | None = None,
+    linger_s: float = 0.0,
+    max_run_s: float = 600.0,
+    poll_s: float = 1.0,
+    on_outcome: Callable[[TargetOutcome], None] | None = None,
+) -> list[TargetOutcome]:
     """Publish every due target of `platform` (see the module docstring). `clients(platform)` is called once per
     run; the caller owns (and closes) the clients it hands out."""
-    publisher = Publisher(db=db, vault=vault, media=media, clients=clients, switches=switches, signer=signer,
-                          backoff_s=backoff_s, sleep=sleep, limit_rules=limit_rules)
-    return publisher.publish_due(platform, now=now, worker_id=worker_id, max_items=max_items,
-                                 concurrency=concurrency, lease_s=lease_s, linger_s=linger_s, max_run_s=max_run_s,
-                                 poll_s=poll_s, on_outcome=on_outcome)
+    publisher = Publisher(
+        db=db,
+        vault=vault,
+        media=media,
+        clients=clients,
+        switches=switches,
+        signer=signer,
+        backoff_s=backoff_s,
+        sleep=sleep,
+        limit_rules=limit_rules,
+        policy=policy,
+        notify=notify,
+    )
+    return publisher.publish_due(
+        platform,
+        now=now,
+        worker_id=worker_id,
+        max_items=max_items,
+        concurrency=concurrency,
+        lease_s=lease_s,
+        linger_s=linger_s,
+        max_run_s=max_run_s,
+        poll_s=poll_s,
+        on_outcome=on_outcome,
+    )

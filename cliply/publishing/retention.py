@@ -26,19 +26,27 @@ class RetentionReport:
 
 
 def _old_clips(cutoff: datetime) -> Any:
-    return select(Clip).where(Clip.created_at < cutoff,
-                              or_(Clip.media_key.is_not(None), Clip.thumbnail_key.is_not(None)))
+    return select(Clip).where(
+        Clip.created_at < cutoff, or_(Clip.media_key.is_not(None), Clip.thumbnail_key.is_not(None))
+    )
 
 
 def _needed_clip_ids() -> Any:
-    return (select(Post.clip_id).join(PostTarget, PostTarget.post_id == Post.id)
-            .where(PostTarget.state.not_in(_DONE_STATES)))
+    return (
+        select(Post.clip_id)
+        .join(PostTarget, PostTarget.post_id == Post.id)
+        .where(PostTarget.state.not_in(_DONE_STATES))
+    )
 
 
 def has_expired_media(db: Database, *, now: datetime, days: int) -> bool:
     with db.session() as session:
-        return session.scalars(_old_clips(now - timedelta(days=days)).where(Clip.id.not_in(_needed_clip_ids()))
-                               .limit(1)).first() is not None
+        return (
+            session.scalars(
+                _old_clips(now - timedelta(days=days)).where(Clip.id.not_in(_needed_clip_ids())).limit(1)
+            ).first()
+            is not None
+        )
 
 
 def sweep_media(db: Database, media: MediaStore, *, now: datetime, days: int, batch: int = 500) -> RetentionReport:

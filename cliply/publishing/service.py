@@ -44,10 +44,32 @@ if TYPE_CHECKING:
     from cliply.wiring import Cliply
 
 __all__ = [
-    "Created", "NotFound", "ServiceError", "account_json", "account_ref", "begin_oauth", "bulk_create",
-    "cancel_post", "check_target_count", "complete_oauth", "confirm_oauth", "create_post", "disconnect_account",
-    "drafts_for", "edit_post", "handle_of", "list_accounts", "list_posts", "login_bluesky", "oauth_result",
-    "parse_targets", "post_json", "publish_now", "retry_target", "show_post", "target_json",
+    "Created",
+    "NotFound",
+    "ServiceError",
+    "account_json",
+    "account_ref",
+    "begin_oauth",
+    "bulk_create",
+    "cancel_post",
+    "check_target_count",
+    "complete_oauth",
+    "confirm_oauth",
+    "create_post",
+    "disconnect_account",
+    "drafts_for",
+    "edit_post",
+    "handle_of",
+    "list_accounts",
+    "list_posts",
+    "login_bluesky",
+    "oauth_result",
+    "parse_targets",
+    "post_json",
+    "publish_now",
+    "retry_target",
+    "show_post",
+    "target_json",
 ]
 
 
@@ -55,14 +77,16 @@ __all__ = [
 
 
 def parse_targets(spec: str) -> list[tuple[str, int | str]]:
-    """"youtube:3,tiktok:@me" → [("youtube", 3), ("tiktok", "@me")]: an account id, or a handle / platform id."""
+    """ "youtube:3,tiktok:@me" → [("youtube", 3), ("tiktok", "@me")]: an account id, or a handle / platform id."""
     out: list[tuple[str, int | str]] = []
     for part in filter(None, (p.strip() for p in spec.split(","))):
         platform, sep, account = part.partition(":")
         platform, account = platform.strip().lower(), account.strip()
         if not sep or platform not in PLATFORMS or not account:
-            raise ValueError(f"bad target {part!r}: expected <platform>:<account id or handle>, platform one of "
-                             f"{', '.join(PLATFORMS)}")
+            raise ValueError(
+                f"bad target {part!r}: expected <platform>:<account id or handle>, platform one of "
+                f"{', '.join(PLATFORMS)}"
+            )
         out.append((platform, account_ref(account)))
     if not out:
         raise ValueError("no targets given")
@@ -73,19 +97,25 @@ MAX_ID = 2**63 - 1  # database integers are 64-bit
 
 
 def account_ref(text: str) -> int | str:
-    """"3" → 3 (an account id); anything else (a number past the id range included) is a handle or a platform id."""
+    """ "3" → 3 (an account id); anything else (a number past the id range included) is a handle or a platform id."""
     return int(text) if text.isascii() and text.isdigit() and int(text) <= MAX_ID else text
 
 
 def check_target_count(app: Cliply, count: int) -> None:
     limit = app.settings.max_targets_per_post
     if count > limit:
-        raise ServiceError(f"a post may have at most {limit} targets (CLIPLY_MAX_TARGETS_PER_POST); got {count}",
-                           status=422)
+        raise ServiceError(
+            f"a post may have at most {limit} targets (CLIPLY_MAX_TARGETS_PER_POST); got {count}", status=422
+        )
 
 
-def drafts_for(targets: Sequence[tuple[str, int | str]], *, captions: Mapping[str, str] | None = None,
-               title: str | None = None, options: Mapping[str, Mapping[str, Any]] | None = None) -> list[TargetDraft]:
+def drafts_for(
+    targets: Sequence[tuple[str, int | str]],
+    *,
+    captions: Mapping[str, str] | None = None,
+    title: str | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[TargetDraft]:
     """Drafts for parsed targets; a per-platform caption or option naming no target is refused."""
     captions, options = dict(captions or {}), dict(options or {})
     unknown = (set(captions) | set(options)) - {p for p, _ in targets}
@@ -135,8 +165,10 @@ class Created:
         """The post, plus the suggested caption and hashtags when no caption was given."""
         if self.suggestion is None:
             return self.post
-        return {**self.post, "suggested": {"caption": self.suggestion.caption,
-                                           "hashtags": list(self.suggestion.hashtags)}}
+        return {
+            **self.post,
+            "suggested": {"caption": self.suggestion.caption, "hashtags": list(self.suggestion.hashtags)},
+        }
 
 
 def _resolve_account(scope: WorkspaceScope, platform: str, ref: int | str) -> Account:
@@ -146,9 +178,18 @@ def _resolve_account(scope: WorkspaceScope, platform: str, ref: int | str) -> Ac
         rows = list(scope.session.scalars(stmt.where(Account.id == ref))) if 0 < ref <= MAX_ID else []
     else:
         name = ref.lstrip("@")
-        rows = list(scope.session.scalars(stmt.where(
-            or_(Account.handle == ref, Account.handle == name, Account.handle == f"@{name}",
-                Account.external_id == ref)).order_by(Account.id)))
+        rows = list(
+            scope.session.scalars(
+                stmt.where(
+                    or_(
+                        Account.handle == ref,
+                        Account.handle == name,
+                        Account.handle == f"@{name}",
+                        Account.external_id == ref,
+                    )
+                ).order_by(Account.id)
+            )
+        )
         rows = [a for a in rows if a.status != "disconnected"] or rows
     if not rows:
         raise NotFound(f"no {platform} account {ref} in this workspace")
@@ -161,7 +202,8 @@ def _resolve_account(scope: WorkspaceScope, platform: str, ref: int | str) -> Ac
 
 def _clip(scope: WorkspaceScope, clip_id: str) -> Clip:
     clip = scope.session.scalars(
-        select(Clip).where(Clip.id == clip_id, Clip.workspace_id == scope.workspace_id)).one_or_none()
+        select(Clip).where(Clip.id == clip_id, Clip.workspace_id == scope.workspace_id)
+    ).one_or_none()
     if clip is None:
         raise NotFound(f"no clip {clip_id!r} in this workspace")
     return clip
@@ -184,8 +226,9 @@ class _Draft:
     url: str
 
 
-def _prepare(app: Cliply, scope: WorkspaceScope, clip_id: str, drafts: Sequence[TargetDraft],
-             caption: str | None) -> _Draft:
+def _prepare(
+    app: Cliply, scope: WorkspaceScope, clip_id: str, drafts: Sequence[TargetDraft], caption: str | None
+) -> _Draft:
     """The clip and accounts must be this workspace's; targets without a caption get the clip's suggested
     caption + hashtags."""
     clip = _clip(scope, clip_id)
@@ -204,14 +247,31 @@ def _write(scope: WorkspaceScope, draft: _Draft, when: datetime, zone: str) -> P
     _clip(scope, draft.clip_id)
     for d in draft.drafts:
         _resolve_account(scope, d.platform, d.account_id)
-    specs = [ledger.TargetSpec(platform=d.platform, account_id=int(d.account_id), caption=d.caption or "",
-                               title=d.title or "", options=dict(d.options)) for d in draft.drafts]
-    return ledger.create_post(scope, clip_id=draft.clip_id, targets=specs, scheduled_at=when, timezone=zone,
-                              caption=draft.default)
+    specs = [
+        ledger.TargetSpec(
+            platform=d.platform,
+            account_id=int(d.account_id),
+            caption=d.caption or "",
+            title=d.title or "",
+            options=dict(d.options),
+        )
+        for d in draft.drafts
+    ]
+    return ledger.create_post(
+        scope, clip_id=draft.clip_id, targets=specs, scheduled_at=when, timezone=zone, caption=draft.default
+    )
 
 
-def create_post(app: Cliply, ref: WorkspaceRef, *, clip_id: str, drafts: Sequence[TargetDraft],
-                caption: str | None = None, at: str | None = None, tz: str | None = None) -> Created:
+def create_post(
+    app: Cliply,
+    ref: WorkspaceRef,
+    *,
+    clip_id: str,
+    drafts: Sequence[TargetDraft],
+    caption: str | None = None,
+    at: str | None = None,
+    tz: str | None = None,
+) -> Created:
     """Schedule one clip to one or more accounts at local time `at` in zone `tz` (default: now, UTC). Every
     target's text must pass its platform's rules; nothing is written otherwise."""
     when, zone = schedule_time(at, tz)
@@ -224,9 +284,18 @@ def create_post(app: Cliply, ref: WorkspaceRef, *, clip_id: str, drafts: Sequenc
         return Created(_post_view(scope, post.id), draft.suggestion)
 
 
-def bulk_create(app: Cliply, ref: WorkspaceRef, *, clip_ids: Sequence[str], drafts: Sequence[TargetDraft],
-                caption: str | None = None, at: str | None = None, tz: str | None = None, every: str = "30m",
-                progress: Callable[[Iterable[str]], Iterable[str]] = iter) -> list[dict[str, Any]]:
+def bulk_create(
+    app: Cliply,
+    ref: WorkspaceRef,
+    *,
+    clip_ids: Sequence[str],
+    drafts: Sequence[TargetDraft],
+    caption: str | None = None,
+    at: str | None = None,
+    tz: str | None = None,
+    every: str = "30m",
+    progress: Callable[[Iterable[str]], Iterable[str]] = iter,
+) -> list[dict[str, Any]]:
     """Several clips spaced `every` apart, written in one transaction: one refused clip creates none."""
     if not clip_ids:
         raise ValueError("no clips given")
@@ -247,37 +316,70 @@ def bulk_create(app: Cliply, ref: WorkspaceRef, *, clip_ids: Sequence[str], draf
 
 def _locked(scope: WorkspaceScope, post_id: str) -> tuple[Post, list[PostTarget]]:
     session, ws = scope.session, scope.workspace_id
-    post = session.scalars(select(Post).where(Post.id == post_id, Post.workspace_id == ws).with_for_update()
-                           .execution_options(populate_existing=True)).one_or_none()
+    post = session.scalars(
+        select(Post)
+        .where(Post.id == post_id, Post.workspace_id == ws)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one_or_none()
     if post is None:
         raise NotFound(f"no post {post_id!r} in this workspace")
-    targets = list(session.scalars(
-        select(PostTarget).where(PostTarget.post_id == post_id, PostTarget.workspace_id == ws).with_for_update()
-        .execution_options(populate_existing=True)))
+    targets = list(
+        session.scalars(
+            select(PostTarget)
+            .where(PostTarget.post_id == post_id, PostTarget.workspace_id == ws)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    )
     return post, targets
 
 
-def _edit_drafts(scope: WorkspaceScope, post_id: str, caption: str | None, captions: Mapping[str, str],
-                 title: str | None, *, lock: bool) -> tuple[Post, list[PostTarget], list[TargetDraft], Clip | None]:
+def _edit_drafts(
+    scope: WorkspaceScope,
+    post_id: str,
+    caption: str | None,
+    captions: Mapping[str, str],
+    title: str | None,
+    *,
+    lock: bool,
+) -> tuple[Post, list[PostTarget], list[TargetDraft], Clip | None]:
     post, targets = _locked(scope, post_id) if lock else _post(scope, post_id)
     live = [t for t in targets if t.state != "cancelled"]
     if not live or any(t.state != "scheduled" or t.attempt_started_at is not None for t in live):
         raise ledger.InvalidTransition(
-            f"post {post_id} has started or was cancelled; only scheduled posts can be edited")
+            f"post {post_id} has started or was cancelled; only scheduled posts can be edited"
+        )
     unknown = set(captions) - {t.platform for t in live}
     if unknown:
         raise ValueError(f"post {post_id} has no target on {', '.join(sorted(unknown))}")
-    drafts = [TargetDraft(t.platform, t.account_id,
-                          captions.get(t.platform, caption if caption is not None else t.caption),
-                          title if title is not None else t.title, dict(t.options or {})) for t in live]
-    clip = scope.session.scalars(select(Clip).where(Clip.id == post.clip_id,
-                                                    Clip.workspace_id == scope.workspace_id)).one_or_none()
+    drafts = [
+        TargetDraft(
+            t.platform,
+            t.account_id,
+            captions.get(t.platform, caption if caption is not None else t.caption),
+            title if title is not None else t.title,
+            dict(t.options or {}),
+        )
+        for t in live
+    ]
+    clip = scope.session.scalars(
+        select(Clip).where(Clip.id == post.clip_id, Clip.workspace_id == scope.workspace_id)
+    ).one_or_none()
     return post, live, drafts, clip
 
 
-def edit_post(app: Cliply, ref: WorkspaceRef, post_id: str, *, caption: str | None = None,
-              captions: Mapping[str, str] | None = None, title: str | None = None, at: str | None = None,
-              tz: str | None = None) -> dict[str, Any]:
+def edit_post(
+    app: Cliply,
+    ref: WorkspaceRef,
+    post_id: str,
+    *,
+    caption: str | None = None,
+    captions: Mapping[str, str] | None = None,
+    title: str | None = None,
+    at: str | None = None,
+    tz: str | None = None,
+) -> dict[str, Any]:
     """Change captions/title (re-validated per platform) and/or the time of a post that has not started.
     Refused (InvalidTransition) once any target was claimed by the publisher; the rows are locked meanwhile.
     The platform rules run between a read and a short write transaction, like create_post's."""
@@ -295,8 +397,9 @@ def edit_post(app: Cliply, ref: WorkspaceRef, post_id: str, *, caption: str | No
         return _post_view(scope, post_id)
 
 
-def _apply_edit(post: Post, live: list[PostTarget], drafts: list[TargetDraft], caption: str | None,
-                at: str | None, tz: str | None) -> None:
+def _apply_edit(
+    post: Post, live: list[PostTarget], drafts: list[TargetDraft], caption: str | None, at: str | None, tz: str | None
+) -> None:
     when = None
     if at is not None or tz is not None:
         when, zone = schedule_time(at, tz or post.timezone) if at else (post.scheduled_at, tz or post.timezone)
@@ -332,11 +435,15 @@ def publish_now(app: Cliply, ref: WorkspaceRef, post_id: str) -> dict[str, Any]:
         result = scope.session.execute(
             update(PostTarget)
             .where(PostTarget.post_id == post_id, PostTarget.workspace_id == ws, PostTarget.state == "scheduled")
-            .values(due_at=now, updated_at=now).execution_options(synchronize_session=False))
+            .values(due_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
         scope.session.execute(
-            update(Post).where(Post.id == post_id, Post.workspace_id == ws, Post.status == "scheduled")
-            .values(scheduled_at=now, updated_at=now).execution_options(synchronize_session=False))
+            update(Post)
+            .where(Post.id == post_id, Post.workspace_id == ws, Post.status == "scheduled")
+            .values(scheduled_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
         made_due = int(result.rowcount or 0)  # type: ignore[attr-defined]
         scope.session.expire_all()
         return {**_post_view(scope, post_id), "made_due": made_due}
-

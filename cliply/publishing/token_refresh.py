@@ -35,8 +35,15 @@ def reauth_due_at(account: Account) -> datetime | None:
     return account.expires_at
 
 
-def refresh_accounts(db: Database, vault: TokenVault, clients: Callable[[str], PlatformClient],
-                     notify: Callable[..., Any], *, now: datetime, limit: int = 200) -> RefreshReport:
+def refresh_accounts(
+    db: Database,
+    vault: TokenVault,
+    clients: Callable[[str], PlatformClient],
+    notify: Callable[..., Any],
+    *,
+    now: datetime,
+    limit: int = 200,
+) -> RefreshReport:
     """Refresh access tokens expiring within REFRESH_AHEAD (rotated refresh tokens stored atomically); an account
     that can't refresh (AUTH_RECONNECT) becomes reauth_required and is reported; 7 days before re-authorisation is
     due the owner is warned, once per refresh-token lifetime."""
@@ -52,8 +59,12 @@ def refresh_accounts(db: Database, vault: TokenVault, clients: Callable[[str], P
             account = repo.get(account_id)
             if account is None:
                 continue
-            who = {"account_id": account.id, "platform": account.platform, "handle": account.handle,
-                   "workspace": workspace.name}
+            who = {
+                "account_id": account.id,
+                "platform": account.platform,
+                "handle": account.handle,
+                "workspace": workspace.name,
+            }
             expires = account.expires_at
             if account.refresh_token_enc and expires is not None and expires <= now + REFRESH_AHEAD:
                 try:
@@ -64,8 +75,12 @@ def refresh_accounts(db: Database, vault: TokenVault, clients: Callable[[str], P
                     if exc.error_class is ErrorClass.AUTH_RECONNECT:
                         repo.set_status(account.id, "reauth_required", error=exc.message)
                         report.reauth_required.append(account.id)
-                        notify("reauth_required", **who, message=f"Reconnect {account.platform} account "
-                               f"{account.handle or account.external_id}: {exc.message}")
+                        notify(
+                            "reauth_required",
+                            **who,
+                            message=f"Reconnect {account.platform} account "
+                            f"{account.handle or account.external_id}: {exc.message}",
+                        )
                         continue
                     report.errors[account.id] = exc.error_class.value
                     continue
@@ -74,9 +89,13 @@ def refresh_accounts(db: Database, vault: TokenVault, clients: Callable[[str], P
                     continue
             due_at = reauth_due_at(account)
             if due_at is not None and due_at <= now + EXPIRY_WARNING and account.reauth_warned_at is None:
-                notify("reauth_due", **who, reauth_due_at=due_at,
-                       message=f"Reconnect {account.platform} account {account.handle or account.external_id} "
-                               f"before {due_at:%Y-%m-%d %H:%M} UTC or scheduled posts to it will fail.")
+                notify(
+                    "reauth_due",
+                    **who,
+                    reauth_due_at=due_at,
+                    message=f"Reconnect {account.platform} account {account.handle or account.external_id} "
+                    f"before {due_at:%Y-%m-%d %H:%M} UTC or scheduled posts to it will fail.",
+                )
                 repo.mark_reauth_warned(account.id, now)
                 report.warned.append(account.id)
     return report

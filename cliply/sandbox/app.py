@@ -18,9 +18,22 @@ from cliply.sandbox.common import Endpoint, bind
 from cliply.sandbox.state import Fault, RecordedRequest, SandboxState
 
 PLATFORMS = ("youtube", "tiktok", "instagram", "facebook", "threads", "x", "linkedin", "pinterest", "bluesky")
-_LOGGED_HEADERS = ("content-type", "content-length", "content-range", "x-upload-content-length",
-                   "x-upload-content-type", "linkedin-version", "x-restli-protocol-version", "offset", "file_offset",
-                   "x-goog-upload-command", "x-goog-upload-offset", "etag", "if-match", "authorization")
+_LOGGED_HEADERS = (
+    "content-type",
+    "content-length",
+    "content-range",
+    "x-upload-content-length",
+    "x-upload-content-type",
+    "linkedin-version",
+    "x-restli-protocol-version",
+    "offset",
+    "file_offset",
+    "x-goog-upload-command",
+    "x-goog-upload-offset",
+    "etag",
+    "if-match",
+    "authorization",
+)
 
 
 class RecordRequests:
@@ -61,13 +74,22 @@ class RecordRequests:
                 return
             recorded = True
             headers = {k.decode().lower(): v.decode(errors="replace") for k, v in scope["headers"]}
-            kept = {k: ("<redacted>" if k == "authorization" else v)
-                    for k, v in headers.items() if k in _LOGGED_HEADERS}
+            kept = {
+                k: ("<redacted>" if k == "authorization" else v) for k, v in headers.items() if k in _LOGGED_HEADERS
+            }
             platform = scope["path"].strip("/").split("/", 1)[0]
-            self.state.record_request(RecordedRequest(
-                platform, scope["method"], scope["path"], scope.get("query_string", b"").decode(), kept, size,
-                digest.hexdigest(), status,
-            ))
+            self.state.record_request(
+                RecordedRequest(
+                    platform,
+                    scope["method"],
+                    scope["path"],
+                    scope.get("query_string", b"").decode(),
+                    kept,
+                    size,
+                    digest.hexdigest(),
+                    status,
+                )
+            )
 
         async def capturing_send(message: Message) -> None:
             nonlocal status
@@ -92,8 +114,38 @@ class RecordRequests:
 async def posts(state: SandboxState, request: Request) -> Response:
     """Every accepted post, optionally of one platform and account."""
     rows = state.posts_for(request.query_params.get("platform"), request.query_params.get("account"))
-    return JSONResponse([{"platform": p.platform, "account_id": p.account_id, "post_id": p.post_id,
-                          "created_at": p.created_at.isoformat(), "payload": p.payload} for p in rows])
+    return JSONResponse(
+        [
+            {
+                "platform": p.platform,
+                "account_id": p.account_id,
+                "post_id": p.post_id,
+                "created_at": p.created_at.isoformat(),
+                "payload": p.payload,
+            }
+            for p in rows
+        ]
+    )
+
+
+async def one_post(state: SandboxState, request: Request) -> Response:
+    """One accepted post by platform and post id (or TikTok's publish_id): the link `make demo` prints, since a
+    platform-looking URL would point at a post that exists nowhere but here."""
+    platform, post_id = request.path_params["platform"], request.path_params["post_id"]
+    post = state.find_post(platform, post_id) or next(
+        (p for p in state.posts_for(platform) if p.payload.get("publish_id") == post_id), None
+    )
+    if post is None:
+        return JSONResponse({"error": f"no {platform} post {post_id!r} in this sandbox"}, status_code=404)
+    return JSONResponse(
+        {
+            "platform": post.platform,
+            "account_id": post.account_id,
+            "post_id": post.post_id,
+            "created_at": post.created_at.isoformat(),
+            "payload": post.payload,
+        }
+    )
 
 
 async def faults(state: SandboxState, request: Request) -> Response:
@@ -125,11 +177,21 @@ async def accounts(state: SandboxState, request: Request) -> Response:
     """Create an account with a ready grant (skipping the consent flow)."""
     body = await request.json()
     acct = state.add_account(body["platform"], body["account_id"], body.get("handle", ""), **body.get("extra", {}))
-    grant = state.issue_grant(acct.platform, acct.account_id, tuple(body.get("scopes", ())),
-                              access_ttl_s=float(body.get("access_ttl_s", 3600)),
-                              refresh_ttl_s=float(body.get("refresh_ttl_s", 86400 * 60)))
-    return JSONResponse({"account_id": acct.account_id, "access_token": grant.access_token,
-                         "refresh_token": grant.refresh_token, "expires_at": grant.expires_at.isoformat()})
+    grant = state.issue_grant(
+        acct.platform,
+        acct.account_id,
+        tuple(body.get("scopes", ())),
+        access_ttl_s=float(body.get("access_ttl_s", 3600)),
+        refresh_ttl_s=float(body.get("refresh_ttl_s", 86400 * 60)),
+    )
+    return JSONResponse(
+        {
+            "account_id": acct.account_id,
+            "access_token": grant.access_token,
+            "refresh_token": grant.refresh_token,
+            "expires_at": grant.expires_at.isoformat(),
+        }
+    )
 
 
 async def reset(state: SandboxState, _request: Request) -> Response:
@@ -143,6 +205,7 @@ async def health(state: SandboxState, _request: Request) -> Response:
 
 CONTROLS = [
     Endpoint("/_sandbox/posts", posts),
+    Endpoint("/_sandbox/posts/{platform}/{post_id:path}", one_post),
     Endpoint("/_sandbox/faults", faults, ("GET", "POST", "DELETE")),
     Endpoint("/_sandbox/clock", clock, ("POST",)),
     Endpoint("/_sandbox/accounts", accounts, ("POST",)),

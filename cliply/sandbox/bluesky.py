@@ -36,8 +36,12 @@ def _err(status: int, error: str, message: str, headers: dict[str, str] | None =
 
 
 def _ratelimit_headers(limit: int, retry_after_s: float, now: float, policy: str) -> dict[str, str]:
-    return {"RateLimit-Limit": str(limit), "RateLimit-Remaining": "0", "RateLimit-Reset": str(int(now + retry_after_s)),
-            "RateLimit-Policy": policy}
+    return {
+        "RateLimit-Limit": str(limit),
+        "RateLimit-Remaining": "0",
+        "RateLimit-Reset": str(int(now + retry_after_s)),
+        "RateLimit-Policy": policy,
+    }
 
 
 class Errors:
@@ -48,12 +52,20 @@ class Errors:
         return _err(400, "ExpiredToken", "Token has expired")
 
     def rate_limited(self, retry_after_s: float) -> Response:
-        return _err(429, "RateLimitExceeded", "Rate Limit Exceeded",
-                    _ratelimit_headers(3000, retry_after_s, self.state.clock.timestamp(), "3000;w=300"))
+        return _err(
+            429,
+            "RateLimitExceeded",
+            "Rate Limit Exceeded",
+            _ratelimit_headers(3000, retry_after_s, self.state.clock.timestamp(), "3000;w=300"),
+        )
 
     def quota_exhausted(self, retry_after_s: float) -> Response:
-        return _err(429, "UploadLimitExceeded", "You have exceeded the daily video upload limit",
-                    _ratelimit_headers(DAILY_VIDEOS, retry_after_s, self.state.clock.timestamp(), "25;w=86400"))
+        return _err(
+            429,
+            "UploadLimitExceeded",
+            "You have exceeded the daily video upload limit",
+            _ratelimit_headers(DAILY_VIDEOS, retry_after_s, self.state.clock.timestamp(), "25;w=86400"),
+        )
 
     def server_error(self, status: int) -> Response:
         return _err(status, "InternalServerError", "Internal Server Error")
@@ -109,9 +121,15 @@ async def authed(state: SandboxState, request: Request, operation: str) -> Grant
 
 def session_body(state: SandboxState, grant: Grant) -> dict[str, Any]:
     acct = state.account(P, grant.account_id)
-    return {"did": acct.account_id, "handle": acct.handle, "accessJwt": grant.access_token,
-            "refreshJwt": grant.refresh_token, "active": True, "email": f"{acct.handle}@example.test",
-            "emailConfirmed": True}
+    return {
+        "did": acct.account_id,
+        "handle": acct.handle,
+        "accessJwt": grant.access_token,
+        "refreshJwt": grant.refresh_token,
+        "active": True,
+        "email": f"{acct.handle}@example.test",
+        "emailConfirmed": True,
+    }
 
 
 def new_session(state: SandboxState, did: str) -> Grant:
@@ -237,8 +255,9 @@ async def job_status(state: SandboxState, request: Request) -> Response:
         if job["fails"]:
             status.update(state="JOB_STATE_FAILED", error="Video is not supported")
         else:
-            status.update(state="JOB_STATE_COMPLETED", progress=100,
-                          blob=store_blob(state, job["did"], job["data"], "video/mp4"))
+            status.update(
+                state="JOB_STATE_COMPLETED", progress=100, blob=store_blob(state, job["did"], job["data"], "video/mp4")
+            )
     return JSONResponse({"jobStatus": status})
 
 
@@ -301,14 +320,24 @@ async def create_record(state: SandboxState, request: Request) -> Response:
         return Errors(state).server_error(500)  # what the real PDS (0.5.x) answers for a taken rkey
     wait = state.hit_limit(P, did, "creates1h", CREATES_PER_HOUR, 3600)
     if wait is not None:
-        return _err(429, "RateLimitExceeded", "Rate Limit Exceeded",
-                    _ratelimit_headers(5000, wait, state.clock.timestamp(), "5000;w=3600"))
+        return _err(
+            429,
+            "RateLimitExceeded",
+            "Rate Limit Exceeded",
+            _ratelimit_headers(5000, wait, state.clock.timestamp(), "5000;w=3600"),
+        )
     cid = cid_for(repr(body["record"]).encode(), 0x71)
     objs(state)["records"][uri] = {"cid": cid, "value": body["record"]}
     state.record_post(P, did, uri, body["record"])
     await after_commit(state, P, "createRecord")
-    return JSONResponse({"uri": uri, "cid": cid, "commit": {"cid": cid_for(uri.encode(), 0x71), "rev": _tid()},
-                         "validationStatus": "valid"})
+    return JSONResponse(
+        {
+            "uri": uri,
+            "cid": cid,
+            "commit": {"cid": cid_for(uri.encode(), 0x71), "rev": _tid()},
+            "validationStatus": "valid",
+        }
+    )
 
 
 async def get_record(state: SandboxState, request: Request) -> Response:
@@ -327,10 +356,17 @@ async def get_record(state: SandboxState, request: Request) -> Response:
 def post_view(state: SandboxState, uri: str, post: Any) -> dict[str, Any]:
     m = state.metrics(post)
     acct = state.account(P, post.account_id)
-    return {"uri": uri, "cid": objs(state)["records"][uri]["cid"],
-            "author": {"did": acct.account_id, "handle": acct.handle}, "record": post.payload,
-            "likeCount": m["likes"], "repostCount": m["shares"], "replyCount": m["comments"],
-            "quoteCount": m["shares"] // 4, "indexedAt": post.created_at.isoformat()}
+    return {
+        "uri": uri,
+        "cid": objs(state)["records"][uri]["cid"],
+        "author": {"did": acct.account_id, "handle": acct.handle},
+        "record": post.payload,
+        "likeCount": m["likes"],
+        "repostCount": m["shares"],
+        "replyCount": m["comments"],
+        "quoteCount": m["shares"] // 4,
+        "indexedAt": post.created_at.isoformat(),
+    }
 
 
 async def get_posts(state: SandboxState, request: Request) -> Response:

@@ -15,8 +15,17 @@ from starlette.routing import BaseRoute, Route
 from cliply.sandbox.state import Fault, Grant, RecordedPost, SandboxState
 
 PRE_COMMIT = frozenset(
-    {"error", "rate_limit", "quota", "slow", "timeout", "expired_token", "media_fetch_failed", "content_rejected",
-     "duplicate"}
+    {
+        "error",
+        "rate_limit",
+        "quota",
+        "slow",
+        "timeout",
+        "expired_token",
+        "media_fetch_failed",
+        "content_rejected",
+        "duplicate",
+    }
 )
 
 
@@ -35,8 +44,10 @@ class Endpoint:
 
 def bind(state: SandboxState, table: Iterable[Endpoint]) -> list[BaseRoute]:
     """Starlette routes for a route table, each handler given the sandbox state."""
-    return [Route(e.path, _bound(e.handler, state), methods=list(e.methods), name=e.name or e.handler.__name__)
-            for e in table]
+    return [
+        Route(e.path, _bound(e.handler, state), methods=list(e.methods), name=e.name or e.handler.__name__)
+        for e in table
+    ]
 
 
 def _bound(handler: Handler, state: SandboxState) -> Callable[[Request], Awaitable[Response]]:
@@ -89,8 +100,9 @@ async def pre_faults(state: SandboxState, platform: str, operation: str, errors:
     return await _respond(fault, errors)
 
 
-async def faulted(state: SandboxState, platform: str, operation: str, errors: ErrorEnvelopes,
-                  grant: Grant | Response) -> Grant | Response:
+async def faulted(
+    state: SandboxState, platform: str, operation: str, errors: ErrorEnvelopes, grant: Grant | Response
+) -> Grant | Response:
     """The usual handler preamble: an authentication failure as is, else a scripted pre-commit fault for
     `operation`, else the grant."""
     if isinstance(grant, Response):
@@ -124,7 +136,7 @@ async def _respond(fault: Fault, errors: ErrorEnvelopes) -> Response | None:
 
 
 async def after_commit(state: SandboxState, platform: str, operation: str) -> None:
-    """"lost_response": the operation HAS committed, then the response is held past the client's timeout."""
+    """ "lost_response": the operation HAS committed, then the response is held past the client's timeout."""
     fault = state.take_fault(platform, operation, frozenset({"lost_response"}))
     if fault is not None:
         await asyncio.sleep(fault.delay_s or 30.0)
@@ -146,7 +158,8 @@ async def multipart_fields(request: Request) -> list[tuple[str, bytes, str | Non
         return None
     raw = await request.body()
     msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        b"Content-Type: " + ctype.encode("latin-1") + b"\r\n\r\n" + raw)
+        b"Content-Type: " + ctype.encode("latin-1") + b"\r\n\r\n" + raw
+    )
     if not msg.is_multipart():
         return None
     parts: list[tuple[str, bytes, str | None]] = []

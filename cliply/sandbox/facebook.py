@@ -38,13 +38,22 @@ def _exchange(state: SandboxState, params: dict[str, str]) -> Grant | Response:
 
 
 # GET /oauth/access_token redeems a code when grant_type is not fb_exchange_token.
-OAUTH = meta_oauth(ERRORS, "/{ver}/dialog/oauth", "/{ver}/oauth/access_token", token_methods=("GET",),
-                   code_grant_type=None, extra_grants=(("fb_exchange_token", _exchange),), token_type="bearer",
-                   expires_in="remaining", scope_field=None)
+OAUTH = meta_oauth(
+    ERRORS,
+    "/{ver}/dialog/oauth",
+    "/{ver}/oauth/access_token",
+    token_methods=("GET",),
+    code_grant_type=None,
+    extra_grants=(("fb_exchange_token", _exchange),),
+    token_type="bearer",
+    expires_in="remaining",
+    scope_field=None,
+)
 
 
 def pages_of(state: SandboxState, user: str) -> list[dict[str, Any]]:
     """Every sandbox user manages one Page."""
+
     def one_page() -> list[dict[str, Any]]:
         return [{"id": state.new_id("", 15), "name": f"{user} Page", "tasks": ["CREATE_CONTENT", "ANALYZE"]}]
 
@@ -102,11 +111,22 @@ async def video_reels(state: SandboxState, request: Request) -> Response:
 def start_reel(state: SandboxState, grant: Grant, page: str, ver: str) -> Response:
     vid = state.new_id("", 16)
     with state.lock:
-        state.objects[vid] = {"kind": "fb_video", "page": page, "size": None, "received": 0, "sha": None,
-                              "fails": processing_fails(state, P), "bad": False, "finished": False,
-                              "polls_after_finish": 0, "created": state.clock.now(), "description": ""}
-    return graph_of(state).ok(grant, {"video_id": vid,
-                                      "upload_url": f"https://rupload.facebook.com/video-upload/{ver}/{vid}"})
+        state.objects[vid] = {
+            "kind": "fb_video",
+            "page": page,
+            "size": None,
+            "received": 0,
+            "sha": None,
+            "fails": processing_fails(state, P),
+            "bad": False,
+            "finished": False,
+            "polls_after_finish": 0,
+            "created": state.clock.now(),
+            "description": "",
+        }
+    return graph_of(state).ok(
+        grant, {"video_id": vid, "upload_url": f"https://rupload.facebook.com/video-upload/{ver}/{vid}"}
+    )
 
 
 def _finish_refusal(state: SandboxState, obj: dict[str, Any], page: str, video_state: str) -> Response | None:
@@ -131,8 +151,12 @@ async def finish_reel(state: SandboxState, grant: Grant, page: str, params: dict
     with state.lock:
         if (refusal := _finish_refusal(state, obj, page, params["video_state"])) is not None:
             return refusal
-        obj.update(finished=True, description=params.get("description", ""), state=params["video_state"],
-                   finished_at=state.clock.now())
+        obj.update(
+            finished=True,
+            description=params.get("description", ""),
+            state=params["video_state"],
+            finished_at=state.clock.now(),
+        )
         if params["video_state"] == "PUBLISHED" and not (obj["fails"] or obj["bad"]):
             state.record_post(P, page, params["video_id"], {"description": obj["description"]})
     await after_commit(state, P, "finish")
@@ -140,8 +164,10 @@ async def finish_reel(state: SandboxState, grant: Grant, page: str, params: dict
 
 
 def list_reels(state: SandboxState, grant: Grant, page: str) -> Response:
-    rows = [{"id": p.post_id, "description": p.payload.get("description", ""), "created_time": iso(p.created_at)}
-            for p in newest_posts(state, P, page)]
+    rows = [
+        {"id": p.post_id, "description": p.payload.get("description", ""), "created_time": iso(p.created_at)}
+        for p in newest_posts(state, P, page)
+    ]
     return graph_of(state).ok(grant, {"data": rows[:25], "paging": {}})
 
 
@@ -163,8 +189,9 @@ def status_of(obj: dict[str, Any]) -> dict[str, Any]:
         "publishing_phase": {"status": _publishing_phase(obj, failed)},
     }
     if failed and uploaded:
-        body["processing_phase"]["errors"] = [{"code": 1363008 if obj["bad"] else 1363019,
-                                               "message": "Video processing failed"}]
+        body["processing_phase"]["errors"] = [
+            {"code": 1363008 if obj["bad"] else 1363019, "message": "Video processing failed"}
+        ]
     return body
 
 
@@ -186,11 +213,16 @@ async def node(state: SandboxState, request: Request) -> Response:
 
 
 def reel_metrics(m: dict[str, int]) -> dict[str, Any]:
-    return {"fb_reels_total_plays": m["views"], "blue_reels_play_count": m["views"],
-            "post_impressions_unique": m["reach"],
-            "post_video_likes_by_reaction_type": {"REACTION_LIKE": m["likes"] - m["likes"] // 5,
-                                                  "REACTION_LOVE": m["likes"] // 5},
-            "post_video_social_actions": {"COMMENT": m["comments"], "SHARE": m["shares"]}}
+    return {
+        "fb_reels_total_plays": m["views"],
+        "blue_reels_play_count": m["views"],
+        "post_impressions_unique": m["reach"],
+        "post_video_likes_by_reaction_type": {
+            "REACTION_LIKE": m["likes"] - m["likes"] // 5,
+            "REACTION_LOVE": m["likes"] // 5,
+        },
+        "post_video_social_actions": {"COMMENT": m["comments"], "SHARE": m["shares"]},
+    }
 
 
 async def insights(state: SandboxState, request: Request) -> Response:
@@ -206,20 +238,23 @@ async def insights(state: SandboxState, request: Request) -> Response:
     wanted = [x for x in params.get("metric", ",".join(values)).split(",") if x]
     if any(x not in values for x in wanted):
         return ERRORS.bad_param(f"metric must be one of {sorted(values)}")
-    return graph.ok(grant, {"data": [{"name": x, "period": "lifetime", "values": [{"value": values[x]}]}
-                                     for x in wanted]})
+    return graph.ok(
+        grant, {"data": [{"name": x, "period": "lifetime", "values": [{"value": values[x]}]} for x in wanted]}
+    )
 
 
 # ---- rupload.facebook.com --------------------------------------------------------------------------------------------
 def _rupload_error(status: int, type_: str, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"debug_info": {"retriable": False, "type": type_, "message": message, **extra}},
-                        status_code=status)
+    return JSONResponse(
+        {"debug_info": {"retriable": False, "type": type_, "message": message, **extra}}, status_code=status
+    )
 
 
 def _append_bytes(obj: dict[str, Any], offset: int, size: int, body: bytes) -> Response:
     if offset != obj["received"] or obj["size"] not in (None, size):
-        return _rupload_error(400, "ProcessingFailedError", "Start offset does not match the bytes received",
-                              start_offset=obj["received"])
+        return _rupload_error(
+            400, "ProcessingFailedError", "Start offset does not match the bytes received", start_offset=obj["received"]
+        )
     obj["size"] = size
     if offset == 0:
         obj["head"] = body[:8]
@@ -238,8 +273,9 @@ async def rupload(state: SandboxState, request: Request) -> Response:
     if obj is None:
         return _rupload_error(400, "NotFoundException", "Unknown video id")
     if request.method == "GET":
-        return JSONResponse({"id": request.path_params["video_id"], "offset": obj["received"],
-                             "file_size": obj["size"]})
+        return JSONResponse(
+            {"id": request.path_params["video_id"], "offset": obj["received"], "file_size": obj["size"]}
+        )
     body = await request.body()
     if (fault := await pre_faults(state, P, "upload", ERRORS)) is not None:
         return fault

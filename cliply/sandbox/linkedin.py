@@ -38,16 +38,31 @@ REFRESH_TTL = 365 * 86400
 PART_SIZE = 4 * 1024 * 1024
 MIN_BYTES, MAX_BYTES = 75 * 1024, 500 * 1024 * 1024
 DAILY_POSTS = 150  # per member per UTC day (LinkedIn does not publish it; Ayrshare cites 150)
-SCOPES = {"openid", "profile", "email", "w_member_social", "r_member_postAnalytics", "w_organization_social",
-          "r_organization_social"}
+SCOPES = {
+    "openid",
+    "profile",
+    "email",
+    "w_member_social",
+    "r_member_postAnalytics",
+    "w_organization_social",
+    "r_organization_social",
+}
 RESERVED = set("\\|{}@[]()<>#*_~")
-ANALYTICS = {"IMPRESSION": "impressions", "MEMBERS_REACHED": "reach", "RESHARE": "shares", "REACTION": "likes",
-             "COMMENT": "comments"}
+ANALYTICS = {
+    "IMPRESSION": "impressions",
+    "MEMBERS_REACHED": "reach",
+    "RESHARE": "shares",
+    "REACTION": "likes",
+    "COMMENT": "comments",
+}
 
 
 def _error(status: int, code: str, message: str, service_code: int = 0, **headers: str) -> JSONResponse:
-    return JSONResponse({"status": status, "serviceErrorCode": service_code, "code": code, "message": message},
-                        status_code=status, headers=headers)
+    return JSONResponse(
+        {"status": status, "serviceErrorCode": service_code, "code": code, "message": message},
+        status_code=status,
+        headers=headers,
+    )
 
 
 class Errors:
@@ -55,12 +70,18 @@ class Errors:
         return _error(401, "EXPIRED_ACCESS_TOKEN", "The token used in the request has expired", 65601)
 
     def rate_limited(self, retry_after_s: float) -> Response:
-        return _error(429, "TOO_MANY_REQUESTS", "Resource level throttle limit reached", 101,
-                      **{"Retry-After": str(int(retry_after_s))})
+        return _error(
+            429,
+            "TOO_MANY_REQUESTS",
+            "Resource level throttle limit reached",
+            101,
+            **{"Retry-After": str(int(retry_after_s))},
+        )
 
     def quota_exhausted(self, retry_after_s: float) -> Response:
-        return _error(429, "TOO_MANY_REQUESTS", "Resource level throttle 1 Day limit for calls to this resource "
-                      "is reached.", 101)
+        return _error(
+            429, "TOO_MANY_REQUESTS", "Resource level throttle 1 Day limit for calls to this resource is reached.", 101
+        )
 
     def server_error(self, status: int) -> Response:
         return _error(status, "INTERNAL_SERVER_ERROR", "Internal Server Error", 0)
@@ -77,11 +98,22 @@ class Errors:
 
 E = Errors()
 OAUTH = oauth.OAuthVariant(
-    platform=P, authorize_path="/oauth/v2/authorization", token_path="/oauth/v2/accessToken",
-    errors=oauth.Rfc6749Errors(), fault_errors=lambda _state: E, scope_separators=" ", known_scopes=frozenset(SCOPES),
-    pkce="ignored", secret_required=True, invalid_client="Client authentication failed", access_ttl_s=ACCESS_TTL,
+    platform=P,
+    authorize_path="/oauth/v2/authorization",
+    token_path="/oauth/v2/accessToken",
+    errors=oauth.Rfc6749Errors(),
+    fault_errors=lambda _state: E,
+    scope_separators=" ",
+    known_scopes=frozenset(SCOPES),
+    pkce="ignored",
+    secret_required=True,
+    invalid_client="Client authentication failed",
+    access_ttl_s=ACCESS_TTL,
     # Refresh tokens for approved partners only, never rotated: their 365 days are not extended by refreshing.
-    refresh_ttl_s=REFRESH_TTL, refresh_policy="partner_client", rotate_refresh=False, scope_joiner=",",
+    refresh_ttl_s=REFRESH_TTL,
+    refresh_policy="partner_client",
+    rotate_refresh=False,
+    scope_joiner=",",
     refresh_expires_in=("refresh_token_expires_in", "remaining"),
 )
 
@@ -100,8 +132,6 @@ def little_text(commentary: str) -> str:
     return commentary
 
 
-
-
 def objs(state: SandboxState) -> dict[str, Any]:
     return table(state, P)
 
@@ -114,8 +144,12 @@ def check_headers(state: SandboxState, request: Request) -> Response | None:
     """The /rest API wants LinkedIn-Version (YYYYMM, active for 12 months) and Rest.li protocol 2.0.0."""
     version = request.headers.get("linkedin-version", "")
     if not re.fullmatch(r"\d{6}", version):
-        return _error(400, "VERSION_MISSING", "A version must be present. Please specify a version by adding "
-                      "the LinkedIn-Version header.", 0)
+        return _error(
+            400,
+            "VERSION_MISSING",
+            "A version must be present. Please specify a version by adding the LinkedIn-Version header.",
+            0,
+        )
     now = state.clock.now()
     current = now.year * 12 + now.month
     asked = int(version[:4]) * 12 + int(version[4:])
@@ -151,8 +185,9 @@ async def videos_action(state: SandboxState, request: Request) -> Response:
     action = request.query_params.get("action")
     if action not in ("initializeUpload", "finalizeUpload"):
         return _error(400, "ILLEGAL_ARGUMENT", "unknown action", 100)
-    grant = await authed(state, request, "initialize" if action == "initializeUpload" else "finalize",
-                         "w_member_social")
+    grant = await authed(
+        state, request, "initialize" if action == "initializeUpload" else "finalize", "w_member_social"
+    )
     if not isinstance(grant, Grant):
         return grant
     body = await request.json()
@@ -171,14 +206,32 @@ def initialize(state: SandboxState, request: Request, grant: Grant, body: dict[s
     vid = state.new_id("urn:li:video:D4E")
     origin = f"{request.url.scheme}://{request.url.netloc}"
     parts = [(first, min(first + PART_SIZE, size) - 1) for first in range(0, size, PART_SIZE)]
-    instructions = [{"uploadUrl": f"{origin}/{P}/dms-uploads/{vid}/{i}?ca=vector_feedshare&sync=0",
-                     "firstByte": a, "lastByte": b} for i, (a, b) in enumerate(parts)]
+    instructions = [
+        {"uploadUrl": f"{origin}/{P}/dms-uploads/{vid}/{i}?ca=vector_feedshare&sync=0", "firstByte": a, "lastByte": b}
+        for i, (a, b) in enumerate(parts)
+    ]
     upload_token = state.new_id("ut_")
-    objs(state)[vid] = {"owner": person(grant), "size": size, "parts": parts, "etags": [None] * len(parts),
-                        "token": upload_token, "status": "WAITING_UPLOAD", "polls": 0, "fails": False}
+    objs(state)[vid] = {
+        "owner": person(grant),
+        "size": size,
+        "parts": parts,
+        "etags": [None] * len(parts),
+        "token": upload_token,
+        "status": "WAITING_UPLOAD",
+        "polls": 0,
+        "fails": False,
+    }
     expires = int((state.clock.now() + timedelta(hours=24)).timestamp() * 1000)
-    return JSONResponse({"value": {"uploadUrlsExpireAt": expires, "video": vid,
-                                   "uploadInstructions": instructions, "uploadToken": upload_token}})
+    return JSONResponse(
+        {
+            "value": {
+                "uploadUrlsExpireAt": expires,
+                "video": vid,
+                "uploadInstructions": instructions,
+                "uploadToken": upload_token,
+            }
+        }
+    )
 
 
 async def upload_part(state: SandboxState, request: Request) -> Response:
@@ -290,10 +343,20 @@ async def list_posts(state: SandboxState, request: Request) -> Response:
         return _error(400, "ILLEGAL_ARGUMENT", "q=author with the member's URN is required", 100)
     count = min(int(q.get("count", "10")), 100)
     mine = newest_posts(state, P, grant.account_id)[:count]
-    return JSONResponse({"elements": [{**p.payload, "id": p.post_id,
-                                       "createdAt": int(p.created_at.timestamp() * 1000),
-                                       "publishedAt": int(p.created_at.timestamp() * 1000)} for p in mine],
-                         "paging": {"start": 0, "count": count, "links": []}})
+    return JSONResponse(
+        {
+            "elements": [
+                {
+                    **p.payload,
+                    "id": p.post_id,
+                    "createdAt": int(p.created_at.timestamp() * 1000),
+                    "publishedAt": int(p.created_at.timestamp() * 1000),
+                }
+                for p in mine
+            ],
+            "paging": {"start": 0, "count": count, "links": []},
+        }
+    )
 
 
 async def analytics(state: SandboxState, request: Request) -> Response:
@@ -308,8 +371,13 @@ async def analytics(state: SandboxState, request: Request) -> Response:
     post = state.find_post(P, m.group(2))
     if post is None or post.account_id != grant.account_id:
         return _error(404, "NOT_FOUND", "post not found", 0)
-    return JSONResponse({"elements": [{"count": state.metrics(post)[metric], "metricType": q["queryType"],
-                                       "entity": {m.group(1): m.group(2)}}]})
+    return JSONResponse(
+        {
+            "elements": [
+                {"count": state.metrics(post)[metric], "metricType": q["queryType"], "entity": {m.group(1): m.group(2)}}
+            ]
+        }
+    )
 
 
 TABLE = [

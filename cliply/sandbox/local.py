@@ -33,8 +33,11 @@ class LocalSandbox:
         self.state = state or SandboxState()
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self._server = uvicorn.Server(uvicorn.Config(create_app(self.state), host="127.0.0.1", port=self.port,
-                                                     log_level="warning", lifespan="off"))
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(self.state), host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+            )
+        )
         self._thread = threading.Thread(target=self._server.run, name="cliply-sandbox", daemon=True)
         self._start_timeout_s = start_timeout_s
 
@@ -47,8 +50,9 @@ class LocalSandbox:
             time.sleep(0.05)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=15)
 
@@ -57,8 +61,12 @@ class LocalSandbox:
         env: dict[str, str] = {}
         for p in PLATFORMS:
             key = f"CLIPLY_{p.upper()}"
-            env |= {f"{key}_BASE_URL": f"{self.base_url}/{p}", f"{key}_CLIENT_ID": f"cliply-{p}",
-                    f"{key}_CLIENT_SECRET": CLIENT_SECRET, f"{key}_POLL_INTERVAL_S": str(poll_interval_s)}
+            env |= {
+                f"{key}_BASE_URL": f"{self.base_url}/{p}",
+                f"{key}_CLIENT_ID": f"cliply-{p}",
+                f"{key}_CLIENT_SECRET": CLIENT_SECRET,
+                f"{key}_POLL_INTERVAL_S": str(poll_interval_s),
+            }
         return env
 
     def consent(self, authorization_url: str, account: str) -> str:
@@ -72,7 +80,9 @@ class LocalSandbox:
     def create_bluesky_account(self, name: str) -> tuple[str, str]:
         """A Bluesky account on the sandbox PDS; returns (handle, app password)."""
         handle = f"{name}.test"
-        httpx.post(f"{self.base_url}/bluesky/xrpc/com.atproto.server.createAccount",
-                   json={"handle": handle, "password": BLUESKY_APP_PASSWORD, "email": f"{name}@example.com"},
-                   timeout=10).raise_for_status()
+        httpx.post(
+            f"{self.base_url}/bluesky/xrpc/com.atproto.server.createAccount",
+            json={"handle": handle, "password": BLUESKY_APP_PASSWORD, "email": f"{name}@example.com"},
+            timeout=10,
+        ).raise_for_status()
         return handle, BLUESKY_APP_PASSWORD

@@ -42,11 +42,24 @@ class MetaErrors:
     content: tuple[int, int | None] = (352, 2207026)
     media_fetch: tuple[int, int | None] = (9004, 2207052)
 
-    def error(self, status: int, code: int, subcode: int | None = None, *, message: str = "",
-              type_: str = "OAuthException", transient: bool = False,
-              headers: dict[str, str] | None = None) -> JSONResponse:
-        body: dict[str, Any] = {"message": message or f"({code}) request failed", "type": type_, "code": code,
-                                "is_transient": transient, "fbtrace_id": secrets.token_urlsafe(8)}
+    def error(
+        self,
+        status: int,
+        code: int,
+        subcode: int | None = None,
+        *,
+        message: str = "",
+        type_: str = "OAuthException",
+        transient: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> JSONResponse:
+        body: dict[str, Any] = {
+            "message": message or f"({code}) request failed",
+            "type": type_,
+            "code": code,
+            "is_transient": transient,
+            "fbtrace_id": secrets.token_urlsafe(8),
+        }
         if subcode is not None:
             body["error_subcode"] = subcode
         return JSONResponse({"error": body}, status_code=status, headers=headers)
@@ -65,8 +78,12 @@ class MetaErrors:
 
     def rate_limited(self, retry_after_s: float) -> Response:
         minutes = max(1, math.ceil(retry_after_s / 60))
-        return self.error(400, self.rate_code, message="Application request limit reached",
-                          headers=usage_headers("sandbox", 100, minutes))
+        return self.error(
+            400,
+            self.rate_code,
+            message="Application request limit reached",
+            headers=usage_headers("sandbox", 100, minutes),
+        )
 
     def quota_exhausted(self, retry_after_s: float) -> Response:
         return self.error(400, self.quota[0], self.quota[1], message="The account has reached its publishing limit")
@@ -94,7 +111,7 @@ def meta_token(request: Request, form: dict[str, str] | None = None) -> str | No
     auth = request.headers.get("authorization", "")
     for scheme in ("bearer ", "oauth "):
         if auth.lower().startswith(scheme):
-            return auth[len(scheme):].strip()
+            return auth[len(scheme) :].strip()
     return request.query_params.get("access_token") or (form or {}).get("access_token")
 
 
@@ -123,8 +140,9 @@ class Graph:
             known = self.state.grants.get(token or "")
         return self.errors.auth_expired() if known and known.platform == self.platform else self.errors.invalid_token()
 
-    async def gate(self, request: Request, operation: str, params: dict[str, str],
-                   scope: str | None = None) -> Grant | Response:
+    async def gate(
+        self, request: Request, operation: str, params: dict[str, str], scope: str | None = None
+    ) -> Grant | Response:
         grant = self.grant_for(meta_token(request, params))
         if isinstance(grant, Response):
             return grant
@@ -137,14 +155,31 @@ class Graph:
 
     def ok(self, grant: Grant, data: Any, status: int = 200) -> JSONResponse:
         used = self.state.window_usage(self.platform, grant.account_id, "calls", 3600)
-        return JSONResponse(data, status_code=status,
-                            headers=usage_headers(grant.account_id, used * 100 // CALLS_PER_HOUR, kind=self.kind))
+        return JSONResponse(
+            data,
+            status_code=status,
+            headers=usage_headers(grant.account_id, used * 100 // CALLS_PER_HOUR, kind=self.kind),
+        )
 
     # ---- tokens beyond the code redemption (oauth.py serves that) ----------------------------------------------------
-    def issue(self, account_id: str, scopes: tuple[str, ...], kind: str, ttl_s: float, client_id: str = "",
-              family: str | None = None) -> Grant:
-        grant = self.state.issue_grant(self.platform, account_id, scopes, access_ttl_s=ttl_s, refresh_ttl_s=None,
-                                       client_id=client_id, family=family)
+    def issue(
+        self,
+        account_id: str,
+        scopes: tuple[str, ...],
+        kind: str,
+        ttl_s: float,
+        client_id: str = "",
+        family: str | None = None,
+    ) -> Grant:
+        grant = self.state.issue_grant(
+            self.platform,
+            account_id,
+            scopes,
+            access_ttl_s=ttl_s,
+            refresh_ttl_s=None,
+            client_id=client_id,
+            family=family,
+        )
         remember_token(self.state, grant, kind)
         return grant
 
@@ -199,11 +234,21 @@ def meta_oauth(errors: MetaErrors, authorize_path: str, token_path: str, **shape
     """Meta's code flow: code → short-lived (1 h) user token, client secret in the parameters, no PKCE, no refresh
     token (long-lived tokens come from a separate exchange)."""
     return OAuthVariant(
-        platform=errors.platform, authorize_path=authorize_path, token_path=token_path,
-        errors=MetaOAuthErrors(errors), response_type_default="code",
-        authorize_invalid="client_id, redirect_uri and response_type=code are required", scope_separators=", ",
-        pkce="ignored", secret_required=True, refresh_grant_type=None, refresh_policy="never",
-        access_ttl_s=SHORT_TTL_S, on_issue=partial(remember_token, kind="short"), **shape)
+        platform=errors.platform,
+        authorize_path=authorize_path,
+        token_path=token_path,
+        errors=MetaOAuthErrors(errors),
+        response_type_default="code",
+        authorize_invalid="client_id, redirect_uri and response_type=code are required",
+        scope_separators=", ",
+        pkce="ignored",
+        secret_required=True,
+        refresh_grant_type=None,
+        refresh_policy="never",
+        access_ttl_s=SHORT_TTL_S,
+        on_issue=partial(remember_token, kind="short"),
+        **shape,
+    )
 
 
 def iso(dt: datetime) -> str:
@@ -305,8 +350,9 @@ def _later_failure(spec: ContainerSpec, state: SandboxState) -> str | None:
     return "processing" if processing_fails(state, spec.platform) else None
 
 
-async def create_container(spec: ContainerSpec, state: SandboxState, request: Request, user: str,
-                           params: dict[str, str]) -> Response:
+async def create_container(
+    spec: ContainerSpec, state: SandboxState, request: Request, user: str, params: dict[str, str]
+) -> Response:
     graph = spec.graph(state)
     grant = await graph.gate(request, "create", params, spec.publish_scope)
     if isinstance(grant, Response):
@@ -321,9 +367,18 @@ async def create_container(spec: ContainerSpec, state: SandboxState, request: Re
     error = error or _later_failure(spec, state)
     cid = state.new_id("", 17)
     with state.lock:
-        state.objects[cid] = {"kind": "container", "platform": spec.platform, "account": user,
-                              "status": "IN_PROGRESS", "error": error, "polls": 0, "created": state.clock.timestamp(),
-                              "text": params.get(spec.text_field, ""), "params": params, "media_id": None}
+        state.objects[cid] = {
+            "kind": "container",
+            "platform": spec.platform,
+            "account": user,
+            "status": "IN_PROGRESS",
+            "error": error,
+            "polls": 0,
+            "created": state.clock.timestamp(),
+            "text": params.get(spec.text_field, ""),
+            "params": params,
+            "media_id": None,
+        }
     return graph.ok(grant, {"id": cid})
 
 
@@ -337,22 +392,28 @@ def _unpublishable(spec: ContainerSpec, status: str) -> Response | None:
     return None
 
 
-def _commit_publish(spec: ContainerSpec, state: SandboxState, user: str, obj: dict[str, Any],
-                    creation_id: str) -> str:
+def _commit_publish(spec: ContainerSpec, state: SandboxState, user: str, obj: dict[str, Any], creation_id: str) -> str:
     """Turn a FINISHED container into a media object and record the post; returns the media id."""
     acct = state.account(spec.platform, user)
     media_id = state.new_id("", 17)
     shortcode = secrets.token_urlsafe(8).replace("-", "a").replace("_", "b")[:11]
     obj["status"], obj["media_id"] = "PUBLISHED", media_id
-    state.objects[media_id] = {"kind": "media", "platform": spec.platform, "account": user, "container": obj,
-                               "shortcode": shortcode, "text": obj["text"],
-                               "permalink": spec.permalink(acct.handle, shortcode)}
+    state.objects[media_id] = {
+        "kind": "media",
+        "platform": spec.platform,
+        "account": user,
+        "container": obj,
+        "shortcode": shortcode,
+        "text": obj["text"],
+        "permalink": spec.permalink(acct.handle, shortcode),
+    }
     state.record_post(spec.platform, user, media_id, {"container_id": creation_id, **obj["params"]})
     return media_id
 
 
-async def publish_container(spec: ContainerSpec, state: SandboxState, request: Request, user: str,
-                            params: dict[str, str]) -> Response:
+async def publish_container(
+    spec: ContainerSpec, state: SandboxState, request: Request, user: str, params: dict[str, str]
+) -> Response:
     graph = spec.graph(state)
     grant = await graph.gate(request, "publish", params, spec.publish_scope)
     if isinstance(grant, Response):
@@ -372,20 +433,23 @@ async def publish_container(spec: ContainerSpec, state: SandboxState, request: R
     return graph.ok(grant, {"id": media_id})
 
 
-async def publishing_limit(spec: ContainerSpec, state: SandboxState, request: Request, user: str,
-                           params: dict[str, str]) -> Response:
+async def publishing_limit(
+    spec: ContainerSpec, state: SandboxState, request: Request, user: str, params: dict[str, str]
+) -> Response:
     graph = spec.graph(state)
     grant = await graph.gate(request, "limit", params)
     if isinstance(grant, Response):
         return grant
     total = int(state.account(spec.platform, user).extra.get("publish_quota", spec.quota_total))
     used = state.window_usage(spec.platform, user, "publish", DAY_S)
-    return graph.ok(grant, {"data": [{"quota_usage": used,
-                                      "config": {"quota_total": total, "quota_duration": int(DAY_S)}}]})
+    return graph.ok(
+        grant, {"data": [{"quota_usage": used, "config": {"quota_total": total, "quota_duration": int(DAY_S)}}]}
+    )
 
 
-async def list_media(spec: ContainerSpec, state: SandboxState, request: Request, user: str,
-                     params: dict[str, str]) -> Response:
+async def list_media(
+    spec: ContainerSpec, state: SandboxState, request: Request, user: str, params: dict[str, str]
+) -> Response:
     graph = spec.graph(state)
     grant = await graph.gate(request, "list", params)
     if isinstance(grant, Response):
@@ -395,13 +459,21 @@ async def list_media(spec: ContainerSpec, state: SandboxState, request: Request,
     rows = []
     for post in posts[:limit]:
         media = state.objects[post.post_id]
-        rows.append({"id": post.post_id, spec.text_field: media["text"], "permalink": media["permalink"],
-                     "shortcode": media["shortcode"], "timestamp": iso(post.created_at)})
+        rows.append(
+            {
+                "id": post.post_id,
+                spec.text_field: media["text"],
+                "permalink": media["permalink"],
+                "shortcode": media["shortcode"],
+                "timestamp": iso(post.created_at),
+            }
+        )
     return graph.ok(grant, {"data": rows, "paging": {}})
 
 
-async def media_insights(spec: ContainerSpec, state: SandboxState, request: Request, node: str,
-                         params: dict[str, str]) -> Response:
+async def media_insights(
+    spec: ContainerSpec, state: SandboxState, request: Request, node: str, params: dict[str, str]
+) -> Response:
     graph = spec.graph(state)
     grant = await graph.gate(request, "insights", params, spec.insights_scope)
     if isinstance(grant, Response):
@@ -413,8 +485,15 @@ async def media_insights(spec: ContainerSpec, state: SandboxState, request: Requ
     if not wanted or any(m not in spec.metrics for m in wanted):
         return spec.errors.bad_param(f"metric must be one of {sorted(spec.metrics)}")
     counts = state.metrics(post)
-    data = [{"name": m, "period": "lifetime", "values": [{"value": counts[spec.metrics[m]]}],
-             "id": f"{node}/insights/{m}/lifetime"} for m in wanted]
+    data = [
+        {
+            "name": m,
+            "period": "lifetime",
+            "values": [{"value": counts[spec.metrics[m]]}],
+            "id": f"{node}/insights/{m}/lifetime",
+        }
+        for m in wanted
+    ]
     return graph.ok(grant, {"data": data})
 
 
@@ -422,9 +501,15 @@ def _owned_object_body(spec: ContainerSpec, state: SandboxState, node_id: str, o
     if obj["kind"] == "container":
         return {"id": node_id, **spec.status_body({**obj, "status": container_status(state, obj)})}
     post = state.find_post(spec.platform, node_id)
-    return {"id": node_id, "permalink": obj["permalink"], "shortcode": obj["shortcode"],
-            "timestamp": iso(post.created_at) if post else "", spec.text_field: obj["text"],
-            "media_type": "VIDEO", "media_product_type": spec.media_type}
+    return {
+        "id": node_id,
+        "permalink": obj["permalink"],
+        "shortcode": obj["shortcode"],
+        "timestamp": iso(post.created_at) if post else "",
+        spec.text_field: obj["text"],
+        "media_type": "VIDEO",
+        "media_product_type": spec.media_type,
+    }
 
 
 async def container_node(spec: ContainerSpec, state: SandboxState, request: Request) -> Response:
@@ -444,28 +529,34 @@ async def container_node(spec: ContainerSpec, state: SandboxState, request: Requ
 
 
 def _edge_handler(spec: ContainerSpec, method: str, edge: str) -> EdgeHandler | None:
-    return {("POST", spec.media_edge): create_container, ("GET", spec.media_edge): list_media,
-            ("POST", spec.publish_edge): publish_container, ("GET", spec.limit_edge): publishing_limit,
-            ("GET", "insights"): media_insights}.get((method, edge))
+    return {
+        ("POST", spec.media_edge): create_container,
+        ("GET", spec.media_edge): list_media,
+        ("POST", spec.publish_edge): publish_container,
+        ("GET", spec.limit_edge): publishing_limit,
+        ("GET", "insights"): media_insights,
+    }.get((method, edge))
 
 
 async def container_edge(spec: ContainerSpec, state: SandboxState, request: Request) -> Response:
     """/{node}/{edge}: Graph routes by edge name and method."""
     handler = _edge_handler(spec, request.method, request.path_params["edge"])
     if handler is None:
-        return spec.errors.error(400, 100, message="Unsupported request - method type or edge",
-                                 type_="GraphMethodException")
+        return spec.errors.error(
+            400, 100, message="Unsupported request - method type or edge", type_="GraphMethodException"
+        )
     return await handler(spec, state, request, request.path_params["node"], await params_of(request))
 
 
 def container_table(spec: ContainerSpec) -> list[Endpoint]:
-    return [Endpoint("/{ver}/{node}/{edge}", partial(container_edge, spec), ("GET", "POST"), "container_edge"),
-            Endpoint("/{ver}/{node}", partial(container_node, spec), ("GET",), "container_node")]
+    return [
+        Endpoint("/{ver}/{node}/{edge}", partial(container_edge, spec), ("GET", "POST"), "container_edge"),
+        Endpoint("/{ver}/{node}", partial(container_node, spec), ("GET",), "container_node"),
+    ]
 
 
 # ---- long-lived tokens (IG Login / Threads): GET /access_token and GET /refresh_access_token -------------------------
-async def long_lived_token(spec: ContainerSpec, exchange_grant: str, state: SandboxState,
-                           request: Request) -> Response:
+async def long_lived_token(spec: ContainerSpec, exchange_grant: str, state: SandboxState, request: Request) -> Response:
     """Short-lived (or long-lived) user token → a fresh long-lived token (60 d)."""
     params = dict(request.query_params)
     graph = spec.graph(state)
@@ -475,8 +566,9 @@ async def long_lived_token(spec: ContainerSpec, exchange_grant: str, state: Sand
     return grant if isinstance(grant, Response) else JSONResponse(graph.token_body(grant))
 
 
-async def refresh_long_lived(spec: ContainerSpec, refresh_grant: str, state: SandboxState,
-                             request: Request) -> Response:
+async def refresh_long_lived(
+    spec: ContainerSpec, refresh_grant: str, state: SandboxState, request: Request
+) -> Response:
     """A long-lived token at least 24 h old → a new long-lived token."""
     graph = spec.graph(state)
     if request.query_params.get("grant_type") != refresh_grant:
@@ -486,6 +578,7 @@ async def refresh_long_lived(spec: ContainerSpec, refresh_grant: str, state: San
 
 
 def long_lived_table(spec: ContainerSpec, *, exchange_grant: str, refresh_grant: str) -> list[Endpoint]:
-    return [Endpoint("/access_token", partial(long_lived_token, spec, exchange_grant), name="long_lived_token"),
-            Endpoint("/refresh_access_token", partial(refresh_long_lived, spec, refresh_grant),
-                     name="refresh_long_lived")]
+    return [
+        Endpoint("/access_token", partial(long_lived_token, spec, exchange_grant), name="long_lived_token"),
+        Endpoint("/refresh_access_token", partial(refresh_long_lived, spec, refresh_grant), name="refresh_long_lived"),
+    ]

@@ -63,8 +63,9 @@ class CodeMessageErrors:
     """Pinterest's {"code", "message"}: 2 for client authentication, 1 for everything else."""
 
     def refuse(self, status: int, error: str, description: str | None) -> Response:
-        return JSONResponse({"code": 2 if error == "invalid_client" else 1, "message": description or error},
-                            status_code=status)
+        return JSONResponse(
+            {"code": 2 if error == "invalid_client" else 1, "message": description or error}, status_code=status
+        )
 
     def failed(self, exc: OAuthFailure) -> Response:
         return self.refuse(400, exc.error, f"{exc.error}: {exc.description}")
@@ -130,10 +131,13 @@ class OAuthVariant:
 
 def routes(variant: OAuthVariant, state: SandboxState) -> list[BaseRoute]:
     """The consent page and the token endpoint of one platform."""
-    return bind(state, [
-        Endpoint(variant.authorize_path, partial(authorize, variant), ("GET",), f"{variant.platform}_authorize"),
-        Endpoint(variant.token_path, partial(token, variant), variant.token_methods, f"{variant.platform}_token"),
-    ])
+    return bind(
+        state,
+        [
+            Endpoint(variant.authorize_path, partial(authorize, variant), ("GET",), f"{variant.platform}_authorize"),
+            Endpoint(variant.token_path, partial(token, variant), variant.token_methods, f"{variant.platform}_token"),
+        ],
+    )
 
 
 # ---- authorize -------------------------------------------------------------------------------------------------------
@@ -192,10 +196,15 @@ async def authorize(v: OAuthVariant, state: SandboxState, request: Request) -> R
         return refusal
     granted = granted_scopes(v, q)
     pkce = v.pkce != "ignored"
-    code = state.authorize(v.platform, client_id=q[v.client_param], redirect_uri=q["redirect_uri"], scopes=granted,
-                           challenge=q.get("code_challenge") if pkce else None,
-                           method=q.get("code_challenge_method", v.pkce_default_method) if pkce else None,
-                           account_id=_approving_account(v, state, q))
+    code = state.authorize(
+        v.platform,
+        client_id=q[v.client_param],
+        redirect_uri=q["redirect_uri"],
+        scopes=granted,
+        challenge=q.get("code_challenge") if pkce else None,
+        method=q.get("code_challenge_method", v.pkce_default_method) if pkce else None,
+        account_id=_approving_account(v, state, q),
+    )
     if v.refresh_policy == "access_type_offline":  # Google: a refresh token only for access_type=offline
         state.objects[f"{v.platform}:code:{code}"] = {"offline": q.get("access_type") == "offline"}
     params = {"code": code}
@@ -254,12 +263,18 @@ def _issues_refresh(v: OAuthVariant, state: SandboxState, code: str, ac: AuthCod
 
 def redeem(v: OAuthVariant, state: SandboxState, params: dict[str, str], client_id: str) -> Grant:
     code = params.get("code", "")
-    ac = state.redeem_code(v.platform, code, client_id=client_id, redirect_uri=params.get("redirect_uri", ""),
-                           verifier=(params.get("code_verifier") or None) if v.pkce != "ignored" else None,
-                           pkce_required=v.pkce == "required")
+    ac = state.redeem_code(
+        v.platform,
+        code,
+        client_id=client_id,
+        redirect_uri=params.get("redirect_uri", ""),
+        verifier=(params.get("code_verifier") or None) if v.pkce != "ignored" else None,
+        pkce_required=v.pkce == "required",
+    )
     refresh = v.refresh_ttl_s if _issues_refresh(v, state, code, ac) else None
-    grant = state.issue_grant(v.platform, ac.account_id, ac.scopes, access_ttl_s=v.access_ttl_s,
-                              refresh_ttl_s=refresh, client_id=client_id)
+    grant = state.issue_grant(
+        v.platform, ac.account_id, ac.scopes, access_ttl_s=v.access_ttl_s, refresh_ttl_s=refresh, client_id=client_id
+    )
     if v.on_issue:
         v.on_issue(state, grant)
     return grant
@@ -267,9 +282,13 @@ def redeem(v: OAuthVariant, state: SandboxState, params: dict[str, str], client_
 
 def refresh(v: OAuthVariant, state: SandboxState, params: dict[str, str]) -> Grant:
     # A rotated refresh token starts a new lifetime; an unrotated one keeps its original expiry.
-    return state.refresh_grant(v.platform, params.get("refresh_token", ""), access_ttl_s=v.access_ttl_s,
-                               refresh_ttl_s=v.refresh_ttl_s if v.rotate_refresh else None,
-                               rotate=v.rotate_refresh)
+    return state.refresh_grant(
+        v.platform,
+        params.get("refresh_token", ""),
+        access_ttl_s=v.access_ttl_s,
+        refresh_ttl_s=v.refresh_ttl_s if v.rotate_refresh else None,
+        rotate=v.rotate_refresh,
+    )
 
 
 def _refresh_allowed(v: OAuthVariant, client_id: str) -> bool:
@@ -321,8 +340,7 @@ async def token(v: OAuthVariant, state: SandboxState, request: Request) -> Respo
     """Redeem a code, refresh, or a platform's extra grant, answering in the platform's token shape."""
     if v.fault_errors is not None and (fault := await pre_faults(state, v.platform, "token", v.fault_errors(state))):
         return fault
-    if v.form_required and not request.headers.get("content-type", "").startswith(
-            "application/x-www-form-urlencoded"):
+    if v.form_required and not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         return v.errors.refuse(400, "invalid_request", "form body expected")
     params = await token_params(request)
     client_id = client_of(v, request, params)

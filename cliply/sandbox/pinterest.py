@@ -54,8 +54,16 @@ REFRESH_TTL_S = 60 * 86400
 WRITES_PER_MIN = 100
 DAILY_WRITES = 1000
 _SIGNING_KEY = b"sandbox-s3-signing-key"
-METRICS = {"IMPRESSION": "impressions", "SAVE": "saves", "VIDEO_MRC_VIEW": "views", "TOTAL_COMMENTS": "comments",
-           "TOTAL_REACTIONS": "likes", "PIN_CLICK": "shares", "OUTBOUND_CLICK": "shares", "VIDEO_START": "views"}
+METRICS = {
+    "IMPRESSION": "impressions",
+    "SAVE": "saves",
+    "VIDEO_MRC_VIEW": "views",
+    "TOTAL_COMMENTS": "comments",
+    "TOTAL_REACTIONS": "likes",
+    "PIN_CLICK": "shares",
+    "OUTBOUND_CLICK": "shares",
+    "VIDEO_START": "views",
+}
 
 
 def _err(status: int, code: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -63,8 +71,11 @@ def _err(status: int, code: int, message: str, headers: dict[str, str] | None = 
 
 
 def _limit_headers(limit: int, remaining: int, reset_s: float) -> dict[str, str]:
-    return {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(max(0, remaining)),
-            "X-RateLimit-Reset": str(max(1, int(reset_s)))}  # seconds until the window frees
+    return {
+        "X-RateLimit-Limit": str(limit),
+        "X-RateLimit-Remaining": str(max(0, remaining)),
+        "X-RateLimit-Reset": str(max(1, int(reset_s))),
+    }  # seconds until the window frees
 
 
 class PinterestErrors:
@@ -72,12 +83,20 @@ class PinterestErrors:
         return _err(401, 2, "Authentication failed.")
 
     def rate_limited(self, retry_after_s: float) -> Response:
-        return _err(429, 29, "You have exceeded your rate limit. Try again later.",
-                    _limit_headers(WRITES_PER_MIN, 0, retry_after_s))
+        return _err(
+            429,
+            29,
+            "You have exceeded your rate limit. Try again later.",
+            _limit_headers(WRITES_PER_MIN, 0, retry_after_s),
+        )
 
     def quota_exhausted(self, retry_after_s: float) -> Response:  # the daily write budget of the app/user
-        return _err(429, 29, "You have exceeded your rate limit. Try again later.",
-                    _limit_headers(DAILY_WRITES, 0, retry_after_s))
+        return _err(
+            429,
+            29,
+            "You have exceeded your rate limit. Try again later.",
+            _limit_headers(DAILY_WRITES, 0, retry_after_s),
+        )
 
     def server_error(self, status: int) -> Response:
         return _err(status, status, "Internal server error.")
@@ -120,13 +139,24 @@ class S3Errors:
 
 ERRORS, S3_ERRORS = PinterestErrors(), S3Errors()
 OAUTH = oauth.OAuthVariant(
-    platform=P, authorize_path="/oauth/", token_path="/v5/oauth/token", errors=oauth.CodeMessageErrors(),
-    fault_errors=lambda _state: ERRORS, authorize_invalid="response_type=code, client_id and redirect_uri are required",
-    scope_separators=",", client_auth="basic", secret_required=True,
+    platform=P,
+    authorize_path="/oauth/",
+    token_path="/v5/oauth/token",
+    errors=oauth.CodeMessageErrors(),
+    fault_errors=lambda _state: ERRORS,
+    authorize_invalid="response_type=code, client_id and redirect_uri are required",
+    scope_separators=",",
+    client_auth="basic",
+    secret_required=True,
     invalid_client="Authentication failed: HTTP Basic client credentials are required.",
-    unsupported_grant="Unsupported grant_type.", access_ttl_s=ACCESS_TTL_S, refresh_ttl_s=REFRESH_TTL_S,
-    token_type="bearer", scope_joiner=",", refresh_expires_in=("refresh_token_expires_in", "ttl"),
-    refresh_expires_at="refresh_token_expires_at", grant_type_echo="response_type",
+    unsupported_grant="Unsupported grant_type.",
+    access_ttl_s=ACCESS_TTL_S,
+    refresh_ttl_s=REFRESH_TTL_S,
+    token_type="bearer",
+    scope_joiner=",",
+    refresh_expires_in=("refresh_token_expires_in", "ttl"),
+    refresh_expires_at="refresh_token_expires_at",
+    grant_type_echo="response_type",
 )  # continuous refresh tokens: rotated on every refresh, a replay revokes the family
 
 
@@ -145,8 +175,14 @@ def authed(state: SandboxState, request: Request, *scopes: str) -> Grant | Respo
 def boards_of(state: SandboxState, account_id: str) -> list[dict[str, Any]]:
     boards = objects(state, "boards")
     if account_id not in boards:  # every sandbox user starts with one public board
-        boards[account_id] = [{"id": state.new_id(digits=18), "name": "Cliply clips", "privacy": "PUBLIC",
-                               "owner": {"username": state.account(P, account_id).handle}}]
+        boards[account_id] = [
+            {
+                "id": state.new_id(digits=18),
+                "name": "Cliply clips",
+                "privacy": "PUBLIC",
+                "owner": {"username": state.account(P, account_id).handle},
+            }
+        ]
     return boards[account_id]
 
 
@@ -182,10 +218,16 @@ def upload_parameters(state: SandboxState, account_id: str, media_id: str) -> di
     """The signed S3 POST-policy fields the client must send back, before `file`."""
     key = f"uploads/{account_id}/{media_id}.mp4"
     policy = base64.b64encode(f'{{"key":"{key}"}}'.encode()).decode()
-    return {"x-amz-date": state.clock.now().strftime("%Y%m%dT%H%M%SZ"), "x-amz-algorithm": "AWS4-HMAC-SHA256",
-            "x-amz-credential": "SANDBOX/s3/aws4_request", "x-amz-security-token": state.new_id("tok"),
-            "key": key, "policy": policy, "Content-Type": "multipart/form-data",
-            "x-amz-signature": hmac.new(_SIGNING_KEY, policy.encode(), hashlib.sha256).hexdigest()}
+    return {
+        "x-amz-date": state.clock.now().strftime("%Y%m%dT%H%M%SZ"),
+        "x-amz-algorithm": "AWS4-HMAC-SHA256",
+        "x-amz-credential": "SANDBOX/s3/aws4_request",
+        "x-amz-security-token": state.new_id("tok"),
+        "key": key,
+        "policy": policy,
+        "Content-Type": "multipart/form-data",
+        "x-amz-signature": hmac.new(_SIGNING_KEY, policy.encode(), hashlib.sha256).hexdigest(),
+    }
 
 
 async def register_media(state: SandboxState, request: Request) -> Response:
@@ -203,11 +245,23 @@ async def register_media(state: SandboxState, request: Request) -> Response:
         return limited
     media_id = state.new_id(digits=19)
     params = upload_parameters(state, grant.account_id, media_id)
-    objects(state, "media")[media_id] = {"owner": grant.account_id, "status": "registered", "params": params,
-                                         "fails": processing_fails(state, P), "size": 0}
-    return JSONResponse({"media_id": media_id, "media_type": "video",
-                         "upload_url": str(request.url_for("pinterest_s3_upload")), "upload_parameters": params},
-                        201, headers=limited)
+    objects(state, "media")[media_id] = {
+        "owner": grant.account_id,
+        "status": "registered",
+        "params": params,
+        "fails": processing_fails(state, P),
+        "size": 0,
+    }
+    return JSONResponse(
+        {
+            "media_id": media_id,
+            "media_type": "video",
+            "upload_url": str(request.url_for("pinterest_s3_upload")),
+            "upload_parameters": params,
+        },
+        201,
+        headers=limited,
+    )
 
 
 Parts = list[tuple[str, bytes, str | None]]
@@ -216,8 +270,7 @@ Parts = list[tuple[str, bytes, str | None]]
 def _policy_refusal(state: SandboxState, parts: Parts | None) -> Response | dict[str, Any]:
     """The registered media a POST-policy upload is for, or S3's refusal of the form."""
     if not parts:
-        return _s3(400, "MalformedPOSTRequest", "The body of your POST request is not well-formed "
-                                               "multipart/form-data.")
+        return _s3(400, "MalformedPOSTRequest", "The body of your POST request is not well-formed multipart/form-data.")
     if parts[-1][0] != "file" or any(name == "file" for name, _, _ in parts[:-1]):
         return _s3(400, "InvalidArgument", "The file must be the last field in the form.")
     fields = {name.lower(): value.decode("utf-8", "replace") for name, value, _ in parts[:-1]}
@@ -262,11 +315,17 @@ async def media_status(state: SandboxState, request: Request) -> Response:
 # ---- pins ------------------------------------------------------------------------------------------------------------
 def pin_json(state: SandboxState, post: Any) -> dict[str, Any]:
     body = post.payload
-    return {"id": post.post_id, "created_at": post.created_at.strftime("%Y-%m-%dT%H:%M:%S"),
-            "board_id": body["board_id"], "title": body.get("title"), "description": body.get("description"),
-            "link": body.get("link"), "alt_text": body.get("alt_text"),
-            "board_owner": {"username": state.account(P, post.account_id).handle},
-            "media": {"media_type": "video", "cover_image_url": body.get("cover_image_url"), "duration": None}}
+    return {
+        "id": post.post_id,
+        "created_at": post.created_at.strftime("%Y-%m-%dT%H:%M:%S"),
+        "board_id": body["board_id"],
+        "title": body.get("title"),
+        "description": body.get("description"),
+        "link": body.get("link"),
+        "alt_text": body.get("alt_text"),
+        "board_owner": {"username": state.account(P, post.account_id).handle},
+        "media": {"media_type": "video", "cover_image_url": body.get("cover_image_url"), "duration": None},
+    }
 
 
 def _text_problem(body: dict[str, Any]) -> str | None:
@@ -349,7 +408,7 @@ async def board_pins(state: SandboxState, request: Request) -> Response:
     pins = [p for p in newest_posts(state, P, grant.account_id) if p.payload["board_id"] == board_id]
     more = start + size < len(pins)
     bookmark = base64.urlsafe_b64encode(str(start + size).encode()).decode() if more else None
-    return JSONResponse({"items": [pin_json(state, p) for p in pins[start:start + size]], "bookmark": bookmark})
+    return JSONResponse({"items": [pin_json(state, p) for p in pins[start : start + size]], "bookmark": bookmark})
 
 
 def _analytics_window(state: SandboxState, request: Request) -> list[str] | Response:
@@ -381,8 +440,15 @@ async def analytics(state: SandboxState, request: Request) -> Response:
     counts = state.metrics(post)
     values = {m: counts[METRICS[m]] for m in wanted}
     today = state.clock.now().date().isoformat()
-    return JSONResponse({"all": {"daily_metrics": [{"date": today, "data_status": "READY", "metrics": values}],
-                                 "summary_metrics": values, "lifetime_metrics": values}})
+    return JSONResponse(
+        {
+            "all": {
+                "daily_metrics": [{"date": today, "data_status": "READY", "metrics": values}],
+                "summary_metrics": values,
+                "lifetime_metrics": values,
+            }
+        }
+    )
 
 
 TABLE = [

@@ -32,8 +32,19 @@ class Clock:
 
 
 FAULT_KINDS = frozenset(
-    {"error", "rate_limit", "quota", "slow", "timeout", "lost_response", "processing_failed", "expired_token",
-     "media_fetch_failed", "content_rejected", "duplicate"}
+    {
+        "error",
+        "rate_limit",
+        "quota",
+        "slow",
+        "timeout",
+        "lost_response",
+        "processing_failed",
+        "expired_token",
+        "media_fetch_failed",
+        "content_rejected",
+        "duplicate",
+    }
 )
 
 
@@ -180,16 +191,28 @@ class SandboxState:
             acct = self.accounts.get((platform, account_id))
             return acct or self.add_account(platform, account_id)
 
-    def issue_grant(self, platform: str, account_id: str, scopes: tuple[str, ...], *, access_ttl_s: float,
-                    refresh_ttl_s: float | None, client_id: str = "", family: str | None = None) -> Grant:
+    def issue_grant(
+        self,
+        platform: str,
+        account_id: str,
+        scopes: tuple[str, ...],
+        *,
+        access_ttl_s: float,
+        refresh_ttl_s: float | None,
+        client_id: str = "",
+        family: str | None = None,
+    ) -> Grant:
         now = self.clock.now()
         grant = Grant(
-            platform=platform, account_id=account_id, scopes=scopes,
+            platform=platform,
+            account_id=account_id,
+            scopes=scopes,
             access_token=f"{platform[:2]}at_{secrets.token_urlsafe(24)}",
             expires_at=now + timedelta(seconds=access_ttl_s),
             refresh_token=f"{platform[:2]}rt_{secrets.token_urlsafe(24)}" if refresh_ttl_s else None,
             refresh_expires_at=now + timedelta(seconds=refresh_ttl_s) if refresh_ttl_s else None,
-            family=family or secrets.token_hex(8), client_id=client_id,
+            family=family or secrets.token_hex(8),
+            client_id=client_id,
         )
         with self.lock:
             self.grants[grant.access_token] = grant
@@ -197,17 +220,35 @@ class SandboxState:
                 self.refresh_index[grant.refresh_token] = grant
         return grant
 
-    def authorize(self, platform: str, *, client_id: str, redirect_uri: str, scopes: tuple[str, ...],
-                  challenge: str | None, method: str | None, account_id: str | None = None) -> str:
+    def authorize(
+        self,
+        platform: str,
+        *,
+        client_id: str,
+        redirect_uri: str,
+        scopes: tuple[str, ...],
+        challenge: str | None,
+        method: str | None,
+        account_id: str | None = None,
+    ) -> str:
         code = secrets.token_urlsafe(24)
         acct = self.account(platform, account_id)
         with self.lock:
-            self.codes[code] = AuthCode(platform, acct.account_id, client_id, redirect_uri, scopes, challenge, method,
-                                        self.clock.now() + timedelta(minutes=10))
+            self.codes[code] = AuthCode(
+                platform,
+                acct.account_id,
+                client_id,
+                redirect_uri,
+                scopes,
+                challenge,
+                method,
+                self.clock.now() + timedelta(minutes=10),
+            )
         return code
 
-    def redeem_code(self, platform: str, code: str, *, client_id: str, redirect_uri: str, verifier: str | None,
-                    pkce_required: bool) -> AuthCode:
+    def redeem_code(
+        self, platform: str, code: str, *, client_id: str, redirect_uri: str, verifier: str | None, pkce_required: bool
+    ) -> AuthCode:
         with self.lock:
             ac = self.codes.pop(code, None)
         if ac is None or ac.platform != platform or ac.expires_at < self.clock.now():
@@ -224,8 +265,9 @@ class SandboxState:
                 raise OAuthFailure("invalid_grant", "code_verifier does not match code_challenge")
         return ac
 
-    def refresh_grant(self, platform: str, refresh_token: str, *, access_ttl_s: float, refresh_ttl_s: float | None,
-                      rotate: bool) -> Grant:
+    def refresh_grant(
+        self, platform: str, refresh_token: str, *, access_ttl_s: float, refresh_ttl_s: float | None, rotate: bool
+    ) -> Grant:
         with self.lock:
             if refresh_token in self.spent_refresh:
                 # Replay of a rotated-away token: treat as theft, revoke the whole family (RFC 9700 §4.14).
@@ -243,10 +285,24 @@ class SandboxState:
             if rotate:
                 del self.refresh_index[refresh_token]
                 self.spent_refresh[refresh_token] = old.family
-                return self.issue_grant(platform, old.account_id, old.scopes, access_ttl_s=access_ttl_s,
-                                        refresh_ttl_s=refresh_ttl_s, client_id=old.client_id, family=old.family)
-            grant = self.issue_grant(platform, old.account_id, old.scopes, access_ttl_s=access_ttl_s,
-                                     refresh_ttl_s=None, client_id=old.client_id, family=old.family)
+                return self.issue_grant(
+                    platform,
+                    old.account_id,
+                    old.scopes,
+                    access_ttl_s=access_ttl_s,
+                    refresh_ttl_s=refresh_ttl_s,
+                    client_id=old.client_id,
+                    family=old.family,
+                )
+            grant = self.issue_grant(
+                platform,
+                old.account_id,
+                old.scopes,
+                access_ttl_s=access_ttl_s,
+                refresh_ttl_s=None,
+                client_id=old.client_id,
+                family=old.family,
+            )
             grant.refresh_token = refresh_token
             grant.refresh_expires_at = old.refresh_expires_at
             return grant
@@ -296,8 +352,11 @@ class SandboxState:
 
     def posts_for(self, platform: str | None = None, account_id: str | None = None) -> list[RecordedPost]:
         with self.lock:
-            return [p for p in self.posts if (platform is None or p.platform == platform)
-                    and (account_id is None or p.account_id == account_id)]
+            return [
+                p
+                for p in self.posts
+                if (platform is None or p.platform == platform) and (account_id is None or p.account_id == account_id)
+            ]
 
     def find_post(self, platform: str, post_id: str) -> RecordedPost | None:
         with self.lock:

@@ -25,8 +25,11 @@ from cliply.sandbox.state import SandboxState
 P = "threads"
 # Threads has no documented codes for its cap or a synchronous pull failure: reuse Instagram's (same backend).
 ERRORS = MetaErrors(P, rate_code=4, quota=(9, 2207042), content=(352, 2207026), media_fetch=(9004, 2207052))
-_ERROR_MESSAGE = {"fetch": "FAILED_DOWNLOADING_VIDEO", "processing": "FAILED_PROCESSING_VIDEO",
-                  "format": "FAILED_PROCESSING_VIDEO"}
+_ERROR_MESSAGE = {
+    "fetch": "FAILED_DOWNLOADING_VIDEO",
+    "processing": "FAILED_PROCESSING_VIDEO",
+    "format": "FAILED_PROCESSING_VIDEO",
+}
 
 
 def _status(obj: dict[str, Any]) -> dict[str, Any]:
@@ -37,17 +40,40 @@ def _status(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 SPEC = ContainerSpec(
-    errors=ERRORS, buc_kind="threads", media_edge="threads", publish_edge="threads_publish",
-    limit_edge="threads_publishing_limit", text_field="text", media_type="VIDEO", text=THREADS_TEXT,
+    errors=ERRORS,
+    buc_kind="threads",
+    media_edge="threads",
+    publish_edge="threads_publish",
+    limit_edge="threads_publishing_limit",
+    text_field="text",
+    media_type="VIDEO",
+    text=THREADS_TEXT,
     publish_scope="threads_content_publish",
-    insights_scope="threads_manage_insights", quota_total=250,
+    insights_scope="threads_manage_insights",
+    quota_total=250,
     permalink=lambda handle, code: f"https://www.threads.net/@{handle.replace('-', '_')}/post/{code}",
-    metrics={"views": "views", "likes": "likes", "replies": "comments", "reposts": "shares", "quotes": "saves",
-             "shares": "shares"},
-    status_body=_status, fetch_failed_sync=False, ig_subcodes=False,
+    metrics={
+        "views": "views",
+        "likes": "likes",
+        "replies": "comments",
+        "reposts": "shares",
+        "quotes": "saves",
+        "shares": "shares",
+    },
+    status_body=_status,
+    fetch_failed_sync=False,
+    ig_subcodes=False,
 )
-OAUTH = meta_oauth(ERRORS, "/oauth/authorize", "/oauth/access_token", account_field="user_id", scope_field=None,
-                   token_type=None, expires_in=None, unsupported_grant="grant_type must be authorization_code")
+OAUTH = meta_oauth(
+    ERRORS,
+    "/oauth/authorize",
+    "/oauth/access_token",
+    account_field="user_id",
+    scope_field=None,
+    token_type=None,
+    expires_in=None,
+    unsupported_grant="grant_type must be authorization_code",
+)
 
 
 async def debug_token(state: SandboxState, request: Request) -> Response:
@@ -61,13 +87,26 @@ async def debug_token(state: SandboxState, request: Request) -> Response:
     if inspected is None:
         return graph.ok(grant, {"data": {"is_valid": False, "scopes": []}})
     info = graph.token_info(inspected.access_token)
-    return graph.ok(grant, {"data": {
-        "type": "USER", "application": "Cliply", "is_valid": True, "scopes": list(inspected.scopes),
-        "user_id": inspected.account_id, "issued_at": int(info.get("issued", 0)),
-        "expires_at": int(inspected.expires_at.timestamp())}})
+    return graph.ok(
+        grant,
+        {
+            "data": {
+                "type": "USER",
+                "application": "Cliply",
+                "is_valid": True,
+                "scopes": list(inspected.scopes),
+                "user_id": inspected.account_id,
+                "issued_at": int(info.get("issued", 0)),
+                "expires_at": int(inspected.expires_at.timestamp()),
+            }
+        },
+    )
 
 
 def routes(state: SandboxState) -> list[BaseRoute]:
-    table = [*long_lived_table(SPEC, exchange_grant="th_exchange_token", refresh_grant="th_refresh_token"),
-             Endpoint("/{ver}/debug_token", debug_token), *container_table(SPEC)]
+    table = [
+        *long_lived_table(SPEC, exchange_grant="th_exchange_token", refresh_grant="th_refresh_token"),
+        Endpoint("/{ver}/debug_token", debug_token),
+        *container_table(SPEC),
+    ]
     return [*oauth.routes(OAUTH, state), *bind(state, table)]

@@ -48,8 +48,20 @@ REFRESH_TTL_S = 180 * 86400
 SCOPES = ("user.info.basic", "user.info.profile", "user.info.stats", "video.publish", "video.upload", "video.list")
 PRIVACY_LEVELS = ("PUBLIC_TO_EVERYONE", "MUTUAL_FOLLOW_FRIENDS", "FOLLOWER_OF_CREATOR", "SELF_ONLY")
 VIDEO_TYPES = ("video/mp4", "video/quicktime", "video/webm")
-QUERY_FIELDS = ("id", "title", "video_description", "create_time", "share_url", "duration", "cover_image_url",
-                "embed_link", "like_count", "comment_count", "share_count", "view_count")
+QUERY_FIELDS = (
+    "id",
+    "title",
+    "video_description",
+    "create_time",
+    "share_url",
+    "duration",
+    "cover_image_url",
+    "embed_link",
+    "like_count",
+    "comment_count",
+    "share_count",
+    "view_count",
+)
 # Per user token: init 6/min, creator_info 20/min, status 30/min; creator daily cap; 5 pending inbox shares/24 h.
 LIMITS = {"init": (6, 60.0), "inbox_init": (6, 60.0), "creator_info": (20, 60.0), "status": (30, 60.0)}
 DEFAULT_DAILY_CAP = 15
@@ -63,18 +75,23 @@ def _log_id() -> str:
 
 
 def ok(data: Any, headers: dict[str, str] | None = None, status: int = 200) -> JSONResponse:
-    return JSONResponse({"data": data, "error": {"code": "ok", "message": "", "log_id": _log_id()}}, status,
-                        headers=headers)
+    return JSONResponse(
+        {"data": data, "error": {"code": "ok", "message": "", "log_id": _log_id()}}, status, headers=headers
+    )
 
 
 def fail(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"data": {}, "error": {"code": code, "message": message, "log_id": _log_id()}}, status,
-                        headers=headers)
+    return JSONResponse(
+        {"data": {}, "error": {"code": code, "message": message, "log_id": _log_id()}}, status, headers=headers
+    )
 
 
 def _limit_headers(limit: int, remaining: int, reset_s: float) -> dict[str, str]:
-    return {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(max(0, remaining)),
-            "X-RateLimit-Reset": str(max(1, int(reset_s + 0.999)))}
+    return {
+        "X-RateLimit-Limit": str(limit),
+        "X-RateLimit-Remaining": str(max(0, remaining)),
+        "X-RateLimit-Reset": str(max(1, int(reset_s + 0.999))),
+    }
 
 
 class Errors:
@@ -88,8 +105,12 @@ class Errors:
         return fail(429, "rate_limit_exceeded", "API rate limit exceeded.", headers)
 
     def quota_exhausted(self, retry_after_s: float) -> Response:
-        return fail(403, "spam_risk_too_many_posts", "The daily post cap from the API is reached for this creator.",
-                    {"Retry-After": str(max(1, int(retry_after_s)))})
+        return fail(
+            403,
+            "spam_risk_too_many_posts",
+            "The daily post cap from the API is reached for this creator.",
+            {"Retry-After": str(max(1, int(retry_after_s)))},
+        )
 
     def server_error(self, status: int) -> Response:
         return fail(status, "internal_error", "Something went wrong on TikTok's side.")
@@ -106,13 +127,28 @@ class Errors:
 
 ERR = Errors()
 OAUTH = oauth.OAuthVariant(
-    platform=P, authorize_path="/v2/auth/authorize/", token_path="/v2/oauth/token/",
-    errors=oauth.Rfc6749Errors(log_id=True), fault_errors=lambda _state: ERR, client_param="client_key",
-    bad_response_type_redirect="invalid_request", authorize_invalid="client_key and redirect_uri are required",
-    scope_separators=",", known_scopes=frozenset(SCOPES), scope_required=True, sandbox_scopes_filter=True,
-    callback_scope=("scopes", ","), secret_required=True, form_required=True, invalid_client="client_key/client_secret",
-    unsupported_grant="grant_type", access_ttl_s=ACCESS_TTL_S, refresh_ttl_s=REFRESH_TTL_S, account_field="open_id",
-    scope_joiner=",", refresh_expires_in=("refresh_expires_in", "ttl"),
+    platform=P,
+    authorize_path="/v2/auth/authorize/",
+    token_path="/v2/oauth/token/",
+    errors=oauth.Rfc6749Errors(log_id=True),
+    fault_errors=lambda _state: ERR,
+    client_param="client_key",
+    bad_response_type_redirect="invalid_request",
+    authorize_invalid="client_key and redirect_uri are required",
+    scope_separators=",",
+    known_scopes=frozenset(SCOPES),
+    scope_required=True,
+    sandbox_scopes_filter=True,
+    callback_scope=("scopes", ","),
+    secret_required=True,
+    form_required=True,
+    invalid_client="client_key/client_secret",
+    unsupported_grant="grant_type",
+    access_ttl_s=ACCESS_TTL_S,
+    refresh_ttl_s=REFRESH_TTL_S,
+    account_field="open_id",
+    scope_joiner=",",
+    refresh_expires_in=("refresh_expires_in", "ttl"),
 )  # PKCE is optional: TikTok requires it only of mobile and desktop apps
 
 
@@ -178,7 +214,8 @@ def creator(state: SandboxState, grant: Grant) -> dict[str, Any]:
     options = list(acct.extra.get("privacy_level_options", PRIVACY_LEVELS)) if audited else ["SELF_ONLY"]
     return {
         "creator_avatar_url": f"https://p16-sign.tiktokcdn.com/{acct.account_id}.jpeg",
-        "creator_username": acct.handle, "creator_nickname": acct.handle.title(),
+        "creator_username": acct.handle,
+        "creator_nickname": acct.handle.title(),
         "privacy_level_options": options,
         "comment_disabled": bool(acct.extra.get("comment_disabled", False)),
         "duet_disabled": bool(acct.extra.get("duet_disabled", False)),
@@ -227,13 +264,22 @@ def _privacy_error(state: SandboxState, grant: Grant, privacy: Any) -> Response 
     if privacy in options:
         return None
     if options == ["SELF_ONLY"]:
-        return fail(403, "unaudited_client_can_only_post_to_private_accounts",
-                    "Unaudited clients can only post with SELF_ONLY visibility.")
+        return fail(
+            403,
+            "unaudited_client_can_only_post_to_private_accounts",
+            "Unaudited clients can only post with SELF_ONLY visibility.",
+        )
     return fail(400, "privacy_level_option_mismatch", "privacy_level is not in privacy_level_options")
 
 
-BOOLEAN_POST_INFO = ("disable_comment", "disable_duet", "disable_stitch", "brand_content_toggle",
-                     "brand_organic_toggle", "is_aigc")
+BOOLEAN_POST_INFO = (
+    "disable_comment",
+    "disable_duet",
+    "disable_stitch",
+    "brand_content_toggle",
+    "brand_organic_toggle",
+    "is_aigc",
+)
 
 
 def post_info_error(state: SandboxState, grant: Grant, info: Any) -> Response | None:
@@ -267,8 +313,9 @@ def _cap_error(state: SandboxState, grant: Grant, mode: str) -> Response | None:
     return None if wait is None else fail(403, code, message, {"Retry-After": str(int(wait + 0.999))})
 
 
-async def _init_request(state: SandboxState, request: Request, mode: str) -> tuple[Grant, dict[str, Any],
-                                                                                   dict[str, Any]] | Response:
+async def _init_request(
+    state: SandboxState, request: Request, mode: str
+) -> tuple[Grant, dict[str, Any], dict[str, Any]] | Response:
     """What an init checks before committing, in TikTok's order; (grant, body, source) when it passes."""
     grant = require_grant(state, P, request, ERR)
     if isinstance(grant, Response):
@@ -299,9 +346,18 @@ async def init(mode: str, state: SandboxState, request: Request) -> Response:
     kind = "file" if source["source"] == "FILE_UPLOAD" else "url"
     publish_id = f"v_{'pub' if mode == 'direct' else 'inbox'}_{kind}~v2-1.{state.new_id(digits=19)}"
     job: dict[str, Any] = {
-        "publish_id": publish_id, "account_id": grant.account_id, "mode": mode, "source": source,
-        "post_info": body.get("post_info") or {}, "uploaded": 0, "received_chunks": 0, "done_at": None,
-        "polls": 0, "fails": processing_fails(state, P), "post_id": None, "upload_token": secrets.token_hex(8),
+        "publish_id": publish_id,
+        "account_id": grant.account_id,
+        "mode": mode,
+        "source": source,
+        "post_info": body.get("post_info") or {},
+        "uploaded": 0,
+        "received_chunks": 0,
+        "done_at": None,
+        "polls": 0,
+        "fails": processing_fails(state, P),
+        "post_id": None,
+        "upload_token": secrets.token_hex(8),
     }
     data: dict[str, Any] = {"publish_id": publish_id}
     if kind == "file":
@@ -332,15 +388,24 @@ def finish(state: SandboxState, job: dict[str, Any]) -> None:
     """All bytes are in: the post is committed (TikTok will publish it) unless processing will fail."""
     job["done_at"] = state.clock.timestamp()
     if job["fails"]:
-        job.setdefault("fail_reason", state.account(P, job["account_id"]).extra.get(
-            "fail_reason", "file_format_check_failed"))
+        job.setdefault(
+            "fail_reason", state.account(P, job["account_id"]).extra.get("fail_reason", "file_format_check_failed")
+        )
         return
     job["post_id"] = state.new_id(digits=19)
     if job["source"]["source"] == "PULL_FROM_URL":
         job["downloaded"] = 1
-    state.record_post(P, job["account_id"], job["post_id"] if job["mode"] == "direct" else job["publish_id"],
-                      {"mode": job["mode"], "publish_id": job["publish_id"], "post_info": job["post_info"],
-                       "source": job["source"]["source"]})
+    state.record_post(
+        P,
+        job["account_id"],
+        job["post_id"] if job["mode"] == "direct" else job["publish_id"],
+        {
+            "mode": job["mode"],
+            "publish_id": job["publish_id"],
+            "post_info": job["post_info"],
+            "source": job["source"]["source"],
+        },
+    )
 
 
 # ---- open-upload.tiktokapis.com --------------------------------------------------------------------------------------
@@ -400,9 +465,12 @@ def _terminal(job: dict[str, Any], stage: int) -> dict[str, Any]:
 
 def status_of(state: SandboxState, job: dict[str, Any]) -> dict[str, Any]:
     is_url = job["source"]["source"] == "PULL_FROM_URL"
-    out: dict[str, Any] = {"status": "PROCESSING_DOWNLOAD" if is_url else "PROCESSING_UPLOAD",
-                           "fail_reason": "", "publicaly_available_post_id": [],
-                           "uploaded_bytes": 0 if is_url else job["uploaded"]}
+    out: dict[str, Any] = {
+        "status": "PROCESSING_DOWNLOAD" if is_url else "PROCESSING_UPLOAD",
+        "fail_reason": "",
+        "publicaly_available_post_id": [],
+        "uploaded_bytes": 0 if is_url else job["uploaded"],
+    }
     if is_url:
         out["downloaded_bytes"] = 0
     if job["done_at"] is None:
@@ -451,13 +519,20 @@ def video_obj(state: SandboxState, post: Any, fields: list[str]) -> dict[str, An
     m = state.metrics(post)
     info = post.payload.get("post_info", {})
     handle = state.account(P, post.account_id).handle
-    full = {"id": post.post_id, "title": info.get("title", ""), "video_description": info.get("title", ""),
-            "create_time": int(post.created_at.timestamp()), "duration": 4,
-            "share_url": f"https://www.tiktok.com/@{handle}/video/{post.post_id}",
-            "embed_link": f"https://www.tiktok.com/player/v1/{post.post_id}",
-            "cover_image_url": f"https://p16-sign.tiktokcdn.com/{post.post_id}.jpeg",
-            "like_count": m["likes"], "comment_count": m["comments"], "share_count": m["shares"],
-            "view_count": m["views"]}
+    full = {
+        "id": post.post_id,
+        "title": info.get("title", ""),
+        "video_description": info.get("title", ""),
+        "create_time": int(post.created_at.timestamp()),
+        "duration": 4,
+        "share_url": f"https://www.tiktok.com/@{handle}/video/{post.post_id}",
+        "embed_link": f"https://www.tiktok.com/player/v1/{post.post_id}",
+        "cover_image_url": f"https://p16-sign.tiktokcdn.com/{post.post_id}.jpeg",
+        "like_count": m["likes"],
+        "comment_count": m["comments"],
+        "share_count": m["shares"],
+        "view_count": m["views"],
+    }
     return {f: full[f] for f in fields}
 
 
@@ -513,8 +588,13 @@ async def video_list(state: SandboxState, request: Request) -> Response:
         posts = [p for p in posts if p.created_at.timestamp() * 1000 < cursor]
     page = posts[:max_count]
     next_cursor = int(page[-1].created_at.timestamp() * 1000) if page else 0
-    return ok({"videos": [video_obj(state, p, fields) for p in page], "cursor": next_cursor,
-               "has_more": len(posts) > max_count})
+    return ok(
+        {
+            "videos": [video_obj(state, p, fields) for p in page],
+            "cursor": next_cursor,
+            "has_more": len(posts) > max_count,
+        }
+    )
 
 
 TABLE = [

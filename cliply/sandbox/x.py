@@ -53,18 +53,30 @@ CATEGORIES = {"tweet_video", "amplify_video", "tweet_image", "tweet_gif", "dm_vi
 PROBLEMS = "https://api.twitter.com/2/problems/"
 
 
-def _problem(status: int, title: str, detail: str, type_: str = "about:blank", headers: dict[str, str] | None = None,
-             **extra: Any) -> JSONResponse:
-    return JSONResponse({"title": title, "detail": detail, "type": type_, "status": status, **extra}, status,
-                        headers=headers)
+def _problem(
+    status: int,
+    title: str,
+    detail: str,
+    type_: str = "about:blank",
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    return JSONResponse(
+        {"title": title, "detail": detail, "type": type_, "status": status, **extra}, status, headers=headers
+    )
 
 
 def _invalid(message: str, parameter: str = "") -> JSONResponse:
     err: dict[str, Any] = {"message": message}
     if parameter:
         err["parameters"] = {parameter: []}
-    return _problem(400, "Invalid Request", "One or more parameters to your request was invalid.",
-                    PROBLEMS + "invalid-request", errors=[err])
+    return _problem(
+        400,
+        "Invalid Request",
+        "One or more parameters to your request was invalid.",
+        PROBLEMS + "invalid-request",
+        errors=[err],
+    )
 
 
 class XErrors:
@@ -79,12 +91,20 @@ class XErrors:
         return _problem(401, "Unauthorized", "Unauthorized")
 
     def rate_limited(self, retry_after_s: float) -> Response:
-        return _problem(429, "Too Many Requests", "Too Many Requests",
-                        headers=self._limit_headers(TWEETS_15MIN, retry_after_s))
+        return _problem(
+            429, "Too Many Requests", "Too Many Requests", headers=self._limit_headers(TWEETS_15MIN, retry_after_s)
+        )
 
     def quota_exhausted(self, retry_after_s: float) -> Response:
-        return _problem(429, "UsageCapExceeded", "Usage cap exceeded: user post cap", PROBLEMS + "usage-capped",
-                        headers=self._limit_headers(POSTS_3H, retry_after_s), period="3 hours", scope="User")
+        return _problem(
+            429,
+            "UsageCapExceeded",
+            "Usage cap exceeded: user post cap",
+            PROBLEMS + "usage-capped",
+            headers=self._limit_headers(POSTS_3H, retry_after_s),
+            period="3 hours",
+            scope="User",
+        )
 
     def server_error(self, status: int) -> Response:
         return _problem(status, "Service Unavailable", "Service Unavailable")
@@ -101,19 +121,33 @@ class XErrors:
 
 
 def _scope_error(scope: str) -> JSONResponse:
-    return _problem(403, "Unsupported Authentication",
-                    f"Authenticating with OAuth 2.0 User Context without the {scope} scope is forbidden for this "
-                    "endpoint.", PROBLEMS + "unsupported-authentication")
+    return _problem(
+        403,
+        "Unsupported Authentication",
+        f"Authenticating with OAuth 2.0 User Context without the {scope} scope is forbidden for this endpoint.",
+        PROBLEMS + "unsupported-authentication",
+    )
 
 
 OAUTH = oauth.OAuthVariant(
-    platform=P, authorize_path="/i/oauth2/authorize", token_path="/2/oauth2/token", errors=oauth.Rfc6749Errors(),
-    fault_errors=XErrors, authorize_invalid="response_type=code, client_id and redirect_uri are required",
-    pkce="required", pkce_methods=("S256", "plain"), pkce_default_method="plain", default_account=DEFAULT_ACCOUNT,
+    platform=P,
+    authorize_path="/i/oauth2/authorize",
+    token_path="/2/oauth2/token",
+    errors=oauth.Rfc6749Errors(),
+    fault_errors=XErrors,
+    authorize_invalid="response_type=code, client_id and redirect_uri are required",
+    pkce="required",
+    pkce_methods=("S256", "plain"),
+    pkce_default_method="plain",
+    default_account=DEFAULT_ACCOUNT,
     new_account_handle="user_{tail}",  # X user ids are numeric; handles are ≤ 15 word characters
-    client_auth="body_or_basic", malformed_basic="malformed Basic credentials",
-    unsupported_grant="grant_type not supported", access_ttl_s=ACCESS_TTL_S, refresh_ttl_s=REFRESH_TTL_S,
-    refresh_policy="offline_scope", token_type="bearer",
+    client_auth="body_or_basic",
+    malformed_basic="malformed Basic credentials",
+    unsupported_grant="grant_type not supported",
+    access_ttl_s=ACCESS_TTL_S,
+    refresh_ttl_s=REFRESH_TTL_S,
+    refresh_policy="offline_scope",
+    token_type="bearer",
 )
 
 
@@ -173,9 +207,15 @@ async def initialize(state: SandboxState, request: Request) -> Response:
     if problem := _initialize_problem(body):
         return problem
     media_id = state.new_id(digits=19)
-    media(state)[media_id] = {"owner": grant.account_id, "total": body["total_bytes"], "segments": {},
-                              "state": "uploading", "fails": False, "polls": 0,
-                              "expires_at": state.clock.timestamp() + 86400}
+    media(state)[media_id] = {
+        "owner": grant.account_id,
+        "total": body["total_bytes"],
+        "segments": {},
+        "state": "uploading",
+        "fails": False,
+        "polls": 0,
+        "expires_at": state.clock.timestamp() + 86400,
+    }
     return JSONResponse({"data": {"id": media_id, "media_key": f"13_{media_id}", "expires_after_secs": 86400}})
 
 
@@ -242,8 +282,17 @@ async def finalize(state: SandboxState, request: Request) -> Response:
     if sorted(segs) != list(range(len(segs))) or sum(segs.values()) != item["total"]:
         return _invalid("Segments do not add up to total_bytes.", "id")
     item["state"], item["fails"] = "pending", processing_fails(state, P)
-    return JSONResponse({"data": {"id": media_id, "media_key": f"13_{media_id}", "size": item["total"],
-                                  "expires_after_secs": 86400, "processing_info": processing_info(item)}})
+    return JSONResponse(
+        {
+            "data": {
+                "id": media_id,
+                "media_key": f"13_{media_id}",
+                "size": item["total"],
+                "expires_after_secs": 86400,
+                "processing_info": processing_info(item),
+            }
+        }
+    )
 
 
 async def status(state: SandboxState, request: Request) -> Response:
@@ -263,8 +312,9 @@ async def status(state: SandboxState, request: Request) -> Response:
         item["state"] = "in_progress"
     elif item["state"] == "in_progress":
         item["state"] = "failed" if item["fails"] else "succeeded"
-    return JSONResponse({"data": {"id": media_id, "media_key": f"13_{media_id}",
-                                  "processing_info": processing_info(item)}})
+    return JSONResponse(
+        {"data": {"id": media_id, "media_key": f"13_{media_id}", "processing_info": processing_info(item)}}
+    )
 
 
 # ---- posts -----------------------------------------------------------------------------------------------------------
@@ -289,8 +339,9 @@ def _tweet_refusal(state: SandboxState, grant: Grant, text: str, ids: list[Any])
     if not text and not ids:
         return _invalid("Post text or media is required.", "text")
     since = state.clock.now() - timedelta(hours=24)
-    if text and any(p.payload["source_text"] == text and p.created_at > since
-                    for p in state.posts_for(P, grant.account_id)):
+    if text and any(
+        p.payload["source_text"] == text and p.created_at > since for p in state.posts_for(P, grant.account_id)
+    ):
         return XErrors(state).duplicate()
     wait = state.hit_limit(P, grant.account_id, "posts_3h", POSTS_3H, 3 * 3600)
     return None if wait is None else XErrors(state).quota_exhausted(wait)
@@ -310,8 +361,11 @@ async def _tweet_gate(state: SandboxState, request: Request) -> Grant | Response
 
 def _rate_headers(state: SandboxState, grant: Grant) -> dict[str, str]:
     used = state.window_usage(P, grant.account_id, "tweets_15min", 900)
-    return {"x-rate-limit-limit": str(TWEETS_15MIN), "x-rate-limit-remaining": str(TWEETS_15MIN - used),
-            "x-rate-limit-reset": str(int(state.clock.timestamp() + 900))}
+    return {
+        "x-rate-limit-limit": str(TWEETS_15MIN),
+        "x-rate-limit-remaining": str(TWEETS_15MIN - used),
+        "x-rate-limit-reset": str(int(state.clock.timestamp() + 900)),
+    }
 
 
 async def create_tweet(state: SandboxState, request: Request) -> Response:
@@ -334,13 +388,22 @@ async def create_tweet(state: SandboxState, request: Request) -> Response:
     shown = rendered_text(text) if ids else html.escape(text, quote=False)
     state.record_post(P, grant.account_id, tweet_id, {"source_text": text, "text": shown, "media_keys": media_keys})
     await after_commit(state, P, "create_tweet")
-    return JSONResponse({"data": {"id": tweet_id, "text": shown, "edit_history_tweet_ids": [tweet_id]}}, 201,
-                        headers=_rate_headers(state, grant))
+    return JSONResponse(
+        {"data": {"id": tweet_id, "text": shown, "edit_history_tweet_ids": [tweet_id]}},
+        201,
+        headers=_rate_headers(state, grant),
+    )
 
 
 def public_metrics(m: dict[str, int]) -> dict[str, int]:
-    return {"retweet_count": m["shares"], "reply_count": m["comments"], "like_count": m["likes"],
-            "quote_count": m["shares"] // 4, "bookmark_count": m["saves"], "impression_count": m["impressions"]}
+    return {
+        "retweet_count": m["shares"],
+        "reply_count": m["comments"],
+        "like_count": m["likes"],
+        "quote_count": m["shares"] // 4,
+        "bookmark_count": m["saves"],
+        "impression_count": m["impressions"],
+    }
 
 
 def tweet_json(state: SandboxState, post: Any, fields: set[str]) -> dict[str, Any]:
@@ -357,9 +420,15 @@ def tweet_json(state: SandboxState, post: Any, fields: set[str]) -> dict[str, An
 
 
 def _not_found(tweet_id: str) -> dict[str, Any]:
-    return {"value": tweet_id, "detail": f"Could not find tweet with ids: [{tweet_id}].", "title": "Not Found Error",
-            "resource_type": "tweet", "parameter": "ids", "resource_id": tweet_id,
-            "type": PROBLEMS + "resource-not-found"}
+    return {
+        "value": tweet_id,
+        "detail": f"Could not find tweet with ids: [{tweet_id}].",
+        "title": "Not Found Error",
+        "resource_type": "tweet",
+        "parameter": "ids",
+        "resource_id": tweet_id,
+        "type": PROBLEMS + "resource-not-found",
+    }
 
 
 def _lookup(state: SandboxState, ids: list[str], fields: set[str], want_media: bool) -> dict[str, Any]:
@@ -372,8 +441,10 @@ def _lookup(state: SandboxState, ids: list[str], fields: set[str], want_media: b
         data.append(tweet_json(state, post, fields | ({"attachments"} if want_media else set())))
         if want_media:
             views = state.metrics(post)["views"]
-            media_out += [{"media_key": k, "type": "video", "public_metrics": {"view_count": views}}
-                          for k in post.payload["media_keys"]]
+            media_out += [
+                {"media_key": k, "type": "video", "public_metrics": {"view_count": views}}
+                for k in post.payload["media_keys"]
+            ]
     body: dict[str, Any] = {"data": data} if data else {}
     if media_out:
         body["includes"] = {"media": media_out}

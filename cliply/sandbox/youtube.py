@@ -15,6 +15,10 @@ Limits: videos.insert has its own daily bucket per account (account extra `inser
 calls draw 1 unit each from a 10,000-unit pool; both reset at 00:00 America/Los_Angeles (→ 403 quotaExceeded).
 A channel daily upload cap (extra `daily_upload_cap`) → 400 uploadLimitExceeded. Session starts are rate limited
 per account (10/minute → 429 rateLimitExceeded). Extra `unverified_project` forces privacyStatus=private.
+
+Duplicates: with account extra `reject_duplicates`, uploading the same bytes again to a channel succeeds (the final
+chunk answers 200 with the video) and processing then ends the video `uploadStatus: rejected, rejectionReason:
+duplicate`, as YouTube does; it stays in the uploads playlist.
 """
 
 from __future__ import annotations
@@ -52,8 +56,17 @@ CHUNK = 256 * 1024
 MAX_SIZE = 256 * 1024**3
 PACIFIC = ZoneInfo("America/Los_Angeles")
 SCOPE_PREFIX = "https://www.googleapis.com/auth/"
-KNOWN_SCOPES = {SCOPE_PREFIX + s for s in ("youtube", "youtube.upload", "youtube.readonly", "youtube.force-ssl",
-                                            "yt-analytics.readonly", "youtubepartner")} | {"openid", "email"}
+KNOWN_SCOPES = {
+    SCOPE_PREFIX + s
+    for s in (
+        "youtube",
+        "youtube.upload",
+        "youtube.readonly",
+        "youtube.force-ssl",
+        "yt-analytics.readonly",
+        "youtubepartner",
+    )
+} | {"openid", "email"}
 INSERT_QUOTA = 100  # 2026 granular quota: videos.insert has its own bucket of 100 calls/day
 UNIT_POOL = 10_000
 SESSION_STARTS_PER_MIN = 10
@@ -61,18 +74,41 @@ PROCESSED_AFTER_POLLS = 2  # status reads before uploaded → processed (or afte
 PROCESSED_AFTER_S = 30.0
 SESSION_TTL = timedelta(days=7)
 CATEGORIES = {"1", "2", "10", "15", "17", "19", "20", "22", "23", "24", "25", "26", "27", "28", "29"}
-INSERT_PARTS = {"snippet", "status", "contentDetails", "recordingDetails", "localizations", "player", "statistics",
-                "processingDetails", "fileDetails", "suggestions", "topicDetails", "liveStreamingDetails", "id"}
+INSERT_PARTS = {
+    "snippet",
+    "status",
+    "contentDetails",
+    "recordingDetails",
+    "localizations",
+    "player",
+    "statistics",
+    "processingDetails",
+    "fileDetails",
+    "suggestions",
+    "topicDetails",
+    "liveStreamingDetails",
+    "id",
+}
 LIST_PARTS = INSERT_PARTS
 ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _RANGE = re.compile(r"^bytes (?:(\d+)-(\d+)|\*)/(\d+|\*)$")
 
 
 # ---- Google error envelopes ------------------------------------------------------------------------------------------
-def google_error(status: int, reason: str, message: str, *, domain: str = "global", api_status: str = "",
-                 headers: dict[str, str] | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"code": status, "message": message,
-                            "errors": [{"message": message, "domain": domain, "reason": reason}]}
+def google_error(
+    status: int,
+    reason: str,
+    message: str,
+    *,
+    domain: str = "global",
+    api_status: str = "",
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "code": status,
+        "message": message,
+        "errors": [{"message": message, "domain": domain, "reason": reason}],
+    }
     if api_status:
         body["status"] = api_status
     return JSONResponse({"error": body}, status_code=status, headers=headers)
@@ -80,28 +116,50 @@ def google_error(status: int, reason: str, message: str, *, domain: str = "globa
 
 class Errors:
     def auth_expired(self) -> Response:
-        return google_error(401, "authError", "Invalid Credentials", api_status="UNAUTHENTICATED",
-                            headers={"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/"'})
+        return google_error(
+            401,
+            "authError",
+            "Invalid Credentials",
+            api_status="UNAUTHENTICATED",
+            headers={"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/"'},
+        )
 
     def rate_limited(self, retry_after_s: float) -> Response:
-        return google_error(429, "rateLimitExceeded", "Too many requests.", domain="youtube.quota",
-                            api_status="RESOURCE_EXHAUSTED", headers={"Retry-After": str(int(retry_after_s))})
+        return google_error(
+            429,
+            "rateLimitExceeded",
+            "Too many requests.",
+            domain="youtube.quota",
+            api_status="RESOURCE_EXHAUSTED",
+            headers={"Retry-After": str(int(retry_after_s))},
+        )
 
     def quota_exhausted(self, retry_after_s: float) -> Response:
-        return google_error(403, "quotaExceeded", "The request cannot be completed because you have exceeded "
-                            "your quota.", domain="youtube.quota", api_status="PERMISSION_DENIED")
+        return google_error(
+            403,
+            "quotaExceeded",
+            "The request cannot be completed because you have exceeded your quota.",
+            domain="youtube.quota",
+            api_status="PERMISSION_DENIED",
+        )
 
     def server_error(self, status: int) -> Response:
         reason = "backendError" if status != 500 else "internalError"
         return google_error(status, reason, "Backend Error")
 
     def content_rejected(self) -> Response:
-        return google_error(400, "invalidVideoMetadata", "The request metadata is invalid.",
-                            domain="youtube.video", api_status="INVALID_ARGUMENT")
+        return google_error(
+            400,
+            "invalidVideoMetadata",
+            "The request metadata is invalid.",
+            domain="youtube.video",
+            api_status="INVALID_ARGUMENT",
+        )
 
     def media_fetch_failed(self) -> Response:  # YouTube is push-only: the closest is a missing media body
-        return google_error(400, "mediaBodyRequired", "The request does not include the video content.",
-                            domain="youtube.video")
+        return google_error(
+            400, "mediaBodyRequired", "The request does not include the video content.", domain="youtube.video"
+        )
 
     def duplicate(self) -> Response:  # not synchronous at YouTube (rejectionReason=duplicate); scripted only
         return google_error(409, "duplicate", "The video is a duplicate.", domain="youtube.video")
@@ -109,14 +167,26 @@ class Errors:
 
 ERRORS = Errors()
 OAUTH = oauth.OAuthVariant(
-    platform=P, authorize_path="/o/oauth2/v2/auth", token_path="/token",
-    errors=oauth.Rfc6749Errors(client_mismatch_status=401), fault_errors=lambda _state: ERRORS,
-    bad_response_type_redirect="unsupported_response_type", authorize_invalid="Missing required parameter",
-    known_scopes=frozenset(KNOWN_SCOPES), scope_required=True, sandbox_scopes_filter=True,
-    pkce_methods=("S256", "plain"), callback_scope=("scope", " "), client_auth="body_or_basic",
-    invalid_client="The OAuth client was not found.", access_ttl_s=3599,
+    platform=P,
+    authorize_path="/o/oauth2/v2/auth",
+    token_path="/token",
+    errors=oauth.Rfc6749Errors(client_mismatch_status=401),
+    fault_errors=lambda _state: ERRORS,
+    bad_response_type_redirect="unsupported_response_type",
+    authorize_invalid="Missing required parameter",
+    known_scopes=frozenset(KNOWN_SCOPES),
+    scope_required=True,
+    sandbox_scopes_filter=True,
+    pkce_methods=("S256", "plain"),
+    callback_scope=("scope", " "),
+    client_auth="body_or_basic",
+    invalid_client="The OAuth client was not found.",
+    access_ttl_s=3599,
     # Google: a refresh token only for access_type=offline, never rotated, and not repeated on refresh.
-    refresh_ttl_s=180 * 86400, refresh_policy="access_type_offline", rotate_refresh=False, refresh_on_refresh=False,
+    refresh_ttl_s=180 * 86400,
+    refresh_policy="access_type_offline",
+    rotate_refresh=False,
+    refresh_on_refresh=False,
 )
 
 
@@ -185,20 +255,33 @@ def _has_markup(text: str) -> bool:
 def _snippet_problem(snippet: dict[str, Any]) -> Response | None:
     title = snippet.get("title", "")
     if not isinstance(title, str) or not title.strip() or YOUTUBE_TITLE.too_long(title) or _has_markup(title):
-        return google_error(400, "invalidTitle", "The request metadata specifies an invalid or empty video title.",
-                            domain="youtube.video")
+        return google_error(
+            400,
+            "invalidTitle",
+            "The request metadata specifies an invalid or empty video title.",
+            domain="youtube.video",
+        )
     description = snippet.get("description", "")
     if YOUTUBE_DESCRIPTION.too_long(description) or _has_markup(description):
-        return google_error(400, "invalidDescription", "The request metadata specifies an invalid video "
-                            "description.", domain="youtube.video")
+        return google_error(
+            400,
+            "invalidDescription",
+            "The request metadata specifies an invalid video description.",
+            domain="youtube.video",
+        )
     tags = snippet.get("tags") or []
     tag_chars = sum(len(t) + (2 if " " in t else 0) for t in tags) + max(0, len(tags) - 1)  # quoted, comma-joined
     if tag_chars > 500 or any(_has_markup(t) for t in tags):
-        return google_error(400, "invalidTags", "The request metadata specifies invalid video keywords.",
-                            domain="youtube.video")
+        return google_error(
+            400, "invalidTags", "The request metadata specifies invalid video keywords.", domain="youtube.video"
+        )
     if snippet.get("categoryId") not in (None, *CATEGORIES):
-        return google_error(400, "invalidCategoryId", "The snippet.categoryId property specifies an invalid "
-                            "category ID.", domain="youtube.video")
+        return google_error(
+            400,
+            "invalidCategoryId",
+            "The snippet.categoryId property specifies an invalid category ID.",
+            domain="youtube.video",
+        )
     return None
 
 
@@ -212,8 +295,9 @@ def _status_problem(status: dict[str, Any]) -> Response | None:
         except ValueError:
             return google_error(400, "invalidPublishAt", "Invalid publishAt.", domain="youtube.video")
         if privacy != "private":
-            return google_error(400, "invalidPublishAt", "publishAt requires privacyStatus private.",
-                                domain="youtube.video")
+            return google_error(
+                400, "invalidPublishAt", "publishAt requires privacyStatus private.", domain="youtube.video"
+            )
     for flag in ("selfDeclaredMadeForKids", "containsSyntheticMedia", "embeddable"):
         if flag in status and not isinstance(status[flag], bool):
             return google_error(400, "invalidValue", f"Invalid value for status.{flag}.")
@@ -221,6 +305,18 @@ def _status_problem(status: dict[str, Any]) -> Response | None:
 
 
 # ---- video resources -------------------------------------------------------------------------------------------------
+PROCESSING_STATUS = {"uploaded": "processing", "processed": "succeeded", "failed": "failed", "rejected": "terminated"}
+
+
+def _rejection(state: SandboxState, acct: Account, sha256: str) -> str | None:
+    """The rejectionReason processing will end with: duplicate when the channel already holds these bytes."""
+    if not acct.extra.get("reject_duplicates"):
+        return None
+    with state.lock:
+        videos = list(_videos(state).values())
+    return "duplicate" if any(v["account_id"] == acct.account_id and v["sha256"] == sha256 for v in videos) else None
+
+
 def _advance(state: SandboxState, video: dict[str, Any], *, poll: bool) -> None:
     if video["uploadStatus"] != "uploaded":
         return
@@ -228,15 +324,20 @@ def _advance(state: SandboxState, video: dict[str, Any], *, poll: bool) -> None:
         video["polls"] += 1
     age = (state.clock.now() - video["created_at"]).total_seconds()
     if video["polls"] >= PROCESSED_AFTER_POLLS or age >= PROCESSED_AFTER_S:
-        video["uploadStatus"] = "failed" if video["fails"] else "processed"
+        video["uploadStatus"] = "failed" if video["fails"] else "rejected" if video["rejection"] else "processed"
 
 
 def _snippet_resource(video: dict[str, Any]) -> dict[str, Any]:
     snip = video["snippet"]
-    out = {"publishedAt": _iso(video["created_at"]), "channelId": video["channel_id"],
-           "title": snip.get("title", ""), "description": snip.get("description", ""),
-           "channelTitle": video["channel_title"], "categoryId": snip.get("categoryId", "22"),
-           "liveBroadcastContent": "none"}
+    out = {
+        "publishedAt": _iso(video["created_at"]),
+        "channelId": video["channel_id"],
+        "title": snip.get("title", ""),
+        "description": snip.get("description", ""),
+        "channelTitle": video["channel_title"],
+        "categoryId": snip.get("categoryId", "22"),
+        "liveBroadcastContent": "none",
+    }
     if snip.get("tags"):
         out["tags"] = list(snip["tags"])
     return out
@@ -245,33 +346,48 @@ def _snippet_resource(video: dict[str, Any]) -> dict[str, Any]:
 def _status_resource(video: dict[str, Any]) -> dict[str, Any]:
     asked = video["status"]
     kids = bool(asked.get("selfDeclaredMadeForKids", False))
-    st = {"uploadStatus": video["uploadStatus"], "privacyStatus": asked.get("privacyStatus", "public"),
-          "license": "youtube", "embeddable": True, "publicStatsViewable": True, "selfDeclaredMadeForKids": kids,
-          "madeForKids": kids}
+    st = {
+        "uploadStatus": video["uploadStatus"],
+        "privacyStatus": asked.get("privacyStatus", "public"),
+        "license": "youtube",
+        "embeddable": True,
+        "publicStatsViewable": True,
+        "selfDeclaredMadeForKids": kids,
+        "madeForKids": kids,
+    }
     for key in ("publishAt", "containsSyntheticMedia"):
         if key in asked:
             st[key] = asked[key]
     if video["uploadStatus"] == "failed":
         st["failureReason"] = "conversion"
+    if video["uploadStatus"] == "rejected":
+        st["rejectionReason"] = video["rejection"]
     return st
 
 
 def _statistics_resource(state: SandboxState, video: dict[str, Any]) -> dict[str, Any]:
     post = state.find_post(P, video["id"])
     m = state.metrics(post) if post else {}
-    return {"viewCount": str(m.get("views", 0)), "likeCount": str(m.get("likes", 0)), "favoriteCount": "0",
-            "commentCount": str(m.get("comments", 0))}
+    return {
+        "viewCount": str(m.get("views", 0)),
+        "likeCount": str(m.get("likes", 0)),
+        "favoriteCount": "0",
+        "commentCount": str(m.get("comments", 0)),
+    }
 
 
 def video_resource(state: SandboxState, video: dict[str, Any], parts: set[str]) -> dict[str, Any]:
-    res: dict[str, Any] = {"kind": "youtube#video", "etag": hashlib.md5(video["id"].encode()).hexdigest(),
-                           "id": video["id"]}
+    res: dict[str, Any] = {
+        "kind": "youtube#video",
+        "etag": hashlib.md5(video["id"].encode()).hexdigest(),
+        "id": video["id"],
+    }
     if "snippet" in parts:
         res["snippet"] = _snippet_resource(video)
     if "status" in parts:
         res["status"] = _status_resource(video)
     if "processingDetails" in parts:
-        proc = {"uploaded": "processing", "processed": "succeeded", "failed": "failed"}[video["uploadStatus"]]
+        proc = PROCESSING_STATUS[video["uploadStatus"]]
         res["processingDetails"] = {"processingStatus": proc}
     if "statistics" in parts:
         res["statistics"] = _statistics_resource(state, video)
@@ -289,8 +405,12 @@ def auth(state: SandboxState, request: Request) -> tuple[Grant, Account] | Respo
 def needs_scope(grant: Grant, *accepted: str) -> Response | None:
     if any(SCOPE_PREFIX + s in grant.scopes for s in accepted):
         return None
-    return google_error(403, "insufficientPermissions", "Request had insufficient authentication scopes.",
-                        api_status="PERMISSION_DENIED")
+    return google_error(
+        403,
+        "insufficientPermissions",
+        "Request had insufficient authentication scopes.",
+        api_status="PERMISSION_DENIED",
+    )
 
 
 def parts_of(request: Request, allowed: set[str]) -> set[str] | Response:
@@ -329,12 +449,17 @@ async def insert(state: SandboxState, request: Request) -> Response:
     upload_id = "ADPycd" + secrets.token_urlsafe(24)
     with state.lock:
         _sessions(state)[upload_id] = {
-            "account_id": acct.account_id, "body": body, "parts": sorted(parts),
-            "total": int(length) if length else None, "data": bytearray(), "video_id": None,
+            "account_id": acct.account_id,
+            "body": body,
+            "parts": sorted(parts),
+            "total": int(length) if length else None,
+            "data": bytearray(),
+            "video_id": None,
             "expires_at": state.clock.now() + SESSION_TTL,
         }
-    return Response(status_code=200, headers={"Location": f"{request.url}&upload_id={upload_id}",
-                                              "X-GUploader-UploadID": upload_id})
+    return Response(
+        status_code=200, headers={"Location": f"{request.url}&upload_id={upload_id}", "X-GUploader-UploadID": upload_id}
+    )
 
 
 async def _session_request(request: Request, parts: set[str]) -> dict[str, Any] | Response:
@@ -362,8 +487,12 @@ async def _session_refusal(state: SandboxState, acct: Account) -> Response | Non
         return fault
     cap = acct.extra.get("daily_upload_cap")
     if cap is not None and _uploads_today(state, acct) >= int(cap):
-        return google_error(400, "uploadLimitExceeded", "The user has exceeded the number of videos they may "
-                            "upload.", domain="youtube.video")
+        return google_error(
+            400,
+            "uploadLimitExceeded",
+            "The user has exceeded the number of videos they may upload.",
+            domain="youtube.video",
+        )
     return charge(state, acct, "videos.insert", int(acct.extra.get("insert_quota", INSERT_QUOTA)))
 
 
@@ -398,22 +527,30 @@ def _chunk_problem(received: int, size: int, first: int, last: int, final: bool)
     if last - first + 1 != size:
         return google_error(400, "badRequest", "Content-Range does not match the body length.")
     if first > received:
-        return google_error(400, "badRequest", f"The upload offset is {first} byte(s), which exceeds the "
-                            f"already uploaded size of {received} byte(s).")
+        return google_error(
+            400,
+            "badRequest",
+            f"The upload offset is {first} byte(s), which exceeds the already uploaded size of {received} byte(s).",
+        )
     if not final and size % CHUNK:
-        return google_error(400, "badRequest", f"The number of bytes uploaded is required to be a multiple of "
-                            f"{CHUNK}, except for the final request. The request contained {size} bytes.")
+        return google_error(
+            400,
+            "badRequest",
+            f"The number of bytes uploaded is required to be a multiple of "
+            f"{CHUNK}, except for the final request. The request contained {size} bytes.",
+        )
     return None
 
 
-async def _append_chunk(state: SandboxState, session: dict[str, Any], data: bytes, first: int, last: int,
-                        total: int | None) -> Response:
+async def _append_chunk(
+    state: SandboxState, session: dict[str, Any], data: bytes, first: int, last: int, total: int | None
+) -> Response:
     received = len(session["data"])
     final = total is not None and last + 1 == total
     if problem := _chunk_problem(received, len(data), first, last, final):
         return problem
     with state.lock:
-        session["data"].extend(data[received - first:])
+        session["data"].extend(data[received - first :])
         session["total"] = total if total is not None else session["total"]
     if not final:
         return _session_status(state, session)
@@ -427,6 +564,7 @@ async def _append_chunk(state: SandboxState, session: dict[str, Any], data: byte
 def _session_status(state: SandboxState, session: dict[str, Any]) -> Response:
     if session["video_id"]:
         video = _videos(state)[session["video_id"]]
+        _advance(state, video, poll=False)  # the resource as it is now, processed or refused
         return JSONResponse(video_resource(state, video, set(session["parts"]) | {"snippet", "status"}))
     received = len(session["data"])
     headers = {"Range": f"bytes=0-{received - 1}"} if received else {}
@@ -440,16 +578,31 @@ def _create_video(state: SandboxState, session: dict[str, Any]) -> dict[str, Any
     if acct.extra.get("unverified_project"):
         status["privacyStatus"] = "private"  # unaudited API projects are locked to private
     vid = _video_id()
-    video = {"id": vid, "account_id": acct.account_id, "channel_id": channel_id(acct.account_id),
-             "channel_title": acct.handle, "snippet": dict(body.get("snippet") or {}), "status": status,
-             "uploadStatus": "uploaded", "polls": 0, "fails": processing_fails(state, P),
-             "created_at": state.clock.now(), "size": len(session["data"]),
-             "sha256": hashlib.sha256(session["data"]).hexdigest()}
+    sha256 = hashlib.sha256(session["data"]).hexdigest()
+    video = {
+        "id": vid,
+        "account_id": acct.account_id,
+        "channel_id": channel_id(acct.account_id),
+        "channel_title": acct.handle,
+        "snippet": dict(body.get("snippet") or {}),
+        "status": status,
+        "uploadStatus": "uploaded",
+        "polls": 0,
+        "fails": processing_fails(state, P),
+        "rejection": _rejection(state, acct, sha256),
+        "created_at": state.clock.now(),
+        "size": len(session["data"]),
+        "sha256": sha256,
+    }
     with state.lock:
         _videos(state)[vid] = video
         session["video_id"] = vid
-    state.record_post(P, acct.account_id, vid, {"snippet": video["snippet"], "status": status,
-                                                "size": video["size"], "sha256": video["sha256"]})
+    state.record_post(
+        P,
+        acct.account_id,
+        vid,
+        {"snippet": video["snippet"], "status": status, "size": video["size"], "sha256": video["sha256"]},
+    )
     return video
 
 
@@ -457,8 +610,7 @@ def _create_video(state: SandboxState, session: dict[str, Any]) -> dict[str, Any
 def _video_ids(request: Request) -> list[str] | Response:
     ids = [i for i in request.query_params.get("id", "").split(",") if i]
     if not ids:
-        return google_error(400, "missingRequiredParameter", "No filter selected. Expected one of: id, "
-                            "myRating, chart")
+        return google_error(400, "missingRequiredParameter", "No filter selected. Expected one of: id, myRating, chart")
     if len(ids) > 50:
         return google_error(400, "invalidValue", "Too many ids: at most 50.")
     return ids
@@ -490,8 +642,14 @@ async def list_videos(state: SandboxState, request: Request) -> Response:
         if _visible(video, acct.account_id):
             _advance(state, video, poll="status" in parts or "processingDetails" in parts)
             items.append(video_resource(state, video, parts))
-    return JSONResponse({"kind": "youtube#videoListResponse", "etag": secrets.token_hex(8), "items": items,
-                         "pageInfo": {"totalResults": len(items), "resultsPerPage": len(items)}})
+    return JSONResponse(
+        {
+            "kind": "youtube#videoListResponse",
+            "etag": secrets.token_hex(8),
+            "items": items,
+            "pageInfo": {"totalResults": len(items), "resultsPerPage": len(items)},
+        }
+    )
 
 
 async def list_channels(state: SandboxState, request: Request) -> Response:
@@ -506,16 +664,22 @@ async def list_channels(state: SandboxState, request: Request) -> Response:
     if fault := await pre_faults(state, P, "channels", ERRORS):
         return fault
     if acct.extra.get("no_channel"):
-        return google_error(401, "youtubeSignupRequired", "The user does not have a YouTube channel.",
-                            domain="youtube.header")
+        return google_error(
+            401, "youtubeSignupRequired", "The user does not have a YouTube channel.", domain="youtube.header"
+        )
     if over := charge(state, acct, "units", UNIT_POOL):
         return over
     cid = channel_id(acct.account_id)
-    item = {"kind": "youtube#channel", "etag": hashlib.md5(cid.encode()).hexdigest(), "id": cid,
-            "snippet": {"title": acct.handle, "customUrl": f"@{acct.handle}"},
-            "contentDetails": {"relatedPlaylists": {"likes": "", "uploads": uploads_playlist(acct.account_id)}}}
-    return JSONResponse({"kind": "youtube#channelListResponse", "items": [item],
-                         "pageInfo": {"totalResults": 1, "resultsPerPage": 5}})
+    item = {
+        "kind": "youtube#channel",
+        "etag": hashlib.md5(cid.encode()).hexdigest(),
+        "id": cid,
+        "snippet": {"title": acct.handle, "customUrl": f"@{acct.handle}"},
+        "contentDetails": {"relatedPlaylists": {"likes": "", "uploads": uploads_playlist(acct.account_id)}},
+    }
+    return JSONResponse(
+        {"kind": "youtube#channelListResponse", "items": [item], "pageInfo": {"totalResults": 1, "resultsPerPage": 5}}
+    )
 
 
 def _page_request(request: Request) -> tuple[int, int] | Response:
@@ -531,17 +695,26 @@ def _page_request(request: Request) -> tuple[int, int] | Response:
 
 def _playlist_item(playlist: str, video: dict[str, Any], position: int) -> dict[str, Any]:
     item_id = base64.urlsafe_b64encode(f"{playlist}.{video['id']}".encode()).decode().rstrip("=")
-    return {"kind": "youtube#playlistItem", "id": item_id,
-            "snippet": {"publishedAt": _iso(video["created_at"]), "channelId": video["channel_id"],
-                        "title": video["snippet"].get("title", ""),
-                        "description": video["snippet"].get("description", ""), "playlistId": playlist,
-                        "position": position, "resourceId": {"kind": "youtube#video", "videoId": video["id"]}},
-            "contentDetails": {"videoId": video["id"], "videoPublishedAt": _iso(video["created_at"])}}
+    return {
+        "kind": "youtube#playlistItem",
+        "id": item_id,
+        "snippet": {
+            "publishedAt": _iso(video["created_at"]),
+            "channelId": video["channel_id"],
+            "title": video["snippet"].get("title", ""),
+            "description": video["snippet"].get("description", ""),
+            "playlistId": playlist,
+            "position": position,
+            "resourceId": {"kind": "youtube#video", "videoId": video["id"]},
+        },
+        "contentDetails": {"videoId": video["id"], "videoPublishedAt": _iso(video["created_at"])},
+    }
 
 
 def _uploads_of(state: SandboxState, playlist: str) -> Account | None:
-    return next((a for (p, _), a in state.accounts.items()
-                 if p == P and uploads_playlist(a.account_id) == playlist), None)
+    return next(
+        (a for (p, _), a in state.accounts.items() if p == P and uploads_playlist(a.account_id) == playlist), None
+    )
 
 
 async def list_playlist_items(state: SandboxState, request: Request) -> Response:
@@ -561,16 +734,25 @@ async def list_playlist_items(state: SandboxState, request: Request) -> Response
     playlist = request.query_params.get("playlistId", "")
     owner = _uploads_of(state, playlist)
     if owner is None:
-        return google_error(404, "playlistNotFound", "The playlist identified with the request's playlistId "
-                            "parameter cannot be found.", domain="youtube.playlistItem")
+        return google_error(
+            404,
+            "playlistNotFound",
+            "The playlist identified with the request's playlistId parameter cannot be found.",
+            domain="youtube.playlistItem",
+        )
     if over := charge(state, acct, "units", UNIT_POOL):
         return over
-    videos = sorted((v for v in _videos(state).values() if v["account_id"] == owner.account_id
-                     and _visible(v, acct.account_id)), key=lambda v: v["created_at"], reverse=True)
-    page = videos[offset:offset + size]
-    out: dict[str, Any] = {"kind": "youtube#playlistItemListResponse",
-                           "items": [_playlist_item(playlist, v, offset + n) for n, v in enumerate(page)],
-                           "pageInfo": {"totalResults": len(videos), "resultsPerPage": size}}
+    videos = sorted(
+        (v for v in _videos(state).values() if v["account_id"] == owner.account_id and _visible(v, acct.account_id)),
+        key=lambda v: v["created_at"],
+        reverse=True,
+    )
+    page = videos[offset : offset + size]
+    out: dict[str, Any] = {
+        "kind": "youtube#playlistItemListResponse",
+        "items": [_playlist_item(playlist, v, offset + n) for n, v in enumerate(page)],
+        "pageInfo": {"totalResults": len(videos), "resultsPerPage": size},
+    }
     if offset + size < len(videos):
         out["nextPageToken"] = str(offset + size)
     return JSONResponse(out)

@@ -79,7 +79,7 @@ class GuardedEgress:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def __enter__(self) -> GuardedEgress:
         self._thread = threading.Thread(
@@ -207,7 +207,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     server: _ProxyServer
 
     def setup(self) -> None:
-        self.timeout = self.server.egress.timeout_s
+        self.timeout = self.server.egress.timeout_s  # type: ignore[misc]  # per-connection socket timeout
         super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:

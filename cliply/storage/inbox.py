@@ -197,8 +197,12 @@ class S3Inbox:
             if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey"}:
                 return
             raise
-        self.client.put_object(Bucket=self.bucket, Key=f"{dst}.reason.txt", Body=reason_text(reason),
-                               ContentType="text/plain; charset=utf-8")
+        self.client.put_object(
+            Bucket=self.bucket,
+            Key=f"{dst}.reason.txt",
+            Body=reason_text(reason),
+            ContentType="text/plain; charset=utf-8",
+        )
         self.remove(entry)
 
 

@@ -20,7 +20,7 @@ from cliply.platforms import PLATFORMS
 from cliply.platforms.models import Credentials
 from cliply.security.vault import TokenVault, VaultError, aad_for
 from cliply.store.models import Workspace, utcnow
-from cliply.store.models_accounts import ACCOUNT_STATUSES, Account, ApiToken, OAuthState
+from cliply.store.models_accounts import ACCOUNT_STATUSES, Account, ApiToken, OAuthGuard, OAuthState
 from cliply.store.repo import NotFound, WorkspaceScope, _dialect_insert
 
 EXPIRY_WARNING = timedelta(days=7)
@@ -114,14 +114,15 @@ class AccountsRepo:
         stmt = _dialect_insert(self.session)(table).values(
             workspace_id=self.workspace_id, platform=platform, external_id=external_id, created_at=now, **values
         )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["workspace_id", "platform", "external_id"], set_=values
-        )
+        stmt = stmt.on_conflict_do_update(index_elements=["workspace_id", "platform", "external_id"], set_=values)
         self.session.execute(stmt)
         return self.session.scalars(
             select(Account)
-            .where(Account.workspace_id == self.workspace_id, Account.platform == platform,
-                   Account.external_id == external_id)
+            .where(
+                Account.workspace_id == self.workspace_id,
+                Account.platform == platform,
+                Account.external_id == external_id,
+            )
             .execution_options(populate_existing=True)
         ).one()
 
@@ -187,8 +188,9 @@ class AccountsRepo:
             values["extra"] = {**(account.extra or {}), **_safe_extra(creds.extra)}
         result = self.session.execute(
             update(Account)
-            .where(Account.id == account_id, Account.workspace_id == self.workspace_id,
-                   Account.status != "disconnected")
+            .where(
+                Account.id == account_id, Account.workspace_id == self.workspace_id, Account.status != "disconnected"
+            )
             .values(**values)
             .execution_options(synchronize_session=False)
         )
@@ -218,8 +220,9 @@ class AccountsRepo:
         self.session.execute(
             update(Account)
             .where(Account.id == account_id, Account.workspace_id == self.workspace_id)
-            .values(status="disconnected", access_token_enc="", refresh_token_enc=None, last_error=None,
-                    updated_at=utcnow())
+            .values(
+                status="disconnected", access_token_enc="", refresh_token_enc=None, last_error=None, updated_at=utcnow()
+            )
             .execution_options(synchronize_session=False)
         )
         return self._reload(account_id)
@@ -234,7 +237,12 @@ class AccountsRepo:
     # --- OAuth flow state ---
 
     def begin_oauth(
-        self, platform: str, state: str, code_verifier: str | None, redirect_uri: str, ttl_s: int = 600,
+        self,
+        platform: str,
+        state: str,
+        code_verifier: str | None,
+        redirect_uri: str,
+        ttl_s: int = 600,
         browser_hash: str | None = None,
     ) -> OAuthState:
         """Remember a started authorisation until its callback (or ttl_s). Expired states are swept here."""
@@ -246,16 +254,34 @@ class AccountsRepo:
         self.session.execute(
             delete(OAuthState).where(OAuthState.workspace_id == self.workspace_id, OAuthState.expires_at <= now)
         )
+        self.session.execute(
+            delete(OAuthGuard).where(OAuthGuard.workspace_id == self.workspace_id, OAuthGuard.expires_at <= now)
+        )
         verifier_enc = (
             self.vault.encrypt(code_verifier, aad=_state_aad(self.workspace_id, platform, state))
-            if code_verifier else None
+            if code_verifier
+            else None
         )
         row = OAuthState(
-            state=state, workspace_id=self.workspace_id, platform=platform, code_verifier_enc=verifier_enc,
-            redirect_uri=redirect_uri, created_at=now, expires_at=now + timedelta(seconds=ttl_s),
-            browser_hash=browser_hash,
+            state=state,
+            workspace_id=self.workspace_id,
+            platform=platform,
+            code_verifier_enc=verifier_enc,
+            redirect_uri=redirect_uri,
+            created_at=now,
+            expires_at=now + timedelta(seconds=ttl_s),
         )
         self.session.add(row)
+        if browser_hash:
+            self.session.add(
+                OAuthGuard(
+                    state=state,
+                    workspace_id=self.workspace_id,
+                    platform=platform,
+                    browser_hash=browser_hash,
+                    expires_at=row.expires_at,
+                )
+            )
         self.session.flush()
         return row
 
@@ -265,10 +291,16 @@ class AccountsRepo:
         cols = OAuthState.__table__.c
         row = self.session.execute(
             delete(OAuthState)
-            .where(OAuthState.state == state, OAuthState.workspace_id == self.workspace_id,
-                   OAuthState.confirm_hash.is_(None))
-            .returning(cols.state, cols.workspace_id, cols.platform, cols.code_verifier_enc, cols.redirect_uri,
-                       cols.created_at, cols.expires_at, cols.browser_hash)
+            .where(OAuthState.state == state, OAuthState.workspace_id == self.workspace_id)
+            .returning(
+                cols.state,
+                cols.workspace_id,
+                cols.platform,
+                cols.code_verifier_enc,
+                cols.redirect_uri,
+                cols.created_at,
+                cols.expires_at,
+            )
             .execution_options(synchronize_session=False)
         ).one_or_none()
         if row is None:
@@ -283,17 +315,28 @@ class AccountsRepo:
             )
         return result
 
-    def hold_oauth(self, platform: str, state: str, redirect_uri: str, pending: str, confirm_hash: str,
-                   ttl_s: int = 600) -> None:
+    def hold_oauth(self, platform: str, state: str, pending: str, confirm_hash: str, ttl_s: int = 600) -> None:
         """Keep an exchanged authorisation (`pending`: plaintext JSON, stored encrypted) until the user confirms it
         with the token whose sha256 is `confirm_hash`. The state stays taken meanwhile, so it cannot be reused."""
-        now = utcnow()
-        self.session.add(OAuthState(
-            state=state, workspace_id=self.workspace_id, platform=platform, redirect_uri=redirect_uri,
-            created_at=now, expires_at=now + timedelta(seconds=ttl_s), confirm_hash=confirm_hash,
-            pending_enc=self.vault.encrypt(pending, aad=pending_aad(self.workspace_id, platform, state)),
-        ))
+        self.session.execute(
+            delete(OAuthGuard).where(OAuthGuard.state == state, OAuthGuard.workspace_id == self.workspace_id)
+        )
+        self.session.add(
+            OAuthGuard(
+                state=state,
+                workspace_id=self.workspace_id,
+                platform=platform,
+                expires_at=utcnow() + timedelta(seconds=ttl_s),
+                confirm_hash=confirm_hash,
+                pending_enc=self.vault.encrypt(pending, aad=pending_aad(self.workspace_id, platform, state)),
+            )
+        )
         self.session.flush()
+
+    def drop_guard(self, state: str) -> None:
+        self.session.execute(
+            delete(OAuthGuard).where(OAuthGuard.state == state, OAuthGuard.workspace_id == self.workspace_id)
+        )
 
     # --- API tokens ---
 
@@ -305,16 +348,19 @@ class AccountsRepo:
             raise ValueError("an API token's name has at most 100 characters")
         token = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
         self.session.add(
-            ApiToken(workspace_id=self.workspace_id, name=name.strip(), token_hash=hash_api_token(token),
-                     prefix=token[:8])
+            ApiToken(
+                workspace_id=self.workspace_id, name=name.strip(), token_hash=hash_api_token(token), prefix=token[:8]
+            )
         )
         self.session.flush()
         return token
 
     def list_api_tokens(self) -> builtins.list[ApiToken]:
-        return builtins.list(self.session.scalars(
-            select(ApiToken).where(ApiToken.workspace_id == self.workspace_id).order_by(ApiToken.id)
-        ))
+        return builtins.list(
+            self.session.scalars(
+                select(ApiToken).where(ApiToken.workspace_id == self.workspace_id).order_by(ApiToken.id)
+            )
+        )
 
     def revoke_api_token(self, token_id: int) -> ApiToken:
         row = self.session.scalars(
@@ -356,15 +402,14 @@ def api_token_is_stale(row: ApiToken, now: datetime, every: timedelta = TOKEN_US
     return row.last_used_at is None or row.last_used_at <= now - every
 
 
-def touch_api_token(session: Session, token_id: int, now: datetime,
-                    every: timedelta = TOKEN_USE_GRANULARITY) -> None:
+def touch_api_token(session: Session, token_id: int, now: datetime, every: timedelta = TOKEN_USE_GRANULARITY) -> None:
     """System-level: record a token's use, at most once per `every` (a conditional UPDATE, its own short
     transaction), so busy tokens do not turn every API request into a write."""
     session.execute(
         update(ApiToken)
-        .where(ApiToken.id == token_id,
-               (ApiToken.last_used_at.is_(None)) | (ApiToken.last_used_at <= now - every))
-        .values(last_used_at=now).execution_options(synchronize_session=False)
+        .where(ApiToken.id == token_id, (ApiToken.last_used_at.is_(None)) | (ApiToken.last_used_at <= now - every))
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -372,24 +417,24 @@ def pending_aad(workspace_id: int, platform: str, state: str) -> str:
     return aad_for(workspace_id, platform, state, "pending_connection")
 
 
-def oauth_state(session: Session, state: str) -> OAuthState | None:
-    """System-level: a pending flow by its `state`, to see how its callback must be checked."""
-    return session.get(OAuthState, state)
+def oauth_flow(session: Session, state: str) -> tuple[OAuthState | None, OAuthGuard | None]:
+    """System-level: a flow's pending state and guard by `state`, to see how its callback must be checked."""
+    return session.get(OAuthState, state), session.get(OAuthGuard, state)
 
 
-def take_confirmation(session: Session, confirm_hash: str) -> OAuthState | None:
+def take_confirmation(session: Session, confirm_hash: str) -> OAuthGuard | None:
     """System-level: consume (once) the held authorisation a confirm token belongs to; None when unknown, used or
-    expired. The returned row's `pending_enc` is still encrypted."""
-    cols = OAuthState.__table__.c
+    expired. The returned guard's `pending_enc` is still encrypted."""
+    cols = OAuthGuard.__table__.c
     row = session.execute(
-        delete(OAuthState).where(OAuthState.confirm_hash == confirm_hash)
-        .returning(cols.state, cols.workspace_id, cols.platform, cols.redirect_uri, cols.created_at,
-                   cols.expires_at, cols.pending_enc)
+        delete(OAuthGuard)
+        .where(OAuthGuard.confirm_hash == confirm_hash)
+        .returning(cols.state, cols.workspace_id, cols.platform, cols.expires_at, cols.pending_enc)
         .execution_options(synchronize_session=False)
     ).one_or_none()
     if row is None or row.expires_at <= utcnow() or not row.pending_enc:
         return None
-    return OAuthState(**row._asdict())
+    return OAuthGuard(**row._asdict())
 
 
 def oauth_state_owner(session: Session, state: str) -> Workspace | None:
@@ -427,7 +472,8 @@ def rotate_all_secrets(session: Session, vault: TokenVault, batch: int = 500) ->
             rows = session.execute(
                 select(Account.id, Account.workspace_id, Account.platform, Account.external_id, column)
                 .where(Account.id > last_id, column.is_not(None), column != "")
-                .order_by(Account.id).limit(batch)
+                .order_by(Account.id)
+                .limit(batch)
             ).all()
             if not rows:
                 break
@@ -436,21 +482,26 @@ def rotate_all_secrets(session: Session, vault: TokenVault, batch: int = 500) ->
                 new = _rotated(vault, enc, aad_for(workspace_id, platform, external_id, field), f"account {account_id}")
                 if new is not None:
                     result = session.execute(
-                        update(Account).where(Account.id == account_id, column == enc)
-                        .values({column: new}).execution_options(synchronize_session=False)
+                        update(Account)
+                        .where(Account.id == account_id, column == enc)
+                        .values({column: new})
+                        .execution_options(synchronize_session=False)
                     )
                     done += result.rowcount  # type: ignore[attr-defined]
     states = session.execute(
-        select(OAuthState.state, OAuthState.workspace_id, OAuthState.platform, OAuthState.code_verifier_enc)
-        .where(OAuthState.code_verifier_enc.is_not(None))
+        select(OAuthState.state, OAuthState.workspace_id, OAuthState.platform, OAuthState.code_verifier_enc).where(
+            OAuthState.code_verifier_enc.is_not(None)
+        )
     ).all()
     for state, workspace_id, platform, enc in states:
         assert enc is not None  # selected with code_verifier_enc IS NOT NULL
         new = _rotated(vault, enc, _state_aad(workspace_id, platform, state), "an OAuth state")
         if new is not None:
             result = session.execute(
-                update(OAuthState).where(OAuthState.state == state, OAuthState.code_verifier_enc == enc)
-                .values(code_verifier_enc=new).execution_options(synchronize_session=False)
+                update(OAuthState)
+                .where(OAuthState.state == state, OAuthState.code_verifier_enc == enc)
+                .values(code_verifier_enc=new)
+                .execution_options(synchronize_session=False)
             )
             done += result.rowcount  # type: ignore[attr-defined]
     session.expire_all()  # ORM objects loaded earlier must not write their stale ciphertexts back

@@ -25,7 +25,7 @@ _MIGRATE_LOCK_KEY = 0x636C69706C79
 def normalize_url(url: str | URL) -> URL:
     """Bare postgresql:// (or postgres://) → psycopg 3 driver; everything else is left as given."""
     if isinstance(url, str) and url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://"):]
+        url = "postgresql://" + url[len("postgres://") :]
     parsed = make_url(url)
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")

@@ -43,8 +43,10 @@ class Account(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     def __repr__(self) -> str:
-        return (f"Account(id={self.id!r}, workspace_id={self.workspace_id!r}, platform={self.platform!r}, "
-                f"handle={self.handle!r}, status={self.status!r})")
+        return (
+            f"Account(id={self.id!r}, workspace_id={self.workspace_id!r}, platform={self.platform!r}, "
+            f"handle={self.handle!r}, status={self.status!r})"
+        )
 
 
 class OAuthState(Base):
@@ -59,11 +61,6 @@ class OAuthState(Base):
     redirect_uri: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
-    # Browser flow: sha256 of the cookie set by /oauth/<platform>/start; the callback must present it.
-    browser_hash: Mapped[str | None] = mapped_column(String(64))
-    # API/CLI flow: after the callback, the exchanged credentials wait (encrypted) for the user's explicit confirm.
-    confirm_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
-    pending_enc: Mapped[str | None] = mapped_column(Text)
 
     @property
     def code_verifier(self) -> str | None:
@@ -71,8 +68,10 @@ class OAuthState(Base):
         return self.__dict__.get("_code_verifier")
 
     def __repr__(self) -> str:
-        return (f"OAuthState(workspace_id={self.workspace_id!r}, platform={self.platform!r}, "
-                f"expires_at={self.expires_at!r})")
+        return (
+            f"OAuthState(workspace_id={self.workspace_id!r}, platform={self.platform!r}, "
+            f"expires_at={self.expires_at!r})"
+        )
 
 
 class ApiToken(Base):
@@ -88,8 +87,32 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column()
 
     def __repr__(self) -> str:
-        return (f"ApiToken(id={self.id!r}, workspace_id={self.workspace_id!r}, name={self.name!r}, "
-                f"prefix={self.prefix!r}, revoked={self.revoked_at is not None})")
+        return (
+            f"ApiToken(id={self.id!r}, workspace_id={self.workspace_id!r}, name={self.name!r}, "
+            f"prefix={self.prefix!r}, revoked={self.revoked_at is not None})"
+        )
+
+
+class OAuthGuard(Base):
+    """What ties an OAuth flow to the person who started it (migration 0004). Browser flow: the sha256 of the cookie
+    /oauth/<platform>/start set, which the callback must present. API/CLI flow: after the callback, the exchanged
+    credentials (encrypted) wait for an explicit confirm with the one-time token whose sha256 is confirm_hash."""
+
+    __tablename__ = "oauth_guards"
+
+    state: Mapped[str] = mapped_column(String(255), primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    browser_hash: Mapped[str | None] = mapped_column(String(64))
+    confirm_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
+    pending_enc: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+    def __repr__(self) -> str:
+        return (
+            f"OAuthGuard(workspace_id={self.workspace_id!r}, platform={self.platform!r}, "
+            f"held={self.confirm_hash is not None})"
+        )
 
 
 class Upload(Base):

@@ -13,10 +13,20 @@ from cliply.store.models import Base, _in, utcnow
 
 POST_STATUSES = ("scheduled", "processing", "posted", "partial", "failed", "cancelled")
 TARGET_STATES = (
-    "scheduled", "claimed", "uploading", "processing", "publishing", "published", "failed", "waiting",
-    "unknown_outcome", "cancelled",
+    "scheduled",
+    "claimed",
+    "uploading",
+    "processing",
+    "publishing",
+    "published",
+    "failed",
+    "waiting",
+    "unknown_outcome",
+    "cancelled",
+    "needs_attention",
 )
-WAIT_REASONS = ("quota", "rate")
+# transient: a burst of platform errors outlasted the in-run retries; tried again in a later round.
+WAIT_REASONS = ("quota", "rate", "transient")
 
 
 class Post(Base):
@@ -26,9 +36,7 @@ class Post(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
     # Deferred: replace_clips deletes and re-inserts a source's clips (same ids) in one transaction.
-    clip_id: Mapped[str] = mapped_column(
-        ForeignKey("clips.id", deferrable=True, initially="DEFERRED"), index=True
-    )
+    clip_id: Mapped[str] = mapped_column(ForeignKey("clips.id", deferrable=True, initially="DEFERRED"), index=True)
     caption: Mapped[str] = mapped_column(Text, default="")
     scheduled_at: Mapped[datetime]
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
@@ -64,11 +72,14 @@ class PostTarget(Base):
     attempt_started_at: Mapped[datetime | None]
     error_class: Mapped[str | None] = mapped_column(String(32))
     error_message: Mapped[str | None] = mapped_column(Text)
-    wait_reason: Mapped[str | None] = mapped_column(String(8))
+    wait_reason: Mapped[str | None] = mapped_column(String(16))
     platform_post_id: Mapped[str | None] = mapped_column(String(256))
     url: Mapped[str | None] = mapped_column(Text)
     handle: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     published_at: Mapped[datetime | None]
+    # Later rounds used after transient failures, and "did it post?" lookups that failed (both reset by a retry).
+    retry_rounds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reconcile_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     @property

@@ -76,8 +76,9 @@ def list_workspaces(session: Session) -> list[Workspace]:
 def create_workspace(session: Session, name: str, plan: str = "free") -> Workspace:
     """A new workspace; WorkspaceExists when the name is taken, ValueError for a bad name or plan."""
     if not WORKSPACE_NAME.fullmatch(name):
-        raise ValueError(f"bad workspace name {name!r}: 1-63 letters, digits, '.', '_' or '-', starting with a "
-                         "letter or digit")
+        raise ValueError(
+            f"bad workspace name {name!r}: 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
     get_plan(plan)
     table = cast(Table, Workspace.__table__)
     stmt = _dialect_insert(session)(table).values(name=name, plan=plan, created_at=utcnow())
@@ -103,7 +104,9 @@ def get_or_create_workspace(session: Session, name: str, plan: str = "free") -> 
 def take_upload(session: Session, key: str) -> Workspace | None:
     """System-level: consume a recorded, unexpired upload key (once: DELETE … RETURNING); its workspace or None."""
     row = session.execute(
-        delete(Upload).where(Upload.key == key).returning(Upload.workspace_id, Upload.expires_at)
+        delete(Upload)
+        .where(Upload.key == key)
+        .returning(Upload.workspace_id, Upload.expires_at)
         .execution_options(synchronize_session=False)
     ).one_or_none()
     if row is None or row.expires_at <= utcnow():
@@ -149,8 +152,9 @@ class WorkspaceScope:
 
     def add_upload(self, key: str, expires_at: datetime) -> None:
         """Remember a signed upload URL's key until its PUT (expired ones are swept here)."""
-        self.session.execute(delete(Upload).where(Upload.workspace_id == self.workspace_id,
-                                                  Upload.expires_at <= utcnow()))
+        self.session.execute(
+            delete(Upload).where(Upload.workspace_id == self.workspace_id, Upload.expires_at <= utcnow())
+        )
         self.session.add(Upload(key=key, workspace_id=self.workspace_id, created_at=utcnow(), expires_at=expires_at))
         self.session.flush()
 
@@ -166,8 +170,12 @@ class WorkspaceScope:
         if self.session.get(Source, id) is not None:
             raise SourceExists(f"source id {id!r} is already taken")
         source = Source(
-            id=id, workspace_id=self.workspace_id, origin=origin, origin_uri=origin_uri,
-            original_name=original_name, status=status,
+            id=id,
+            workspace_id=self.workspace_id,
+            origin=origin,
+            origin_uri=origin_uri,
+            original_name=original_name,
+            status=status,
         )
         self.session.add(source)
         self.session.flush()
@@ -280,8 +288,12 @@ class WorkspaceScope:
         table = cast(Table, UsageRecord.__table__)
         now = utcnow()
         stmt = _dialect_insert(self.session)(table).values(
-            workspace_id=self.workspace_id, period=period,
-            source_minutes=float(source_minutes), clips=int(clips), projects=int(projects), updated_at=now,
+            workspace_id=self.workspace_id,
+            period=period,
+            source_minutes=float(source_minutes),
+            clips=int(clips),
+            projects=int(projects),
+            updated_at=now,
         )
         stmt = stmt.on_conflict_do_update(
             index_elements=["workspace_id", "period"],

@@ -25,8 +25,14 @@ def settle(sandbox: RunningSandbox, platform: str, method: str, path: str) -> No
         time.sleep(0.05)
 
 
-def assert_ignores_posts_older_than_the_post(sandbox: RunningSandbox, platform: str, client: PlatformClient,
-                                             creds: Credentials, post: VideoPost, old: PublishResult) -> datetime:
+def assert_ignores_posts_older_than_the_post(
+    sandbox: RunningSandbox,
+    platform: str,
+    client: PlatformClient,
+    creds: Credentials,
+    post: VideoPost,
+    old: PublishResult,
+) -> datetime:
     """`old` is `post` published once already. Half an hour later the same text must not count as a later target's
     (created_after = now); a target created before it (or with our clock up to the skew ahead) still finds it.
     Returns the later created_after it tried."""
@@ -40,8 +46,9 @@ def assert_ignores_posts_older_than_the_post(sandbox: RunningSandbox, platform: 
     return later
 
 
-def assert_skips_posts_other_targets_own(client: PlatformClient, creds: Credentials, post: VideoPost,
-                                         first: PublishResult, second: PublishResult) -> None:
+def assert_skips_posts_other_targets_own(
+    client: PlatformClient, creds: Credentials, post: VideoPost, first: PublishResult, second: PublishResult
+) -> None:
     """Two posts with the same text: excluding one finds the other; excluding both finds none."""
     mine = client.find_existing(creds, replace(post, exclude_post_ids=frozenset({second.post_id})))
     assert mine is not None and mine.post_id == first.post_id

@@ -20,8 +20,9 @@ def client(sandbox):
 
 
 def _account(sandbox, handle="alice.test", password="app-pass-1234"):
-    resp = httpx.post(f"{sandbox.url('bluesky')}/xrpc/com.atproto.server.createAccount",
-                      json={"handle": handle, "password": password})
+    resp = httpx.post(
+        f"{sandbox.url('bluesky')}/xrpc/com.atproto.server.createAccount", json={"handle": handle, "password": password}
+    )
     assert resp.status_code == 200, resp.text
     return resp.json()["did"]
 
@@ -34,9 +35,30 @@ def test_facets_use_utf8_byte_offsets():
     text = "Café 🎬 #clip https://x.example/a @bob.test @ghost.test"
     facets = facets_for(text, lambda h: "did:plc:bob" if h == "bob.test" else None)
     raw = text.encode()
-    assert [raw[f["index"]["byteStart"]:f["index"]["byteEnd"]].decode() for f in facets] == [
-        "#clip", "https://x.example/a", "@bob.test"]
+    assert [raw[f["index"]["byteStart"] : f["index"]["byteEnd"]].decode() for f in facets] == [
+        "#clip",
+        "https://x.example/a",
+        "@bob.test",
+    ]
     assert facets[0]["index"]["byteStart"] == len("Café 🎬 ".encode()) != len("Café 🎬 ")
+
+
+def test_facets_follow_the_official_detection():
+    """As @atproto/api RichText: bare domains are links, a keycap is not a tag, $cashtags are tags."""
+    text = "see example.com/a, www.example.org. #\ufe0f\u20e3 #clip! $aapl bsky.app/profile/x.bsky.social"
+    facets = facets_for(text, lambda h: None)
+    raw = text.encode()
+    got = [(raw[f["index"]["byteStart"] : f["index"]["byteEnd"]].decode(), f["features"][0]) for f in facets]
+    assert got == [
+        ("example.com/a", {"$type": "app.bsky.richtext.facet#link", "uri": "https://example.com/a"}),
+        ("www.example.org", {"$type": "app.bsky.richtext.facet#link", "uri": "https://www.example.org"}),
+        ("#clip", {"$type": "app.bsky.richtext.facet#tag", "tag": "clip"}),
+        ("$aapl", {"$type": "app.bsky.richtext.facet#tag", "tag": "$AAPL"}),
+        (
+            "bsky.app/profile/x.bsky.social",
+            {"$type": "app.bsky.richtext.facet#link", "uri": "https://bsky.app/profile/x.bsky.social"},
+        ),
+    ]
 
 
 def test_session_reuse_blob_and_record(sandbox, client, small_clip):
@@ -70,18 +92,28 @@ def test_two_accounts_uploading_the_same_video_each_own_their_blob(sandbox, clie
     xrpc = f"{sandbox.url('bluesky')}/xrpc"
 
     def upload(creds):  # type: ignore[no-untyped-def]
-        resp = httpx.post(f"{xrpc}/com.atproto.repo.uploadBlob", content=small_clip.read_bytes(),
-                          headers={"Authorization": f"Bearer {creds.access_token}", "Content-Type": "video/mp4"})
+        resp = httpx.post(
+            f"{xrpc}/com.atproto.repo.uploadBlob",
+            content=small_clip.read_bytes(),
+            headers={"Authorization": f"Bearer {creds.access_token}", "Content-Type": "video/mp4"},
+        )
         assert resp.status_code == 200, resp.text
         return resp.json()["blob"]
 
     blob = upload(alice)
     assert upload(bob)["ref"] == blob["ref"]
-    record = {"$type": POST, "text": "mine", "createdAt": "2026-11-21T10:00:00.000Z",
-              "embed": {"$type": "app.bsky.embed.video", "video": blob, "aspectRatio": {"width": 9, "height": 16}}}
+    record = {
+        "$type": POST,
+        "text": "mine",
+        "createdAt": "2026-11-21T10:00:00.000Z",
+        "embed": {"$type": "app.bsky.embed.video", "video": blob, "aspectRatio": {"width": 9, "height": 16}},
+    }
     auth = {"Authorization": f"Bearer {alice.access_token}"}
-    resp = httpx.post(f"{xrpc}/com.atproto.repo.createRecord", headers=auth,
-                      json={"repo": alice.account_id, "collection": POST, "rkey": tid_for("a1"), "record": record})
+    resp = httpx.post(
+        f"{xrpc}/com.atproto.repo.createRecord",
+        headers=auth,
+        json={"repo": alice.account_id, "collection": POST, "rkey": tid_for("a1"), "record": record},
+    )
     assert resp.status_code == 200, resp.text
 
 
@@ -96,6 +128,7 @@ def test_expired_token_refreshes_once_and_rotates(sandbox, client, small_clip):
     assert creds.refresh_token != old_refresh  # rotated in place for the caller to persist
     with pytest.raises(PlatformError) as exc:  # the rotated-away refresh token is dead (replay)
         from dataclasses import replace
+
         client.refresh(replace(creds, refresh_token=old_refresh))
     assert exc.value.error_class is ErrorClass.AUTH_RECONNECT
 
@@ -131,13 +164,16 @@ def test_validation_before_any_request(sandbox, client, small_clip):
     assert len(sandbox.state.requests) == before
 
 
-@pytest.mark.parametrize(("kind", "operation", "expected"), [
-    ("error", "createRecord", ErrorClass.TRANSIENT),
-    ("error", "uploadBlob", ErrorClass.TRANSIENT),
-    ("rate_limit", "createRecord", ErrorClass.RATE_LIMITED),
-    ("content_rejected", "createRecord", ErrorClass.CONTENT_REJECTED),
-    ("expired_token", "createRecord", None),  # refreshed transparently
-])
+@pytest.mark.parametrize(
+    ("kind", "operation", "expected"),
+    [
+        ("error", "createRecord", ErrorClass.TRANSIENT),
+        ("error", "uploadBlob", ErrorClass.TRANSIENT),
+        ("rate_limit", "createRecord", ErrorClass.RATE_LIMITED),
+        ("content_rejected", "createRecord", ErrorClass.CONTENT_REJECTED),
+        ("expired_token", "createRecord", None),  # refreshed transparently
+    ],
+)
 def test_fault_classes(sandbox, client, small_clip, kind, operation, expected):
     _account(sandbox)
     creds = client.login("alice.test", "app-pass-1234")
@@ -196,18 +232,33 @@ def test_metrics_grow_with_clock_in_batches_of_25(sandbox, client, small_clip):
     assert len(_calls(sandbox, "app.bsky.feed.getPosts")) == 3  # 1 + ceil(30 / 25)
 
 
-@pytest.mark.parametrize(("url", "post_id", "resolve"), [
-    ("https://bsky.app/profile/alice.bsky.social/post/3kabcxyz2222a", "at://alice.bsky.social/app.bsky.feed.post/3kabcxyz2222a",
-     True),
-    ("https://bsky.app/profile/did:plc:abc123/post/3kabcxyz2222a", "at://did:plc:abc123/app.bsky.feed.post/3kabcxyz2222a",
-     False),
-])
+@pytest.mark.parametrize(
+    ("url", "post_id", "resolve"),
+    [
+        (
+            "https://bsky.app/profile/alice.bsky.social/post/3kabcxyz2222a",
+            "at://alice.bsky.social/app.bsky.feed.post/3kabcxyz2222a",
+            True,
+        ),
+        (
+            "https://bsky.app/profile/did:plc:abc123/post/3kabcxyz2222a",
+            "at://did:plc:abc123/app.bsky.feed.post/3kabcxyz2222a",
+            False,
+        ),
+    ],
+)
 def test_parse_post_url(url, post_id, resolve):
     ref = BlueskyClient.parse_post_url(url)
     assert ref is not None and ref.post_id == post_id and ref.needs_resolution is resolve
 
 
-@pytest.mark.parametrize("url", ["https://bsky.app/profile/alice.bsky.social", "https://x.com/a/status/1",
-                                 "https://bsky.app/profile/a/feed/whats-hot"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://bsky.app/profile/alice.bsky.social",
+        "https://x.com/a/status/1",
+        "https://bsky.app/profile/a/feed/whats-hot",
+    ],
+)
 def test_parse_post_url_rejects(url):
     assert BlueskyClient.parse_post_url(url) is None

@@ -27,8 +27,10 @@ class CountingTransport(httpx.HTTPTransport):
 @pytest.fixture
 def counted(bluesky_pds):
     transport = CountingTransport()
-    client = BlueskyClient(PlatformConfig("bluesky", base_url=bluesky_pds.url, timeout_s=30),
-                           http=httpx.Client(transport=transport, timeout=30))
+    client = BlueskyClient(
+        PlatformConfig("bluesky", base_url=bluesky_pds.url, timeout_s=30),
+        http=httpx.Client(transport=transport, timeout=30),
+    )
     yield client, transport
     client.close()
 
@@ -56,12 +58,15 @@ def test_publish_on_real_pds(bluesky_pds, counted, small_clip):
     by_type = {f["features"][0]["$type"].rsplit("#", 1)[1]: f for f in record["facets"]}
     for kind, literal in (("tag", "#cliply"), ("link", "https://example.com/clip"), ("mention", "@bob.test")):
         idx = by_type[kind]["index"]
-        assert raw[idx["byteStart"]:idx["byteEnd"]].decode() == literal
-    bob_did = httpx.get(f"{bluesky_pds.url}/xrpc/com.atproto.identity.resolveHandle",
-                        params={"handle": "bob.test"}).json()["did"]
+        assert raw[idx["byteStart"] : idx["byteEnd"]].decode() == literal
+    bob_did = httpx.get(
+        f"{bluesky_pds.url}/xrpc/com.atproto.identity.resolveHandle", params={"handle": "bob.test"}
+    ).json()["did"]
     assert by_type["mention"]["features"][0]["did"] == bob_did
-    blob = httpx.get(f"{bluesky_pds.url}/xrpc/com.atproto.sync.getBlob",
-                     params={"did": account["did"], "cid": record["embed"]["video"]["ref"]["$link"]})
+    blob = httpx.get(
+        f"{bluesky_pds.url}/xrpc/com.atproto.sync.getBlob",
+        params={"did": account["did"], "cid": record["embed"]["video"]["ref"]["$link"]},
+    )
     assert blob.content == small_clip.read_bytes()
 
     # A retry with the same idempotency key cannot duplicate: same rkey → DUPLICATE pointing at the first post.
@@ -78,8 +83,10 @@ def test_publish_on_real_pds(bluesky_pds, counted, small_clip):
     old = creds.refresh_token
     fresh = client.refresh(creds)
     assert fresh.refresh_token != old and fresh.account_id == creds.account_id
-    resp = httpx.get(f"{bluesky_pds.url}/xrpc/com.atproto.repo.getRecord",
-                     params={"repo": account["did"], "collection": POST, "rkey": tid_for("target-2")})
+    resp = httpx.get(
+        f"{bluesky_pds.url}/xrpc/com.atproto.repo.getRecord",
+        params={"repo": account["did"], "collection": POST, "rkey": tid_for("target-2")},
+    )
     assert resp.status_code == 200
 
 

@@ -30,12 +30,17 @@ def client(sandbox: RunningSandbox) -> Iterator[FacebookClient]:
     c.close()
 
 
-def test_connect_gets_never_expiring_page_token_and_refresh_rederives_it(sandbox: RunningSandbox,
-                                                                         client: FacebookClient) -> None:
+def test_connect_gets_never_expiring_page_token_and_refresh_rederives_it(
+    sandbox: RunningSandbox, client: FacebookClient
+) -> None:
     creds = sandbox.connect(client, account_id="fb-user-9")
-    assert calls(sandbox, P) == [("GET", f"{V}/dialog/oauth"), ("GET", f"{V}/oauth/access_token"),
-                               ("GET", f"{V}/oauth/access_token"), ("GET", f"{V}/me/permissions"),
-                               ("GET", f"{V}/me/accounts")]
+    assert calls(sandbox, P) == [
+        ("GET", f"{V}/dialog/oauth"),
+        ("GET", f"{V}/oauth/access_token"),
+        ("GET", f"{V}/oauth/access_token"),
+        ("GET", f"{V}/me/permissions"),
+        ("GET", f"{V}/me/accounts"),
+    ]
     assert client.missing_scopes(creds) == []
     assert creds.expires_at is None and creds.refresh_expires_at is not None  # Page token never expires
     assert creds.account_id == creds.extra["page_id"] and creds.account_id != "fb-user-9"
@@ -45,17 +50,23 @@ def test_connect_gets_never_expiring_page_token_and_refresh_rederives_it(sandbox
     assert fresh.refresh_token != creds.refresh_token  # a new long-lived user token
 
 
-def test_publish_reel_exact_requests_binary_upload_and_one_post(sandbox: RunningSandbox, client: FacebookClient,
-                                                                small_clip: Path) -> None:
+def test_publish_reel_exact_requests_binary_upload_and_one_post(
+    sandbox: RunningSandbox, client: FacebookClient, small_clip: Path
+) -> None:
     creds = sandbox.connect(client)
     before = len(sandbox.state.requests_for(P))
     seen: list[float] = []
-    result = client.publish(creds, VideoPost(video=small_clip, caption="Watch this", hashtags=("clips",)),
-                            progress=seen.append)
+    result = client.publish(
+        creds, VideoPost(video=small_clip, caption="Watch this", hashtags=("clips",)), progress=seen.append
+    )
     page, vid = creds.account_id, result.post_id
     assert calls(sandbox, P, before) == [
-        ("POST", f"{V}/{page}/video_reels"), ("POST", f"/facebook/video-upload/v23.0/{vid}"),
-        ("POST", f"{V}/{page}/video_reels"), ("GET", f"{V}/{vid}"), ("GET", f"{V}/{vid}")]
+        ("POST", f"{V}/{page}/video_reels"),
+        ("POST", f"/facebook/video-upload/v23.0/{vid}"),
+        ("POST", f"{V}/{page}/video_reels"),
+        ("GET", f"{V}/{vid}"),
+        ("GET", f"{V}/{vid}"),
+    ]
     upload = sandbox.state.requests_for(P)[before + 1]
     data = small_clip.read_bytes()
     assert upload.headers["offset"] == "0" and upload.headers["content-length"] == str(len(data))
@@ -67,16 +78,20 @@ def test_publish_reel_exact_requests_binary_upload_and_one_post(sandbox: Running
     assert seen == sorted(seen) and seen[-1] == pytest.approx(0.8)
 
 
-@pytest.mark.parametrize(("kind", "operation", "expected"), [
-    ("error", "start", ErrorClass.TRANSIENT),
-    ("rate_limit", "start", ErrorClass.RATE_LIMITED),
-    ("quota", "finish", ErrorClass.QUOTA_EXHAUSTED),
-    ("expired_token", "finish", ErrorClass.AUTH_RECONNECT),  # Page tokens cannot be refreshed silently
-    ("duplicate", "finish", ErrorClass.DUPLICATE),
-    ("processing_failed", "processing", ErrorClass.CONTENT_REJECTED),
-])
-def test_faults_are_classified(sandbox: RunningSandbox, client: FacebookClient, small_clip: Path, kind: str,
-                               operation: str, expected: ErrorClass) -> None:
+@pytest.mark.parametrize(
+    ("kind", "operation", "expected"),
+    [
+        ("error", "start", ErrorClass.TRANSIENT),
+        ("rate_limit", "start", ErrorClass.RATE_LIMITED),
+        ("quota", "finish", ErrorClass.QUOTA_EXHAUSTED),
+        ("expired_token", "finish", ErrorClass.AUTH_RECONNECT),  # Page tokens cannot be refreshed silently
+        ("duplicate", "finish", ErrorClass.DUPLICATE),
+        ("processing_failed", "processing", ErrorClass.CONTENT_REJECTED),
+    ],
+)
+def test_faults_are_classified(
+    sandbox: RunningSandbox, client: FacebookClient, small_clip: Path, kind: str, operation: str, expected: ErrorClass
+) -> None:
     creds = sandbox.connect(client)
     sandbox.fault(P, kind, operation)
     with pytest.raises(PlatformError) as err:
@@ -147,8 +162,9 @@ def test_lost_finish_response_is_unknown_then_found_once(sandbox: RunningSandbox
     other.close()
 
 
-def test_validation_rejects_before_any_request(sandbox: RunningSandbox, client: FacebookClient,
-                                               small_clip: Path, tmp_path: Path) -> None:
+def test_validation_rejects_before_any_request(
+    sandbox: RunningSandbox, client: FacebookClient, small_clip: Path, tmp_path: Path
+) -> None:
     creds = sandbox.connect(client)
     before = len(sandbox.state.requests_for(P))
     tiny = tmp_path / "tiny.mp4"
@@ -171,29 +187,40 @@ def test_metrics_grow_with_time(sandbox: RunningSandbox, client: FacebookClient,
     assert later.likes is not None and later.reach is not None and later.comments is not None
 
 
-@pytest.mark.parametrize(("url", "vid", "short"), [
-    ("https://www.facebook.com/reel/1234567890123456", "1234567890123456", False),
-    ("https://m.facebook.com/reel/987654321/?s=ifu", "987654321", False),
-    ("https://www.facebook.com/NASA/videos/1122334455667788/", "1122334455667788", False),
-    ("https://www.facebook.com/NASA/videos/moon-landing/1122334455667788/", "1122334455667788", False),
-    ("https://www.facebook.com/watch/?v=5566778899", "5566778899", False),
-    ("https://www.facebook.com/watch?ref=x&v=5566778899", "5566778899", False),
-    ("https://fb.watch/aBc-12_3/", "aBc-12_3", True),
-])
+@pytest.mark.parametrize(
+    ("url", "vid", "short"),
+    [
+        ("https://www.facebook.com/reel/1234567890123456", "1234567890123456", False),
+        ("https://m.facebook.com/reel/987654321/?s=ifu", "987654321", False),
+        ("https://www.facebook.com/NASA/videos/1122334455667788/", "1122334455667788", False),
+        ("https://www.facebook.com/NASA/videos/moon-landing/1122334455667788/", "1122334455667788", False),
+        ("https://www.facebook.com/watch/?v=5566778899", "5566778899", False),
+        ("https://www.facebook.com/watch?ref=x&v=5566778899", "5566778899", False),
+        ("https://fb.watch/aBc-12_3/", "aBc-12_3", True),
+    ],
+)
 def test_parse_post_url(url: str, vid: str, short: bool) -> None:
     ref = FacebookClient.parse_post_url(url)
     assert ref is not None and ref.post_id == vid and ref.needs_resolution is short
 
 
-@pytest.mark.parametrize("url", ["https://www.facebook.com/NASA", "https://facebook.com.evil.io/reel/123",
-                                 "https://notfacebook.com/reel/123", "https://www.facebook.com/reel/abc",
-                                 "https://www.instagram.com/reel/123/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://www.facebook.com/NASA",
+        "https://facebook.com.evil.io/reel/123",
+        "https://notfacebook.com/reel/123",
+        "https://www.facebook.com/reel/abc",
+        "https://www.instagram.com/reel/123/",
+    ],
+)
 def test_parse_post_url_rejects(url: str) -> None:
     assert FacebookClient.parse_post_url(url) is None
 
 
 def test_find_existing_ignores_the_same_description_posted_before_the_first_attempt(
-        sandbox: RunningSandbox, client: FacebookClient, small_clip: Path) -> None:
+    sandbox: RunningSandbox, client: FacebookClient, small_clip: Path
+) -> None:
     creds = sandbox.connect(client)
     post = VideoPost(video=small_clip, caption="Watch this again")
     old = client.publish(creds, post)
@@ -202,8 +229,9 @@ def test_find_existing_ignores_the_same_description_posted_before_the_first_atte
     other.close()
 
 
-def test_find_existing_skips_reels_other_targets_own(sandbox: RunningSandbox, client: FacebookClient,
-                                                     small_clip: Path) -> None:
+def test_find_existing_skips_reels_other_targets_own(
+    sandbox: RunningSandbox, client: FacebookClient, small_clip: Path
+) -> None:
     creds = sandbox.connect(client)
     post = VideoPost(video=small_clip, caption="Watch this again")
     first, second = client.publish(creds, post), client.publish(creds, post)

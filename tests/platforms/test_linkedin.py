@@ -27,8 +27,9 @@ def client(sandbox):
 
 @pytest.fixture
 def partner(sandbox):
-    c = LinkedInClient(sandbox.config("linkedin", client_id="cliply-linkedin-partner",
-                                      options={"linkedin_version": VERSION}))
+    c = LinkedInClient(
+        sandbox.config("linkedin", client_id="cliply-linkedin-partner", options={"linkedin_version": VERSION})
+    )
     yield c
     c.close()
 
@@ -63,8 +64,11 @@ def test_publish_large_clip_exact_requests(sandbox, client, large_clip):
     assert result.post_id.startswith("urn:li:share:")
     assert result.url == f"https://www.linkedin.com/feed/update/{result.post_id}/"
 
-    reqs = [r for r in sandbox.state.requests_for("linkedin") if r.path.startswith("/linkedin/rest/")
-            or r.path.startswith("/linkedin/dms-uploads/")]
+    reqs = [
+        r
+        for r in sandbox.state.requests_for("linkedin")
+        if r.path.startswith("/linkedin/rest/") or r.path.startswith("/linkedin/dms-uploads/")
+    ]
     size = large_clip.stat().st_size
     data = large_clip.read_bytes()
     part = 4 * 1024 * 1024
@@ -80,8 +84,9 @@ def test_publish_large_clip_exact_requests(sandbox, client, large_clip):
     fin = reqs[1 + n_parts]
     assert (fin.method, fin.query) == ("POST", "action=finalizeUpload")
     video = next(iter(sandbox.state.objects["linkedin"].values()))
-    assert video["etags"] == [f"/ip/{hashlib.sha256(data[i * part:(i + 1) * part]).hexdigest()[:24]}/{i}"
-                              for i in range(n_parts)]  # finalize accepted exactly these, in order
+    assert video["etags"] == [
+        f"/ip/{hashlib.sha256(data[i * part : (i + 1) * part]).hexdigest()[:24]}/{i}" for i in range(n_parts)
+    ]  # finalize accepted exactly these, in order
     polls = [r for r in reqs if r.method == "GET" and r.path.startswith("/linkedin/rest/videos/")]
     assert len(polls) >= 2
     assert reqs[-1].method == "POST" and reqs[-1].path == "/linkedin/rest/posts" and reqs[-1].status == 201
@@ -113,15 +118,18 @@ def test_validation_before_any_request(sandbox, client, small_clip):
     assert len(sandbox.state.requests) == before
 
 
-@pytest.mark.parametrize(("kind", "operation", "expected"), [
-    ("error", "initialize", ErrorClass.TRANSIENT),
-    ("rate_limit", "post", ErrorClass.RATE_LIMITED),
-    ("quota", "post", ErrorClass.QUOTA_EXHAUSTED),
-    ("duplicate", "post", ErrorClass.DUPLICATE),
-    ("content_rejected", "post", ErrorClass.CONTENT_REJECTED),
-    ("error", "upload_part", ErrorClass.TRANSIENT),
-    ("expired_token", "finalize", ErrorClass.AUTH_RECONNECT),
-])
+@pytest.mark.parametrize(
+    ("kind", "operation", "expected"),
+    [
+        ("error", "initialize", ErrorClass.TRANSIENT),
+        ("rate_limit", "post", ErrorClass.RATE_LIMITED),
+        ("quota", "post", ErrorClass.QUOTA_EXHAUSTED),
+        ("duplicate", "post", ErrorClass.DUPLICATE),
+        ("content_rejected", "post", ErrorClass.CONTENT_REJECTED),
+        ("error", "upload_part", ErrorClass.TRANSIENT),
+        ("expired_token", "finalize", ErrorClass.AUTH_RECONNECT),
+    ],
+)
 def test_fault_classes(sandbox, client, small_clip, kind, operation, expected):
     creds = sandbox.connect(client)
     sandbox.fault("linkedin", kind, operation, status=503)
@@ -199,8 +207,10 @@ def test_find_existing_skips_posts_other_targets_own(sandbox, client, small_clip
     creds = sandbox.connect(client)
     post = _post(small_clip)
     other = client.publish(creds, post)  # another target of this member posted this commentary
-    assert client.find_existing(creds, replace(post, exclude_post_ids=frozenset({"urn:li:share:1"}))).post_id \
+    assert (
+        client.find_existing(creds, replace(post, exclude_post_ids=frozenset({"urn:li:share:1"}))).post_id
         == other.post_id
+    )
     assert client.find_existing(creds, replace(post, exclude_post_ids=frozenset({other.post_id}))) is None
 
 
@@ -225,22 +235,38 @@ def test_sunset_version_is_config(sandbox, small_clip):
     assert exc.value.error_class is ErrorClass.CONFIG and exc.value.status == 426
 
 
-@pytest.mark.parametrize(("url", "urn", "resolve"), [
-    ("https://www.linkedin.com/feed/update/urn:li:share:7123456789012345678/", "urn:li:share:7123456789012345678",
-     False),
-    ("https://linkedin.com/feed/update/urn:li:ugcPost:7000000000000000001", "urn:li:ugcPost:7000000000000000001",
-     False),
-    ("https://www.linkedin.com/feed/update/urn:li:activity:7111111111111111111/", "urn:li:activity:7111111111111111111",
-     True),
-    ("https://www.linkedin.com/posts/jane-doe_clip-activity-7222222222222222222-AbCd",
-     "urn:li:activity:7222222222222222222", True),
-])
+@pytest.mark.parametrize(
+    ("url", "urn", "resolve"),
+    [
+        (
+            "https://www.linkedin.com/feed/update/urn:li:share:7123456789012345678/",
+            "urn:li:share:7123456789012345678",
+            False,
+        ),
+        (
+            "https://linkedin.com/feed/update/urn:li:ugcPost:7000000000000000001",
+            "urn:li:ugcPost:7000000000000000001",
+            False,
+        ),
+        (
+            "https://www.linkedin.com/feed/update/urn:li:activity:7111111111111111111/",
+            "urn:li:activity:7111111111111111111",
+            True,
+        ),
+        (
+            "https://www.linkedin.com/posts/jane-doe_clip-activity-7222222222222222222-AbCd",
+            "urn:li:activity:7222222222222222222",
+            True,
+        ),
+    ],
+)
 def test_parse_post_url(url, urn, resolve):
     ref = LinkedInClient.parse_post_url(url)
     assert ref is not None and ref.post_id == urn and ref.needs_resolution is resolve
 
 
-@pytest.mark.parametrize("url", ["https://www.linkedin.com/in/jane-doe/", "https://x.com/a/status/1",
-                                 "https://www.linkedin.com/feed/"])
+@pytest.mark.parametrize(
+    "url", ["https://www.linkedin.com/in/jane-doe/", "https://x.com/a/status/1", "https://www.linkedin.com/feed/"]
+)
 def test_parse_post_url_rejects(url):
     assert LinkedInClient.parse_post_url(url) is None

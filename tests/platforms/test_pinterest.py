@@ -32,9 +32,15 @@ def connected(sandbox: RunningSandbox, **overrides: object) -> tuple[PinterestCl
 
 
 def clip_post(video, board: str, **kw: object) -> VideoPost:
-    values: dict[str, object] = {"title": "A clip", "caption": "Watch this clip", "hashtags": ("cliply",),
-                                 "link": "https://example.com/watch?v=1", "board_id": board,
-                                 "idempotency_key": "tgt-123", "cover_time_s": 1.5}
+    values: dict[str, object] = {
+        "title": "A clip",
+        "caption": "Watch this clip",
+        "hashtags": ("cliply",),
+        "link": "https://example.com/watch?v=1",
+        "board_id": board,
+        "idempotency_key": "tgt-123",
+        "cover_time_s": 1.5,
+    }
     values.update(kw)
     return VideoPost(video, **values)  # type: ignore[arg-type]
 
@@ -60,8 +66,9 @@ def test_oauth_basic_auth_rotation_and_replay(sandbox: RunningSandbox) -> None:
 
 
 def test_token_endpoint_requires_basic_auth(sandbox: RunningSandbox) -> None:
-    resp = httpx.post(sandbox.url("pinterest") + "/v5/oauth/token",
-                      data={"grant_type": "refresh_token", "refresh_token": "x"})
+    resp = httpx.post(
+        sandbox.url("pinterest") + "/v5/oauth/token", data={"grant_type": "refresh_token", "refresh_token": "x"}
+    )
     assert resp.status_code == 401 and resp.json()["code"] == 2
 
 
@@ -137,15 +144,22 @@ def test_faults_are_classified(sandbox: RunningSandbox, small_clip, kind, operat
 
 def test_real_rate_limit_window(sandbox: RunningSandbox) -> None:
     client, creds, _board = connected(sandbox)
-    sandbox.state.windows[("pinterest", creds.account_id, "writes_min")].extend(
-        [sandbox.state.clock.timestamp()] * 100)
+    sandbox.state.windows[("pinterest", creds.account_id, "writes_min")].extend([sandbox.state.clock.timestamp()] * 100)
     with pytest.raises(PlatformError) as exc:
-        client.request("POST", client.api + "/v5/media", json={"media_type": "video"},
-                       headers={"Authorization": f"Bearer {creds.access_token}"})
+        client.request(
+            "POST",
+            client.api + "/v5/media",
+            json={"media_type": "video"},
+            headers={"Authorization": f"Bearer {creds.access_token}"},
+        )
     assert exc.value.error_class is ErrorClass.RATE_LIMITED and exc.value.retry_at is not None
     sandbox.state.clock.advance(61)  # the minute window frees
-    resp = client.request("POST", client.api + "/v5/media", json={"media_type": "video"},
-                          headers={"Authorization": f"Bearer {creds.access_token}"})
+    resp = client.request(
+        "POST",
+        client.api + "/v5/media",
+        json={"media_type": "video"},
+        headers={"Authorization": f"Bearer {creds.access_token}"},
+    )
     assert resp.status_code == 201 and client.last_rate_limit.remaining == 99
 
 
@@ -174,8 +188,9 @@ def test_reconcile_without_link_matches_title_and_description(sandbox: RunningSa
     assert client.find_existing(creds, replace(post, title="Another title")) is None
 
 
-def test_reconcile_without_link_ignores_the_same_pin_created_before_the_first_attempt(sandbox: RunningSandbox,
-                                                                                    small_clip) -> None:
+def test_reconcile_without_link_ignores_the_same_pin_created_before_the_first_attempt(
+    sandbox: RunningSandbox, small_clip
+) -> None:
     client, creds, board = connected(sandbox)
     post = clip_post(small_clip, board, link="", idempotency_key="")
     # created_at is naive ISO (UTC): the same title + description pinned earlier is not this target's.

@@ -24,8 +24,9 @@ def test_resource_builds_the_client_for_its_base_url(platform: str, sandbox, mon
     monkeypatch.setenv(f"CLIPLY_{platform.upper()}_CLIENT_SECRET", "from-the-environment")
     configured = (defs().resources or {})[platform]
     assert isinstance(configured, PlatformResource)
-    resource = PlatformResource(platform=configured.platform, base_url=sandbox.url(platform),
-                                client_id=f"cliply-{platform}")
+    resource = PlatformResource(
+        platform=configured.platform, base_url=sandbox.url(platform), client_id=f"cliply-{platform}"
+    )
     client = resource.get_client()
     assert isinstance(client, client_class(platform))
     assert client.config.base_url == sandbox.url(platform)

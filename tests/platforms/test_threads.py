@@ -38,8 +38,12 @@ def _post(clip: Path, server: Server, text: str = "New clip is up", path: str = 
 def test_connect_long_lived_refresh_and_scopes(sandbox: RunningSandbox, client: ThreadsClient) -> None:
     creds = sandbox.connect(client, account_id="th-1")
     assert creds.account_id == "th-1" and client.missing_scopes(creds) == []
-    assert calls(sandbox, P) == [("GET", "/threads/oauth/authorize"), ("POST", "/threads/oauth/access_token"),
-                               ("GET", "/threads/access_token"), ("GET", "/threads/v1.0/debug_token")]
+    assert calls(sandbox, P) == [
+        ("GET", "/threads/oauth/authorize"),
+        ("POST", "/threads/oauth/access_token"),
+        ("GET", "/threads/access_token"),
+        ("GET", "/threads/v1.0/debug_token"),
+    ]
     with pytest.raises(PlatformError):
         client.refresh(creds)  # th_refresh_token needs a token at least 24 h old
     sandbox.state.clock.advance(2 * 86400)
@@ -47,8 +51,9 @@ def test_connect_long_lived_refresh_and_scopes(sandbox: RunningSandbox, client: 
     assert fresh.access_token != creds.access_token and sandbox.state.bearer(P, fresh.access_token)
 
 
-def test_publish_exact_requests_and_one_post(sandbox: RunningSandbox, client: ThreadsClient, small_clip: Path,
-                                             clip_server: Server) -> None:  # noqa: F811
+def test_publish_exact_requests_and_one_post(
+    sandbox: RunningSandbox, client: ThreadsClient, small_clip: Path, clip_server: Server
+) -> None:
     creds = sandbox.connect(client)
     before = len(sandbox.state.requests_for(P))
     result = client.publish(creds, _post(small_clip, clip_server))
@@ -58,24 +63,37 @@ def test_publish_exact_requests_and_one_post(sandbox: RunningSandbox, client: Th
     assert result.url.startswith("https://www.threads.net/@")
     v, user, container = "/threads/v1.0", creds.account_id, result.raw["container_id"]
     assert calls(sandbox, P, before) == [
-        ("GET", f"{v}/{user}/threads_publishing_limit"), ("POST", f"{v}/{user}/threads"),
-        *[("GET", f"{v}/{container}")] * 3, ("POST", f"{v}/{user}/threads_publish"), ("GET", f"{v}/{result.post_id}")]
+        ("GET", f"{v}/{user}/threads_publishing_limit"),
+        ("POST", f"{v}/{user}/threads"),
+        *[("GET", f"{v}/{container}")] * 3,
+        ("POST", f"{v}/{user}/threads_publish"),
+        ("GET", f"{v}/{result.post_id}"),
+    ]
     assert ThreadsClient.parse_post_url(result.url).post_id == result.raw["shortcode"]  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize(("kind", "operation", "expected"), [
-    ("error", "publish", ErrorClass.TRANSIENT),
-    ("rate_limit", "create", ErrorClass.RATE_LIMITED),
-    ("quota", "publish", ErrorClass.QUOTA_EXHAUSTED),
-    ("expired_token", "publish", ErrorClass.AUTH_REFRESHABLE),
-    ("content_rejected", "create", ErrorClass.CONTENT_REJECTED),
-    ("media_fetch_failed", "create", ErrorClass.TRANSIENT),  # container ERROR FAILED_DOWNLOADING_VIDEO
-    ("media_fetch_failed", "processing", ErrorClass.TRANSIENT),  # the same, after the create was accepted
-    ("processing_failed", "processing", ErrorClass.CONTENT_REJECTED),  # FAILED_PROCESSING_VIDEO
-])
-def test_faults_are_classified(sandbox: RunningSandbox, client: ThreadsClient, small_clip: Path,
-                               clip_server: Server, kind: str, operation: str,  # noqa: F811
-                               expected: ErrorClass) -> None:
+@pytest.mark.parametrize(
+    ("kind", "operation", "expected"),
+    [
+        ("error", "publish", ErrorClass.TRANSIENT),
+        ("rate_limit", "create", ErrorClass.RATE_LIMITED),
+        ("quota", "publish", ErrorClass.QUOTA_EXHAUSTED),
+        ("expired_token", "publish", ErrorClass.AUTH_REFRESHABLE),
+        ("content_rejected", "create", ErrorClass.CONTENT_REJECTED),
+        ("media_fetch_failed", "create", ErrorClass.TRANSIENT),  # container ERROR FAILED_DOWNLOADING_VIDEO
+        ("media_fetch_failed", "processing", ErrorClass.TRANSIENT),  # the same, after the create was accepted
+        ("processing_failed", "processing", ErrorClass.CONTENT_REJECTED),  # FAILED_PROCESSING_VIDEO
+    ],
+)
+def test_faults_are_classified(
+    sandbox: RunningSandbox,
+    client: ThreadsClient,
+    small_clip: Path,
+    clip_server: Server,
+    kind: str,
+    operation: str,
+    expected: ErrorClass,
+) -> None:
     creds = sandbox.connect(client)
     sandbox.fault(P, kind, operation)
     with pytest.raises(PlatformError) as err:
@@ -86,8 +104,9 @@ def test_faults_are_classified(sandbox: RunningSandbox, client: ThreadsClient, s
     assert sandbox.state.posts_for(P) == []
 
 
-def test_unreachable_url_and_cap(sandbox: RunningSandbox, client: ThreadsClient, small_clip: Path,
-                                 clip_server: Server) -> None:  # noqa: F811
+def test_unreachable_url_and_cap(
+    sandbox: RunningSandbox, client: ThreadsClient, small_clip: Path, clip_server: Server
+) -> None:
     sandbox.state.add_account(P, "th-capped", publish_quota=1)
     creds = sandbox.connect(client, account_id="th-capped")
     with pytest.raises(PlatformError) as err:
@@ -102,7 +121,8 @@ def test_unreachable_url_and_cap(sandbox: RunningSandbox, client: ThreadsClient,
 
 
 def test_container_that_cannot_fetch_the_video_is_transient_and_a_new_container_publishes(
-        sandbox: RunningSandbox, client: ThreadsClient, small_clip: Path, clip_server: Server) -> None:  # noqa: F811
+    sandbox: RunningSandbox, client: ThreadsClient, small_clip: Path, clip_server: Server
+) -> None:
     creds = sandbox.connect(client)
     post = _post(small_clip, clip_server)
     sandbox.fault(P, "media_fetch_failed", "processing")
@@ -116,19 +136,22 @@ def test_container_that_cannot_fetch_the_video_is_transient_and_a_new_container_
     assert [p.post_id for p in sandbox.state.posts_for(P)] == [result.post_id]
 
 
-@pytest.mark.parametrize(("message", "expected", "code"), [
-    ("FAILED_DOWNLOADING_VIDEO", ErrorClass.TRANSIENT, "media_fetch_failed"),
-    ("FAILED_PROCESSING_VIDEO", ErrorClass.CONTENT_REJECTED, "FAILED_PROCESSING_VIDEO"),
-    ("INVALID_DURATION", ErrorClass.CONTENT_REJECTED, "INVALID_DURATION"),
-    ("UNKNOWN", ErrorClass.TRANSIENT, "UNKNOWN"),
-])
-def test_container_error_message_classification(client: ThreadsClient, message: str, expected: ErrorClass,
-                                                code: str) -> None:
+@pytest.mark.parametrize(
+    ("message", "expected", "code"),
+    [
+        ("FAILED_DOWNLOADING_VIDEO", ErrorClass.TRANSIENT, "media_fetch_failed"),
+        ("FAILED_PROCESSING_VIDEO", ErrorClass.CONTENT_REJECTED, "FAILED_PROCESSING_VIDEO"),
+        ("INVALID_DURATION", ErrorClass.CONTENT_REJECTED, "INVALID_DURATION"),
+        ("UNKNOWN", ErrorClass.TRANSIENT, "UNKNOWN"),
+    ],
+)
+def test_container_error_message_classification(
+    client: ThreadsClient, message: str, expected: ErrorClass, code: str
+) -> None:
     assert client.failure_class("ERROR", {"status": "ERROR", "error_message": message}) == (expected, code)
 
 
-def test_lost_publish_response_then_found_once(sandbox: RunningSandbox, small_clip: Path,
-                                               clip_server: Server) -> None:  # noqa: F811
+def test_lost_publish_response_then_found_once(sandbox: RunningSandbox, small_clip: Path, clip_server: Server) -> None:
     client = ThreadsClient(sandbox.config(P, timeout_s=1.0))
     creds = sandbox.connect(client)
     sandbox.fault(P, "lost_response", "publish", delay_s=2.0)
@@ -142,8 +165,9 @@ def test_lost_publish_response_then_found_once(sandbox: RunningSandbox, small_cl
     client.close()
 
 
-def test_text_counted_with_emoji_as_utf8_bytes(sandbox: RunningSandbox, client: ThreadsClient,
-                                               small_clip: Path) -> None:
+def test_text_counted_with_emoji_as_utf8_bytes(
+    sandbox: RunningSandbox, client: ThreadsClient, small_clip: Path
+) -> None:
     creds = sandbox.connect(client)
     before = len(sandbox.state.requests_for(P))
     assert threads_length("hi 😀") == 3 + 4
@@ -156,8 +180,9 @@ def test_text_counted_with_emoji_as_utf8_bytes(sandbox: RunningSandbox, client: 
     assert len(sandbox.state.requests_for(P)) == before
 
 
-def test_metrics_grow_with_time(sandbox: RunningSandbox, client: ThreadsClient, small_clip: Path,
-                                clip_server: Server) -> None:  # noqa: F811
+def test_metrics_grow_with_time(
+    sandbox: RunningSandbox, client: ThreadsClient, small_clip: Path, clip_server: Server
+) -> None:
     creds = sandbox.connect(client)
     result = client.publish(creds, _post(small_clip, clip_server))
     sandbox.state.clock.advance(1800)
@@ -168,23 +193,34 @@ def test_metrics_grow_with_time(sandbox: RunningSandbox, client: ThreadsClient, 
     assert later.comments is not None and later.shares is not None and set(later.raw) >= {"replies", "quotes"}
 
 
-@pytest.mark.parametrize(("url", "code", "handle"), [
-    ("https://www.threads.net/@zuck/post/C8abc_12-Xy", "C8abc_12-Xy", "zuck"),
-    ("https://threads.com/@meta.news/post/DAbc123?xmt=AQGz", "DAbc123", "meta.news"),
-])
+@pytest.mark.parametrize(
+    ("url", "code", "handle"),
+    [
+        ("https://www.threads.net/@zuck/post/C8abc_12-Xy", "C8abc_12-Xy", "zuck"),
+        ("https://threads.com/@meta.news/post/DAbc123?xmt=AQGz", "DAbc123", "meta.news"),
+    ],
+)
 def test_parse_post_url(url: str, code: str, handle: str) -> None:
     ref = ThreadsClient.parse_post_url(url)
     assert ref is not None and (ref.post_id, ref.handle, ref.id_kind) == (code, handle, "shortcode")
 
 
-@pytest.mark.parametrize("url", ["https://www.threads.net/@zuck", "https://threads.net.evil.io/@a/post/C8abc",
-                                 "https://www.instagram.com/reel/C8abc/", "https://threads.org/@a/post/C8abc"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://www.threads.net/@zuck",
+        "https://threads.net.evil.io/@a/post/C8abc",
+        "https://www.instagram.com/reel/C8abc/",
+        "https://threads.org/@a/post/C8abc",
+    ],
+)
 def test_parse_post_url_rejects(url: str) -> None:
     assert ThreadsClient.parse_post_url(url) is None
 
 
 def test_find_existing_ignores_the_same_text_posted_before_the_first_attempt(
-        sandbox: RunningSandbox, client: ThreadsClient, small_clip: Path, clip_server: Server) -> None:  # noqa: F811
+    sandbox: RunningSandbox, client: ThreadsClient, small_clip: Path, clip_server: Server
+) -> None:
     creds = sandbox.connect(client)
     post = _post(small_clip, clip_server)
     old = client.publish(creds, post)
@@ -193,8 +229,9 @@ def test_find_existing_ignores_the_same_text_posted_before_the_first_attempt(
     other.close()
 
 
-def test_find_existing_skips_posts_other_targets_own(sandbox: RunningSandbox, client: ThreadsClient,
-                                                     small_clip: Path, clip_server: Server) -> None:  # noqa: F811
+def test_find_existing_skips_posts_other_targets_own(
+    sandbox: RunningSandbox, client: ThreadsClient, small_clip: Path, clip_server: Server
+) -> None:
     creds = sandbox.connect(client)
     post = _post(small_clip, clip_server)
     first, second = client.publish(creds, post), client.publish(creds, post)

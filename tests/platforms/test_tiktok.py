@@ -43,8 +43,12 @@ def account_extra(sandbox: RunningSandbox, **extra: object) -> None:
 
 
 def post_for(video: Path, **kw: object) -> VideoPost:
-    values: dict[str, object] = {"video": video, "caption": "Three things about chunked uploads",
-                                 "hashtags": ("cliply",), "privacy": "PUBLIC_TO_EVERYONE"}
+    values: dict[str, object] = {
+        "video": video,
+        "caption": "Three things about chunked uploads",
+        "hashtags": ("cliply",),
+        "privacy": "PUBLIC_TO_EVERYONE",
+    }
     values.update(kw)
     return VideoPost(**values)  # type: ignore[arg-type]
 
@@ -98,8 +102,9 @@ def test_pkce_verifier_is_checked(sandbox: RunningSandbox) -> None:
     assert expect(exc, ErrorClass.AUTH_RECONNECT).code == "invalid_grant"
 
 
-def test_granted_scope_subset_is_detected_and_publish_needs_reconnect(sandbox: RunningSandbox,
-                                                                       small_clip: Path) -> None:
+def test_granted_scope_subset_is_detected_and_publish_needs_reconnect(
+    sandbox: RunningSandbox, small_clip: Path
+) -> None:
     client = TikTokClient(sandbox.config(P))
     pending = client.authorization_url(redirect_uri=REDIRECT_URI)
     resp = httpx.get(pending.url + "&sandbox_scopes=user.info.basic,video.upload", follow_redirects=False)
@@ -123,12 +128,18 @@ def test_direct_post_in_two_chunks_sends_exact_requests(sandbox: RunningSandbox,
     result = client.publish(creds, post_for(large_clip, cover_time_s=1.5), progress=seen.append)
 
     reqs = sandbox.state.requests_for(P)[before:]
-    assert [(r.method, r.path) for r in reqs[:4]] == [("POST", CREATOR_INFO), ("POST", INIT), ("PUT", UPLOAD),
-                                                        ("PUT", UPLOAD)]
+    assert [(r.method, r.path) for r in reqs[:4]] == [
+        ("POST", CREATOR_INFO),
+        ("POST", INIT),
+        ("PUT", UPLOAD),
+        ("PUT", UPLOAD),
+    ]
     puts = reqs[2:4]
     last = size - 1
-    assert [r.headers["content-range"] for r in puts] == [f"bytes 0-{5 * MB - 1}/{size}",
-                                                          f"bytes {5 * MB}-{last}/{size}"]
+    assert [r.headers["content-range"] for r in puts] == [
+        f"bytes 0-{5 * MB - 1}/{size}",
+        f"bytes {5 * MB}-{last}/{size}",
+    ]
     assert [r.body_size for r in puts] == [5 * MB, size - 5 * MB]
     assert all(r.headers["content-type"] == "video/mp4" for r in puts)
     assert [r.status for r in puts] == [206, 201]
@@ -142,13 +153,13 @@ def test_direct_post_in_two_chunks_sends_exact_requests(sandbox: RunningSandbox,
     assert info["title"] == "Three things about chunked uploads #cliply"
     assert info["video_cover_timestamp_ms"] == 1500 and info["disable_comment"] is False
     job = sandbox.state.objects["tiktok:publish"][result.raw["publish_id"]]
-    assert job["source"] == {"source": "FILE_UPLOAD", "video_size": size, "chunk_size": 5 * MB,
-                             "total_chunk_count": 2}
+    assert job["source"] == {"source": "FILE_UPLOAD", "video_size": size, "chunk_size": 5 * MB, "total_chunk_count": 2}
     assert seen == sorted(seen) and seen[-1] == 1.0
 
 
-def test_small_file_goes_as_one_chunk_and_creator_disabled_toggles_stay_disabled(sandbox: RunningSandbox,
-                                                                                small_clip: Path) -> None:
+def test_small_file_goes_as_one_chunk_and_creator_disabled_toggles_stay_disabled(
+    sandbox: RunningSandbox, small_clip: Path
+) -> None:
     account_extra(sandbox, duet_disabled=True)
     client, creds = setup(sandbox, chunk_size=5 * MB)
     result = client.publish(creds, post_for(small_clip))
@@ -213,17 +224,27 @@ def test_clip_longer_than_creator_max_is_refused_before_init(sandbox: RunningSan
 
 
 # ---- faults --------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("kind", "operation", "extra", "cls", "code"), [
-    ("error", "init", {"status": 500}, ErrorClass.TRANSIENT, "internal_error"),
-    ("error", "status", {"status": 503}, ErrorClass.TRANSIENT, "internal_error"),
-    ("rate_limit", "init", {"retry_after_s": 40}, ErrorClass.RATE_LIMITED, "rate_limit_exceeded"),
-    ("quota", "init", {"retry_after_s": 7200}, ErrorClass.QUOTA_EXHAUSTED, "spam_risk_too_many_posts"),
-    ("expired_token", "creator_info", {}, ErrorClass.AUTH_REFRESHABLE, "access_token_invalid"),
-    ("content_rejected", "init", {}, ErrorClass.CONTENT_REJECTED, "spam_risk_text"),
-    ("processing_failed", "processing", {}, ErrorClass.CONTENT_REJECTED, "file_format_check_failed"),
-])
-def test_fault_classes(sandbox: RunningSandbox, small_clip: Path, kind: str, operation: str,
-                       extra: dict[str, float], cls: ErrorClass, code: str) -> None:
+@pytest.mark.parametrize(
+    ("kind", "operation", "extra", "cls", "code"),
+    [
+        ("error", "init", {"status": 500}, ErrorClass.TRANSIENT, "internal_error"),
+        ("error", "status", {"status": 503}, ErrorClass.TRANSIENT, "internal_error"),
+        ("rate_limit", "init", {"retry_after_s": 40}, ErrorClass.RATE_LIMITED, "rate_limit_exceeded"),
+        ("quota", "init", {"retry_after_s": 7200}, ErrorClass.QUOTA_EXHAUSTED, "spam_risk_too_many_posts"),
+        ("expired_token", "creator_info", {}, ErrorClass.AUTH_REFRESHABLE, "access_token_invalid"),
+        ("content_rejected", "init", {}, ErrorClass.CONTENT_REJECTED, "spam_risk_text"),
+        ("processing_failed", "processing", {}, ErrorClass.CONTENT_REJECTED, "file_format_check_failed"),
+    ],
+)
+def test_fault_classes(
+    sandbox: RunningSandbox,
+    small_clip: Path,
+    kind: str,
+    operation: str,
+    extra: dict[str, float],
+    cls: ErrorClass,
+    code: str,
+) -> None:
     client, creds = setup(sandbox)
     sandbox.fault(P, kind, operation, **extra)
     started = datetime.now(UTC)
@@ -279,8 +300,7 @@ def test_per_minute_init_limit_and_daily_cap(sandbox: RunningSandbox, small_clip
     assert len(sandbox.state.posts_for(P)) == 7
 
 
-def test_lost_init_response_is_unknown_then_reconciled_to_one_post(sandbox: RunningSandbox,
-                                                                   small_clip: Path) -> None:
+def test_lost_init_response_is_unknown_then_reconciled_to_one_post(sandbox: RunningSandbox, small_clip: Path) -> None:
     client, creds = setup(sandbox, timeout_s=0.5)
     sandbox.fault(P, "lost_response", "init", delay_s=1.5)
     post = post_for(small_clip)
@@ -296,8 +316,9 @@ def test_lost_init_response_is_unknown_then_reconciled_to_one_post(sandbox: Runn
     settle(sandbox, "POST", INIT, 2)
 
 
-def test_find_existing_ignores_the_same_caption_posted_before_the_first_attempt(sandbox: RunningSandbox,
-                                                                              small_clip: Path) -> None:
+def test_find_existing_ignores_the_same_caption_posted_before_the_first_attempt(
+    sandbox: RunningSandbox, small_clip: Path
+) -> None:
     client, creds = setup(sandbox)
     post = post_for(small_clip)
     # The same caption half an hour later: the old video (video/list create_time) is not ours.
@@ -344,8 +365,10 @@ def test_timeout_mid_upload_is_transient_and_nothing_posted(sandbox: RunningSand
     with pytest.raises(PlatformError) as exc:
         client.publish(creds, post)
     err = expect(exc, ErrorClass.TRANSIENT)
-    assert client.find_existing(creds, dataclasses.replace(post, options={"publish_id": err.details["publish_id"]})) \
+    assert (
+        client.find_existing(creds, dataclasses.replace(post, options={"publish_id": err.details["publish_id"]}))
         is None
+    )
     settle(sandbox, "PUT", UPLOAD, 1)  # the first chunk, answered 504 after the client gave up
     assert sandbox.state.posts_for(P) == []
 
@@ -355,8 +378,11 @@ def test_validation_counts_utf16_and_rejects_before_any_request(sandbox: Running
     client = TikTokClient(sandbox.config(P))
     creds = Credentials(access_token="unused")
     assert client.validate(post_for(small_clip, caption="😀" * 1100, hashtags=())) == []  # 1,100 chars, 2,200 units
-    for bad in (post_for(small_clip, caption="😀" * 1100 + "a", hashtags=()), post_for(small_clip, privacy=""),
-                post_for(small_clip, privacy="SELF_ONLY", options={"brand_content_toggle": True})):
+    for bad in (
+        post_for(small_clip, caption="😀" * 1100 + "a", hashtags=()),
+        post_for(small_clip, privacy=""),
+        post_for(small_clip, privacy="SELF_ONLY", options={"brand_content_toggle": True}),
+    ):
         assert client.validate(bad)
         with pytest.raises(PlatformError) as exc:
             client.publish(creds, bad)
@@ -388,17 +414,30 @@ def test_sandbox_rejects_out_of_order_chunks(sandbox: RunningSandbox, large_clip
     auth = {"Authorization": f"Bearer {creds.access_token}"}
     size = large_clip.stat().st_size
     info = {"title": "x", "privacy_level": "SELF_ONLY"}
-    bad = httpx.post(f"{api}/v2/post/publish/video/init/", headers=auth, json={
-        "post_info": info, "source_info": {"source": "FILE_UPLOAD", "video_size": size, "chunk_size": 5 * MB,
-                                           "total_chunk_count": 3}})
+    bad = httpx.post(
+        f"{api}/v2/post/publish/video/init/",
+        headers=auth,
+        json={
+            "post_info": info,
+            "source_info": {"source": "FILE_UPLOAD", "video_size": size, "chunk_size": 5 * MB, "total_chunk_count": 3},
+        },
+    )
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_params"
-    good = httpx.post(f"{api}/v2/post/publish/video/init/", headers=auth, json={
-        "post_info": info, "source_info": {"source": "FILE_UPLOAD", "video_size": size, "chunk_size": 5 * MB,
-                                           "total_chunk_count": 2}})
+    good = httpx.post(
+        f"{api}/v2/post/publish/video/init/",
+        headers=auth,
+        json={
+            "post_info": info,
+            "source_info": {"source": "FILE_UPLOAD", "video_size": size, "chunk_size": 5 * MB, "total_chunk_count": 2},
+        },
+    )
     assert good.json()["error"]["code"] == "ok"
-    second = large_clip.read_bytes()[5 * MB:]
-    put = httpx.put(good.json()["data"]["upload_url"], content=second,
-                    headers={"Content-Type": "video/mp4", "Content-Range": f"bytes {5 * MB}-{size - 1}/{size}"})
+    second = large_clip.read_bytes()[5 * MB :]
+    put = httpx.put(
+        good.json()["data"]["upload_url"],
+        content=second,
+        headers={"Content-Type": "video/mp4", "Content-Range": f"bytes {5 * MB}-{size - 1}/{size}"},
+    )
     assert put.status_code == 416 and put.json()["error"]["code"] == "invalid_file_upload"
 
 
@@ -419,30 +458,44 @@ def test_metrics_grow_with_time_and_are_batched_by_20(sandbox: RunningSandbox, s
     assert all("fields=" in r.query for r in queries)
 
 
-@pytest.mark.parametrize(("url", "post_id", "kind", "resolve"), [
-    ("https://www.tiktok.com/@scout2015/video/6718335390845095173", "6718335390845095173", "video_id", False),
-    ("https://tiktok.com/@a.b_c/video/7350000000000000001?is_from_webapp=1", "7350000000000000001", "video_id",
-     False),
-    ("https://m.tiktok.com/@user/photo/7312345678901234567", "7312345678901234567", "photo_id", False),
-    ("https://www.tiktok.com/embed/v2/6718335390845095173", "6718335390845095173", "video_id", False),
-    ("https://vm.tiktok.com/ZMeAbCdEf/", "ZMeAbCdEf", "short_code", True),
-    ("https://www.tiktok.com/t/ZTRabc123/", "ZTRabc123", "short_code", True),
-])
+@pytest.mark.parametrize(
+    ("url", "post_id", "kind", "resolve"),
+    [
+        ("https://www.tiktok.com/@scout2015/video/6718335390845095173", "6718335390845095173", "video_id", False),
+        (
+            "https://tiktok.com/@a.b_c/video/7350000000000000001?is_from_webapp=1",
+            "7350000000000000001",
+            "video_id",
+            False,
+        ),
+        ("https://m.tiktok.com/@user/photo/7312345678901234567", "7312345678901234567", "photo_id", False),
+        ("https://www.tiktok.com/embed/v2/6718335390845095173", "6718335390845095173", "video_id", False),
+        ("https://vm.tiktok.com/ZMeAbCdEf/", "ZMeAbCdEf", "short_code", True),
+        ("https://www.tiktok.com/t/ZTRabc123/", "ZTRabc123", "short_code", True),
+    ],
+)
 def test_parse_post_url(url: str, post_id: str, kind: str, resolve: bool) -> None:
     ref = TikTokClient.parse_post_url(url)
     assert ref is not None and (ref.platform, ref.post_id, ref.id_kind, ref.needs_resolution) == (
-        P, post_id, kind, resolve)
+        P,
+        post_id,
+        kind,
+        resolve,
+    )
 
 
-@pytest.mark.parametrize("url", [
-    "https://www.tiktok.com.evil.com/@user/video/6718335390845095173",
-    "https://nottiktok.com/@user/video/6718335390845095173",
-    "https://evil.com/www.tiktok.com/@user/video/6718335390845095173",
-    "https://www.tiktok.com/@user",
-    "https://www.tiktok.com/@user/video/abc",
-    "https://user@www.tiktok.com/@user/video/6718335390845095173",
-    "ftp://www.tiktok.com/@user/video/6718335390845095173",
-    "https://www.youtube.com/shorts/dQw4w9WgXcQ",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://www.tiktok.com.evil.com/@user/video/6718335390845095173",
+        "https://nottiktok.com/@user/video/6718335390845095173",
+        "https://evil.com/www.tiktok.com/@user/video/6718335390845095173",
+        "https://www.tiktok.com/@user",
+        "https://www.tiktok.com/@user/video/abc",
+        "https://user@www.tiktok.com/@user/video/6718335390845095173",
+        "ftp://www.tiktok.com/@user/video/6718335390845095173",
+        "https://www.youtube.com/shorts/dQw4w9WgXcQ",
+    ],
+)
 def test_parse_post_url_rejects_lookalikes(url: str) -> None:
     assert TikTokClient.parse_post_url(url) is None

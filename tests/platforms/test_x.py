@@ -10,7 +10,8 @@ import pytest
 
 from cliply.platforms.errors import ErrorClass, PlatformError
 from cliply.platforms.models import Credentials, VideoPost
-from cliply.platforms.x import XClient
+from cliply.platforms.text import x_weighted_length
+from cliply.platforms.x import XClient, _match_key
 from tests.fixtures.sandbox import REDIRECT_URI, RunningSandbox
 from tests.platforms.helpers import (
     assert_ignores_posts_older_than_the_post,
@@ -85,16 +86,18 @@ def test_happy_path_exact_requests(sandbox: RunningSandbox, large_clip) -> None:
     chunk = 4 * 1024 * 1024
     n_chunks = -(-size // chunk)
     assert n_chunks >= 3
-    expected = ([("POST", "/x/2/media/upload/initialize")]
-                + [("POST", f"/x/2/media/upload/{media_id}/append")] * n_chunks
-                + [("POST", f"/x/2/media/upload/{media_id}/finalize")]
-                + [("GET", "/x/2/media/upload")] * 2
-                + [("POST", "/x/2/tweets")])
+    expected = (
+        [("POST", "/x/2/media/upload/initialize")]
+        + [("POST", f"/x/2/media/upload/{media_id}/append")] * n_chunks
+        + [("POST", f"/x/2/media/upload/{media_id}/finalize")]
+        + [("GET", "/x/2/media/upload")] * 2
+        + [("POST", "/x/2/tweets")]
+    )
     assert [(r.method, r.path) for r in reqs] == expected
     assert all(r.status < 300 for r in reqs)
     assert reqs[0].headers["content-type"] == "application/json"
     assert reqs[-1].headers["content-type"] == "application/json"
-    appends = reqs[1:1 + n_chunks]
+    appends = reqs[1 : 1 + n_chunks]
     assert all(r.headers["content-type"].startswith("multipart/form-data") for r in appends)
     assert all(appends[i].body_size > chunk for i in range(n_chunks - 1))  # full 4 MiB segments plus form framing
     assert parse_qs(reqs[-2].query) == {"command": ["STATUS"], "media_id": [media_id]}
@@ -181,19 +184,25 @@ def test_lost_response_on_create_is_reconciled(sandbox: RunningSandbox, small_cl
     assert client.find_existing(creds, VideoPost(small_clip, caption="something else")) is None
 
 
-def test_find_existing_ignores_the_same_text_posted_before_the_first_attempt(sandbox: RunningSandbox,
-                                                                           small_clip) -> None:
+def test_find_existing_ignores_the_same_text_posted_before_the_first_attempt(
+    sandbox: RunningSandbox, small_clip
+) -> None:
     client = make(sandbox)
     creds = sandbox.connect(client)
     post = VideoPost(small_clip, caption=CAPTION)
     asked_before = len(sandbox.state.requests_for("x"))
-    first_attempt = assert_ignores_posts_older_than_the_post(sandbox, "x", client, creds, post,
-                                                             client.publish(creds, post))
+    first_attempt = assert_ignores_posts_older_than_the_post(
+        sandbox, "x", client, creds, post, client.publish(creds, post)
+    )
     # The timeline is asked from the first attempt (less the skew allowance) on, not for the last 24 h.
-    timeline = [r.query for r in sandbox.state.requests_for("x")[asked_before:]
-                if r.method == "GET" and r.path.endswith("/tweets")]
+    timeline = [
+        r.query
+        for r in sandbox.state.requests_for("x")[asked_before:]
+        if r.method == "GET" and r.path.endswith("/tweets")
+    ]
     assert parse_qs(timeline[0])["start_time"] == [
-        (first_attempt - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")]
+        (first_attempt - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ]
 
 
 def test_find_existing_skips_tweets_other_targets_own(sandbox: RunningSandbox, small_clip) -> None:
@@ -290,3 +299,22 @@ def test_parse_post_url_accepts_real_shapes(url, post_id) -> None:
 )
 def test_parse_post_url_rejects_lookalikes(url) -> None:
     assert XClient.parse_post_url(url) is None
+
+
+@pytest.mark.parametrize(
+    ("caption", "weighted"),
+    [
+        ("\U0001f1eb\U0001f1f7", 2),  # a flag is one emoji
+        ("1\ufe0f\u20e3", 2),  # so is a keycap
+        ("example.com", 23),  # X links a bare domain
+        ("example.notatld", 15),  # but not an unknown TLD
+        ("https://example.com/a.", 24),  # the trailing full stop is not part of the link
+    ],
+)
+def test_weighted_length_follows_twitter_text(caption: str, weighted: int) -> None:
+    assert x_weighted_length(caption) == weighted
+
+
+def test_match_key_drops_the_links_x_wraps() -> None:
+    posted = "Clip &amp; more https://t.co/Ab_c-1 https://t.co/xyz"
+    assert _match_key(posted) == _match_key("Clip & more example.com/watch") == "Clip & more"

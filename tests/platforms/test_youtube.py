@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from cliply.platforms.errors import ErrorClass, PlatformError
-from cliply.platforms.models import VideoPost
+from cliply.platforms.models import Credentials, VideoPost
 from cliply.platforms.youtube import SCOPE_READONLY, SCOPE_UPLOAD, YouTubeClient, marker_tag, next_pacific_midnight
 from cliply.sandbox.state import RecordedRequest
 from tests.fixtures.sandbox import REDIRECT_URI, RunningSandbox
@@ -28,13 +28,18 @@ def client(sandbox: RunningSandbox, **overrides: object) -> YouTubeClient:
 
 
 def post_for(video: Path, **kw: object) -> VideoPost:
-    values: dict[str, object] = {"video": video, "title": "Best moment", "caption": "From the long stream",
-                                 "hashtags": ("shorts",), "idempotency_key": "target-42"}
+    values: dict[str, object] = {
+        "video": video,
+        "title": "Best moment",
+        "caption": "From the long stream",
+        "hashtags": ("shorts",),
+        "idempotency_key": "target-42",
+    }
     values.update(kw)
     return VideoPost(**values)  # type: ignore[arg-type]
 
 
-def publish_error(yt: YouTubeClient, creds, post: VideoPost) -> PlatformError:  # type: ignore[no-untyped-def]
+def publish_error(yt: YouTubeClient, creds: Credentials, post: VideoPost) -> PlatformError:
     with pytest.raises(PlatformError) as info:
         yt.publish(creds, post)
     return info.value
@@ -180,14 +185,18 @@ def test_validation_rejects_before_any_request(sandbox: RunningSandbox, small_cl
 
 
 # ---- faults → error classes ------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("kind", "operation", "expected", "code"), [
-    ("error", "session", ErrorClass.TRANSIENT, "backendError"),
-    ("content_rejected", "session", ErrorClass.CONTENT_REJECTED, "invalidVideoMetadata"),
-    ("expired_token", "session", ErrorClass.AUTH_REFRESHABLE, "authError"),
-    ("quota", "session", ErrorClass.QUOTA_EXHAUSTED, "quotaExceeded"),
-])
-def test_session_start_faults(sandbox: RunningSandbox, small_clip: Path, kind: str, operation: str,
-                              expected: ErrorClass, code: str) -> None:
+@pytest.mark.parametrize(
+    ("kind", "operation", "expected", "code"),
+    [
+        ("error", "session", ErrorClass.TRANSIENT, "backendError"),
+        ("content_rejected", "session", ErrorClass.CONTENT_REJECTED, "invalidVideoMetadata"),
+        ("expired_token", "session", ErrorClass.AUTH_REFRESHABLE, "authError"),
+        ("quota", "session", ErrorClass.QUOTA_EXHAUSTED, "quotaExceeded"),
+    ],
+)
+def test_session_start_faults(
+    sandbox: RunningSandbox, small_clip: Path, kind: str, operation: str, expected: ErrorClass, code: str
+) -> None:
     yt = client(sandbox)
     creds = sandbox.connect(yt)
     sandbox.fault(P, kind, operation, status=503)
@@ -202,7 +211,8 @@ def test_rate_limit_carries_retry_at(sandbox: RunningSandbox, small_clip: Path) 
     sandbox.fault(P, "rate_limit", "session", retry_after_s=120)
     err = publish_error(yt, creds, post_for(small_clip))
     assert err.error_class is ErrorClass.RATE_LIMITED and err.status == 429
-    assert err.retry_at is not None and 100 < err.retry_after_seconds() <= 120
+    seconds = err.retry_after_seconds()
+    assert err.retry_at is not None and seconds is not None and 100 < seconds <= 120
 
 
 def test_daily_insert_quota_resets_at_pacific_midnight(sandbox: RunningSandbox, small_clip: Path) -> None:
@@ -253,6 +263,32 @@ def test_processing_failure_is_content_rejected(sandbox: RunningSandbox, small_c
     err = publish_error(yt, creds, post_for(small_clip))
     assert err.error_class is ErrorClass.CONTENT_REJECTED and err.code == "conversion"
     assert err.details["upload_status"] == "failed"
+
+
+def test_duplicate_upload_is_accepted_then_rejected_and_never_reconciled_as_posted(
+    sandbox: RunningSandbox, small_clip: Path
+) -> None:
+    sandbox.state.add_account(P, "yt-dup", reject_duplicates=True)
+    yt = client(sandbox)
+    creds = sandbox.connect(yt, account_id="yt-dup")
+    first = yt.publish(creds, post_for(small_clip, idempotency_key="first"))
+    assert first.status == "published"
+    second = post_for(small_clip, idempotency_key="second")
+    err = publish_error(yt, creds, second)
+    assert err.error_class is ErrorClass.DUPLICATE and err.code == "duplicate"
+    assert err.details["upload_status"] == "rejected"
+    assert len(sandbox.state.posts_for(P)) == 2  # the upload itself succeeded, as at YouTube
+    assert yt.find_existing(creds, second) is None  # its marker matches, but a rejected video is not a post
+    found = yt.find_existing(creds, post_for(small_clip, idempotency_key="first"))
+    assert found is not None and found.post_id == first.post_id
+
+    # After a lost final answer the session probe sees the rejection too, once processing has ended.
+    third = post_for(small_clip, idempotency_key="third")
+    sandbox.fault(P, "lost_response", "publish", delay_s=1.5)
+    lost = publish_error(client(sandbox, upload_timeout_s=0.5), creds, third)
+    assert lost.error_class is ErrorClass.UNKNOWN_OUTCOME
+    sandbox.state.clock.advance(60)
+    assert yt.find_existing(creds, replace(third, options={"youtube_session_uri": lost.details["session_uri"]})) is None
 
 
 def test_transient_chunk_error_resumes_the_session(sandbox: RunningSandbox, small_clip: Path) -> None:
@@ -313,8 +349,9 @@ def test_lost_response_on_final_chunk_is_reconciled(sandbox: RunningSandbox, sma
     assert yt.find_existing(creds, post_for(small_clip, idempotency_key="someone-else")) is None
     assert len(sandbox.state.posts_for(P)) == 1
     size = small_clip.stat().st_size
-    wait_logged(sandbox, lambda r: r.method == "PUT" and r.headers.get("content-range", "").endswith(
-        f"-{size - 1}/{size}"))
+    wait_logged(
+        sandbox, lambda r: r.method == "PUT" and r.headers.get("content-range", "").endswith(f"-{size - 1}/{size}")
+    )
 
 
 # ---- analytics and URLs ------------------------------------------------------------------------------------------
@@ -329,43 +366,51 @@ def test_metrics_grow_with_the_clock_and_batch_by_50(sandbox: RunningSandbox, sm
     before = len(sandbox.state.requests_for(P))
     later = yt.fetch_metrics(creds, ids)
     assert set(later) == {vid}
-    assert later[vid].views is not None and first.views is not None and later[vid].views > first.views
-    assert later[vid].likes is not None and later[vid].likes >= (first.likes or 0)
+    now = later[vid]
+    assert now.views is not None and first.views is not None and now.views > first.views
+    assert now.likes is not None and now.likes >= (first.likes or 0)
     calls = sandbox.state.requests_for(P)[before:]
     assert [len(parse_qs(c.query)["id"][0].split(",")) for c in calls] == [50, 11]
 
 
-@pytest.mark.parametrize(("url", "video_id"), [
-    ("https://www.youtube.com/shorts/dQw4w9WgXcQ", "dQw4w9WgXcQ"),
-    ("https://youtube.com/shorts/dQw4w9WgXcQ?feature=share", "dQw4w9WgXcQ"),
-    ("https://m.youtube.com/watch?v=a-b_c1D2e3F&t=10s", "a-b_c1D2e3F"),
-    ("https://www.youtube.com/watch?feature=x&v=dQw4w9WgXcQ", "dQw4w9WgXcQ"),
-    ("https://youtu.be/dQw4w9WgXcQ?si=abc", "dQw4w9WgXcQ"),
-    ("www.youtube.com/embed/dQw4w9WgXcQ", "dQw4w9WgXcQ"),
-    ("https://www.youtube.com/live/dQw4w9WgXcQ", "dQw4w9WgXcQ"),
-])
+@pytest.mark.parametrize(
+    ("url", "video_id"),
+    [
+        ("https://www.youtube.com/shorts/dQw4w9WgXcQ", "dQw4w9WgXcQ"),
+        ("https://youtube.com/shorts/dQw4w9WgXcQ?feature=share", "dQw4w9WgXcQ"),
+        ("https://m.youtube.com/watch?v=a-b_c1D2e3F&t=10s", "a-b_c1D2e3F"),
+        ("https://www.youtube.com/watch?feature=x&v=dQw4w9WgXcQ", "dQw4w9WgXcQ"),
+        ("https://youtu.be/dQw4w9WgXcQ?si=abc", "dQw4w9WgXcQ"),
+        ("www.youtube.com/embed/dQw4w9WgXcQ", "dQw4w9WgXcQ"),
+        ("https://www.youtube.com/live/dQw4w9WgXcQ", "dQw4w9WgXcQ"),
+    ],
+)
 def test_parse_post_url_accepts_real_shapes(url: str, video_id: str) -> None:
     ref = YouTubeClient.parse_post_url(url)
     assert ref is not None and ref.platform == P and ref.post_id == video_id and ref.id_kind == "video_id"
 
 
-@pytest.mark.parametrize("url", [
-    "https://notyoutube.com/shorts/dQw4w9WgXcQ",
-    "https://youtube.com.evil.example/shorts/dQw4w9WgXcQ",
-    "https://youtu.be.evil.example/dQw4w9WgXcQ",
-    "https://www.youtube.com/shorts/dQw4w9WgXc",  # 10 characters
-    "https://www.youtube.com/shorts/dQw4w9WgXcQQ",  # 12 characters
-    "https://www.youtube.com/watch?list=dQw4w9WgXcQ",
-    "https://www.youtube.com/@channel",
-    "ftp://youtube.com/shorts/dQw4w9WgXcQ",
-    "https://www.tiktok.com/@a/video/123",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://notyoutube.com/shorts/dQw4w9WgXcQ",
+        "https://youtube.com.evil.example/shorts/dQw4w9WgXcQ",
+        "https://youtu.be.evil.example/dQw4w9WgXcQ",
+        "https://www.youtube.com/shorts/dQw4w9WgXc",  # 10 characters
+        "https://www.youtube.com/shorts/dQw4w9WgXcQQ",  # 12 characters
+        "https://www.youtube.com/watch?list=dQw4w9WgXcQ",
+        "https://www.youtube.com/@channel",
+        "ftp://youtube.com/shorts/dQw4w9WgXcQ",
+        "https://www.tiktok.com/@a/video/123",
+    ],
+)
 def test_parse_post_url_rejects_lookalikes(url: str) -> None:
     assert YouTubeClient.parse_post_url(url) is None
 
 
-def test_scan_without_marker_ignores_the_same_title_posted_before_the_first_attempt(sandbox: RunningSandbox,
-                                                                                     small_clip: Path) -> None:
+def test_scan_without_marker_ignores_the_same_title_posted_before_the_first_attempt(
+    sandbox: RunningSandbox, small_clip: Path
+) -> None:
     yt = client(sandbox)
     creds = sandbox.connect(yt)
     post = post_for(small_clip, idempotency_key="", options={"wait_processing": False})  # title + description only
@@ -378,8 +423,10 @@ def test_scan_without_marker_skips_videos_other_targets_own(sandbox: RunningSand
     creds = sandbox.connect(yt)
     post = post_for(small_clip, idempotency_key="", options={"wait_processing": False})
     first, second = yt.publish(creds, post), yt.publish(creds, post)
-    found = {yt.find_existing(creds, replace(post, exclude_post_ids=frozenset({vid}))).post_id  # type: ignore[union-attr]
-             for vid in (first.post_id, second.post_id)}
+    found = {
+        yt.find_existing(creds, replace(post, exclude_post_ids=frozenset({vid}))).post_id  # type: ignore[union-attr]
+        for vid in (first.post_id, second.post_id)
+    }
     assert found == {first.post_id, second.post_id}  # each exclusion leaves the other video
     both = frozenset({first.post_id, second.post_id})
     assert yt.find_existing(creds, replace(post, exclude_post_ids=both)) is None

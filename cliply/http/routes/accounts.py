@@ -17,8 +17,12 @@ from cliply.publishing.service import MAX_ID
 
 @api
 async def accounts_list(request: Request) -> Response:
-    rows = await run_in_threadpool(service.list_accounts, container(request), token_workspace(request),
-                                   request.query_params.get("platform") or None)
+    rows = await run_in_threadpool(
+        service.list_accounts,
+        container(request),
+        token_workspace(request),
+        request.query_params.get("platform") or None,
+    )
     return JSONResponse({"accounts": rows})
 
 
@@ -27,10 +31,14 @@ async def accounts_create(request: Request) -> Response:
     data = await body(request, AccountCreate)
     platform = data.platform.lower()
     if platform != "bluesky":
-        raise ApiError(400, f"connect {platform or 'this platform'} with OAuth: "
-                            f"POST /api/accounts/oauth/<platform> or GET /oauth/<platform>/start")
-    account = await run_in_threadpool(service.login_bluesky, container(request), token_workspace(request),
-                                      data.handle, data.app_password)
+        raise ApiError(
+            400,
+            f"connect {platform or 'this platform'} with OAuth: "
+            f"POST /api/accounts/oauth/<platform> or GET /oauth/<platform>/start",
+        )
+    account = await run_in_threadpool(
+        service.login_bluesky, container(request), token_workspace(request), data.handle, data.app_password
+    )
     return JSONResponse(account, status_code=201)
 
 
@@ -38,8 +46,9 @@ async def accounts_create(request: Request) -> Response:
 async def accounts_oauth(request: Request) -> Response:
     """The API/CLI flow: its callback asks the consenting user to confirm before anything is stored."""
     platform = request.path_params["platform"]
-    start = await run_in_threadpool(service.begin_oauth, container(request), token_workspace(request), platform,
-                                    callback_uri(request, platform))
+    start = await run_in_threadpool(
+        service.begin_oauth, container(request), token_workspace(request), platform, callback_uri(request, platform)
+    )
     return JSONResponse({"authorization_url": start.url})
 
 
@@ -48,8 +57,9 @@ async def accounts_delete(request: Request) -> Response:
     account_id = request.path_params["account_id"]
     if account_id > MAX_ID:  # no such id can exist; the database could not even compare it
         raise ApiError(404, f"no account {account_id} in this workspace")
-    account = await run_in_threadpool(service.disconnect_account, container(request), token_workspace(request),
-                                      account_id)
+    account = await run_in_threadpool(
+        service.disconnect_account, container(request), token_workspace(request), account_id
+    )
     return JSONResponse(account)
 
 

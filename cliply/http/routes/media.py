@@ -21,9 +21,14 @@ from cliply.http.schemas import UploadCreate
 @api
 async def uploads_create(request: Request) -> Response:
     data = await body(request, UploadCreate, optional=True)
-    upload = await run_in_threadpool(usecases.begin_upload, container(request), token_workspace(request),
-                                     filename=data.filename, content_type=data.content_type,
-                                     base_url=base_url(request))
+    upload = await run_in_threadpool(
+        usecases.begin_upload,
+        container(request),
+        token_workspace(request),
+        filename=data.filename,
+        content_type=data.content_type,
+        base_url=base_url(request),
+    )
     return JSONResponse(upload, status_code=201)
 
 
@@ -41,8 +46,7 @@ async def _receive(request: Request, dest: Path, limit: int) -> int:
 
 async def upload_put(request: Request) -> Response:
     app, key, q = container(request), request.path_params["key"], request.query_params
-    if not key.startswith("uploads/") or not app.signer.verify(key, q.get("exp", ""), q.get("sig", ""),
-                                                                method="PUT"):
+    if not key.startswith("uploads/") or not app.signer.verify(key, q.get("exp", ""), q.get("sig", ""), method="PUT"):
         raise ApiError(403, "invalid or expired upload URL")
     limit = app.settings.max_download_bytes
     declared_length(request, limit)
@@ -53,8 +57,9 @@ async def upload_put(request: Request) -> Response:
     try:
         file = folder / PurePosixPath(key).name
         size = await _receive(request, file, limit)
-        done = await run_in_threadpool(usecases.finish_upload, app, key, workspace, file,
-                                       request.headers.get("content-type"))
+        done = await run_in_threadpool(
+            usecases.finish_upload, app, key, workspace, file, request.headers.get("content-type")
+        )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return JSONResponse({**done, "size": size}, status_code=201)

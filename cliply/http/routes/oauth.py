@@ -36,21 +36,33 @@ def cookie_name(state: str) -> str:
 def oauth_start(request: Request) -> Response:
     """The browser flow: the redirect sets a short-lived HttpOnly cookie that the callback must bring back."""
     platform = request.path_params["platform"]
-    start = service.begin_oauth(container(request), token_workspace(request), platform,
-                                callback_uri(request, platform), browser=True)
+    start = service.begin_oauth(
+        container(request), token_workspace(request), platform, callback_uri(request, platform), browser=True
+    )
     response = RedirectResponse(start.url, status_code=302)
-    response.set_cookie(cookie_name(start.state), start.browser_key or "", max_age=CONFIRM_TTL_S,
-                        path=f"/oauth/{platform}/callback", httponly=True, samesite="lax",
-                        secure=start.redirect_uri.startswith("https://"))
+    response.set_cookie(
+        cookie_name(start.state),
+        start.browser_key or "",
+        max_age=CONFIRM_TTL_S,
+        path=f"/oauth/{platform}/callback",
+        httponly=True,
+        samesite="lax",
+        secure=start.redirect_uri.startswith("https://"),
+    )
     return response
 
 
 def _connected(outcome: OAuthOutcome) -> Response:
     account = outcome.account or {}
-    note = (f" Missing permissions: {', '.join(outcome.missing)}; connect again and allow them."
-            if outcome.missing else "")
-    return page(200, "Connected", f"{outcome.platform} account {account.get('handle', outcome.handle)} is connected "
-                                  f"to the workspace {outcome.workspace} (id {account.get('id')}).{note}")
+    note = (
+        f" Missing permissions: {', '.join(outcome.missing)}; connect again and allow them." if outcome.missing else ""
+    )
+    return page(
+        200,
+        "Connected",
+        f"{outcome.platform} account {account.get('handle', outcome.handle)} is connected "
+        f"to the workspace {outcome.workspace} (id {account.get('id')}).{note}",
+    )
 
 
 def oauth_callback(request: Request) -> Response:
@@ -61,8 +73,9 @@ def oauth_callback(request: Request) -> Response:
         return page(400, "Not connected", "the callback is missing code or state")
     state = q["state"]
     try:
-        outcome = service.complete_oauth(container(request), platform, q["code"], state,
-                                         browser_key=request.cookies.get(cookie_name(state)))
+        outcome = service.complete_oauth(
+            container(request), platform, q["code"], state, browser_key=request.cookies.get(cookie_name(state))
+        )
     except ServiceError as exc:
         return page(exc.status, "Not connected", str(exc))
     except PlatformError as exc:
@@ -84,13 +97,17 @@ async def oauth_confirm(request: Request) -> Response:
         return page(exc.status, "Not connected", exc.message)
     token, decision = form.get("token", [""])[0], form.get("decision", ["connect"])[0]
     try:
-        outcome = await run_in_threadpool(service.confirm_oauth, container(request), platform, token,
-                                          accept=decision == "connect")
+        outcome = await run_in_threadpool(
+            service.confirm_oauth, container(request), platform, token, accept=decision == "connect"
+        )
     except ServiceError as exc:
         return page(exc.status, "Not connected", str(exc))
     if outcome.account is None:
-        return page(200, "Not connected", f"the {platform} account {outcome.handle} was not connected to the "
-                                          f"workspace {outcome.workspace}.")
+        return page(
+            200,
+            "Not connected",
+            f"the {platform} account {outcome.handle} was not connected to the workspace {outcome.workspace}.",
+        )
     return _connected(outcome)
 
 

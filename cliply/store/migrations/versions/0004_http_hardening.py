@@ -18,11 +18,22 @@ TS = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("oauth_states") as batch:
-        batch.add_column(sa.Column("browser_hash", sa.String(64)))
-        batch.add_column(sa.Column("confirm_hash", sa.String(64)))
-        batch.add_column(sa.Column("pending_enc", sa.Text()))
-    op.create_index("ix_oauth_states_confirm_hash", "oauth_states", ["confirm_hash"], unique=True)
+    op.create_table(
+        "oauth_guards",
+        sa.Column("state", sa.String(255), nullable=False),
+        sa.Column("workspace_id", sa.Integer(), nullable=False),
+        sa.Column("platform", sa.String(32), nullable=False),
+        sa.Column("browser_hash", sa.String(64)),
+        sa.Column("confirm_hash", sa.String(64)),
+        sa.Column("pending_enc", sa.Text()),
+        sa.Column("expires_at", TS, nullable=False),
+        sa.PrimaryKeyConstraint("state", name="pk_oauth_guards"),
+        sa.ForeignKeyConstraint(["workspace_id"], ["workspaces.id"], ondelete="CASCADE",
+                                name="fk_oauth_guards_workspace_id_workspaces"),
+    )
+    op.create_index("ix_oauth_guards_workspace_id", "oauth_guards", ["workspace_id"])
+    op.create_index("ix_oauth_guards_confirm_hash", "oauth_guards", ["confirm_hash"], unique=True)
+    op.create_index("ix_oauth_guards_expires_at", "oauth_guards", ["expires_at"])
 
     op.create_table(
         "uploads",
@@ -39,11 +50,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_uploads_expires_at", table_name="uploads")
-    op.drop_index("ix_uploads_workspace_id", table_name="uploads")
     op.drop_table("uploads")
-    op.drop_index("ix_oauth_states_confirm_hash", table_name="oauth_states")
-    with op.batch_alter_table("oauth_states") as batch:
-        batch.drop_column("pending_enc")
-        batch.drop_column("confirm_hash")
-        batch.drop_column("browser_hash")
+    op.drop_table("oauth_guards")
