@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import regex
 
-from cliply.platforms import text_data
+from cliply import text_data
 from cliply.platforms.models import Violation
 
 # twitter-text v3 configuration: code points in these ranges weigh 100 (one char), everything else 200 (two).

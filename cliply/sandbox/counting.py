@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import regex
 
-from cliply.sandbox import x_text_data
+from cliply import text_data
 
 X_SCALE = 100
 X_LIGHT_WEIGHT = 100
@@ -62,7 +62,7 @@ def is_emoji(cluster: str) -> bool:
 # ---- X: twitter-text's URL grammar (regexp/extractUrl.js) over JavaScript's UTF-16 code units -----------------------
 _BOUNDARY = r"(?=[^0-9a-zA-Z@+-]|\Z)"  # \Z: JavaScript's $ without the m flag
 _TLD = "|".join(
-    [f"(?:(?:{'|'.join(map(regex.escape, tlds))}){_BOUNDARY})" for tlds in (x_text_data.X_GTLDS, x_text_data.X_CCTLDS)]
+    [f"(?:(?:{'|'.join(map(regex.escape, tlds))}){_BOUNDARY})" for tlds in (text_data.X_GTLDS, text_data.X_CCTLDS)]
     + [r"(?:xn--[\-0-9a-z]+)"]
 )
 _NOT_DOMAIN = (  # punctuation, spaces, invalid characters, directional marks
@@ -87,7 +87,7 @@ _URL_CANDIDATE = regex.compile(
 )
 _ASCII_DOMAIN = regex.compile(rf"(?:[\-a-z0-9{_LATIN}]+\.)+(?:{_TLD})", regex.IGNORECASE)
 _TCO = regex.compile(rf"https?://t\.co/([a-z0-9]+)(?:{_QUERY})?", regex.IGNORECASE)
-_TWEMOJI = regex.compile(x_text_data.X_EMOJI_UTF16)
+_TWEMOJI = regex.compile(text_data.X_EMOJI_UTF16)
 
 
 def _utf16(text: str) -> str:
