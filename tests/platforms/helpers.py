@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -17,12 +16,8 @@ def calls(sandbox: RunningSandbox, platform: str, since: int = 0) -> list[tuple[
 
 
 def settle(sandbox: RunningSandbox, platform: str, method: str, path: str) -> None:
-    """Wait (bounded) until the request the client gave up on has finished server-side, so its late log entry
-    lands in this test and not in the next one's fresh state."""
-    deadline = time.monotonic() + 10
-    while not any(r.method == method and r.path == path for r in sandbox.state.requests_for(platform)):
-        assert time.monotonic() < deadline, f"{method} {path} never completed"
-        time.sleep(0.05)
+    """The request the client gave up on has finished server-side, so its late log entry lands in this test."""
+    assert sandbox.wait_logged(platform, method=method, path=path), f"{method} {path} never completed"
 
 
 def assert_ignores_posts_older_than_the_post(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -55,9 +54,7 @@ def post_for(video: Path, **kw: object) -> VideoPost:
 
 def settle(sandbox: RunningSandbox, method: str, path: str, count: int) -> None:
     """Wait (bounded) until a response the sandbox was holding back is logged, so it cannot leak into the next test."""
-    deadline = time.monotonic() + 10
-    while calls(sandbox, P).count((method, path)) < count and time.monotonic() < deadline:
-        time.sleep(0.05)
+    sandbox.wait_logged(P, method=method, path=path, count=count)
     assert calls(sandbox, P).count((method, path)) == count
 
 

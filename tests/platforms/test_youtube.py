@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -47,9 +46,7 @@ def publish_error(yt: YouTubeClient, creds: Credentials, post: VideoPost) -> Pla
 
 def wait_logged(sandbox: RunningSandbox, match: Callable[[RecordedRequest], bool]) -> None:
     """An abandoned request is logged only when its handler finishes: wait (bounded) so it lands in this test."""
-    deadline = time.monotonic() + 10
-    while not any(match(r) for r in sandbox.state.requests_for(P)) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    sandbox.wait_logged(P, match)
 
 
 # ---- OAuth ---------------------------------------------------------------------------------------------------------
