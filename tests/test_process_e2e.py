@@ -199,6 +199,9 @@ def test_dagster_ui_serves_the_asset_graph_and_metadata(processed) -> None:  # t
 
 def test_ingest_cli_registers_and_guards_urls(processed, talk_video: Path) -> None:  # type: ignore[no-untyped-def]
     _summary, env, _settings = processed
+    unknown = _run(["ingest", str(talk_video), "--workspace", "later"], env)
+    assert unknown.returncode == 2 and "cliply workspaces create later" in unknown.stderr  # never created silently
+    assert _run(["workspaces", "create", "later"], env).returncode == 0
     ok = _run(["ingest", str(talk_video), "--workspace", "later"], env)
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.startswith("registered source src_")
