@@ -1,6 +1,8 @@
 """End to end on both backends: the REAL dagster-daemon publishes one processed source's two clips to accounts on all
 nine platforms of the sandbox (over HTTP), through a 5xx burst, a 429, a lost create response, an expired token and a
-run worker SIGKILLed mid-publish, and every target ends published exactly once on the platform's own record.
+run worker SIGKILLed mid-publish, and every target ends published exactly once on the platform's own record. A 503
+burst on TikTok's init outlasts the in-run retries (the target waits for a later round, then publishes), and a YouTube
+channel that rejects duplicates gets the same clip twice: one target publishes, the other fails with YouTube's reason.
 
 Backends: "sqlite" (app DB SQLite + Dagster's embedded SQLite instance) and "postgresql" (app DB on a fresh PostgreSQL
 database + Dagster storage on another fresh one, through deploy/dagster.production.yaml's postgres storage block)."""
@@ -54,7 +56,15 @@ FAULTS = [
     ("pinterest", "lost_response", "create_pin", {"delay_s": 6.0}),  # the pin is created, its answer never arrives
     ("tiktok", "expired_token", "init", {}),  # the access token dies mid-publish: refresh once, go on
     ("x", "lost_response", "create_tweet", {"delay_s": 12.0}),  # held while the run's worker is SIGKILLed
+    # A 503 burst on TikTok's init, after the expired token above. The run publishes its 3 TikTok targets at once and
+    # a target gives up in-run after MAX_TRIES (3) tries, so the targets can absorb at most 3 × 2 = 6 503s without one
+    # of them waiting for a later round: 7 makes at least one wait (and stays under the 4 rounds × 3 tries a target
+    # may spend before it fails).
+    ("tiktok", "error", "init", {"times": 7, "status": 503}),
 ]
+# The later rounds after a transient burst come after a few seconds here, not minutes (CLIPLY_PUBLISH_RETRY_*).
+RETRY_DELAYS_S = "2,2,2"
+DUP_ACCOUNT = "youtube-e2e-dup"  # a channel with reject_duplicates: the same bytes again end rejectionReason=duplicate
 
 
 @dataclass
@@ -152,6 +162,8 @@ def e2e(
     monkeypatch.setenv("CLIPLY_PUBLISH_LEASE_S", "15")
     monkeypatch.setenv("CLIPLY_PUBLISH_RUN_STALE_S", "20")
     monkeypatch.setenv("CLIPLY_PUBLISH_LINGER_S", "3")  # runs linger briefly, then hand over to the next tick
+    monkeypatch.setenv("CLIPLY_PUBLISH_RETRY_DELAYS_S", RETRY_DELAYS_S)
+    monkeypatch.setenv("CLIPLY_PUBLISH_RETRY_ROUNDS", "3")
 
     db = Database(settings.resolved_database_url)
     db.migrate()
@@ -260,6 +272,15 @@ def test_daemon_publishes_every_target_on_all_nine_platforms_exactly_once_throug
         title="Second moment",
     )
     assert len(targets) == 13 and {t.platform for t in world.targets().values()} == set(PLATFORMS)
+    # The same clip twice (same caption and title) to a YouTube channel that rejects duplicate uploads.
+    state.add_account("youtube", DUP_ACCOUNT, reject_duplicates=True)
+    dup_account = e2e.connect("youtube", DUP_ACCOUNT)
+    dup_targets = [
+        t
+        for _ in range(2)
+        for t in e2e.schedule(first, [("youtube", dup_account)], caption="The same clip again", title="Same clip")
+    ]
+    assert len(dup_targets) == 2
     requests_before = len(state.requests)
     for platform, kind, operation, extra in FAULTS:
         world.sandbox.fault(platform, kind, operation, **extra)
@@ -286,24 +307,69 @@ def test_daemon_publishes_every_target_on_all_nine_platforms_exactly_once_throug
         killed_run = held.claimed_by.split(":")[1]
         os.kill(int(held.claimed_by.rsplit(":", 1)[1]), signal.SIGKILL)
 
+        transient: set[str] = set()  # targets seen waiting for a later round after the TikTok 503 burst
+
         def all_final() -> dict[str, PostTarget] | None:
             rows = world.targets()
-            return rows if all(rows[t].state in ("published", "failed") for t in targets) else None
+            transient.update(t for t, r in rows.items() if r.state == "waiting" and r.wait_reason == "transient")
+            return rows if all(rows[t].state in ("published", "failed") for t in targets + dup_targets) else None
 
         rows = daemon.wait(all_final, WAIT_ALL_S, "every target published or failed")
         assert {t: rows[t].state for t in targets} == dict.fromkeys(targets, "published"), daemon.report()
 
-        # Exactly one post on the platform per target, and nothing else posted.
+        # The duplicate upload: one target published, the other failed with YouTube's own reason, never published.
+        published_dup = [t for t in dup_targets if rows[t].state == "published"]
+        rejected = [rows[t] for t in dup_targets if rows[t].state == "failed"]
+        assert len(published_dup) == 1 and len(rejected) == 1, daemon.report()
+        [refused] = rejected
+        assert refused.error_class in ("duplicate", "content_rejected"), daemon.report()
+        assert "duplicate" in (refused.error_message or ""), daemon.report()
+        assert not refused.platform_post_id and refused.published_at is None, daemon.report()
+
+        # The TikTok burst outlasted the in-run retries: some target waited for a later round, and every such
+        # target published after it. All 7 503s were answered (the burst is over), each on a TikTok init.
+        transient |= {t for t in targets if rows[t].platform == "tiktok" and (rows[t].retry_rounds or 0) > 0}
+        assert transient, daemon.report()
+        for t in transient:
+            assert rows[t].platform == "tiktok" and rows[t].state == "published", (t, daemon.report())
+            assert (rows[t].retry_rounds or 0) >= 1 and rows[t].published_at is not None, (t, daemon.report())
         assert state.wait_idle()
+        burst = [r for r in state.requests[requests_before:] if r.platform == "tiktok" and r.status == 503]
+        assert len(burst) == 7 and all("/video/init" in r.path for r in burst), [(r.method, r.path) for r in burst]
+
+        # Exactly one post on the platform per target, and nothing else posted.
         for t in targets:
             matching = [p for p in state.posts_for(rows[t].platform) if p.post_id == rows[t].platform_post_id]
             assert len(matching) == 1, (rows[t].platform, t, daemon.report())
-        assert len(state.posts_for()) == len(targets), daemon.report()
+        others = [p for p in state.posts_for() if p.account_id != DUP_ACCOUNT]
+        assert len(others) == len(targets), daemon.report()
         assert len({(rows[t].platform, rows[t].platform_post_id) for t in targets}) == len(targets)
         for platform, ids in accounts.items():
-            assert len(state.posts_for(platform)) == len(ids) + (platform in TWO_ACCOUNTS), platform
+            mine = [p for p in state.posts_for(platform) if p.account_id != DUP_ACCOUNT]
+            assert len(mine) == len(ids) + (platform in TWO_ACCOUNTS), platform
+        # The duplicate channel holds both uploads (YouTube keeps the rejected one); only the other is published.
+        videos = state.objects.get("youtube:videos", {})
+        dup_videos = [p.post_id for p in state.posts_for("youtube") if p.account_id == DUP_ACCOUNT]
+        assert len(dup_videos) == 2, daemon.report()
+        assert sorted(bool(videos[v]["rejection"]) for v in dup_videos) == [False, True], daemon.report()
+        assert rows[published_dup[0]].platform_post_id in dup_videos
+        assert not videos[rows[published_dup[0]].platform_post_id]["rejection"]
 
-        # Every injected fault was actually hit, and the only 429 the platforms answered was the injected one.
+        # 0 duplicates and 0 lost posts: the posts the platforms accepted (a rejected upload is not a publication)
+        # are exactly the published targets' posts, one each.
+        published = [
+            (rows[t].platform, rows[t].platform_post_id) for t in targets + dup_targets if rows[t].state == "published"
+        ]
+        accepted = [
+            (p.platform, p.post_id)
+            for p in state.posts_for()
+            if not (p.platform == "youtube" and videos.get(p.post_id, {}).get("rejection"))
+        ]
+        assert len(published) == len(set(published)) == len(targets) + 1, daemon.report()
+        assert sorted(accepted) == sorted(published), daemon.report()
+
+        # Every injected fault was actually hit, and the only 429 the platforms answered was the injected one: the
+        # reserved calls (retries and later rounds included) caused none.
         assert all(f.times == 0 for f in state.faults), [(f.platform, f.operation, f.times) for f in state.faults]
         too_many = [(r.platform, r.method, r.path) for r in state.requests[requests_before:] if r.status == 429]
         assert len(too_many) == 1 and too_many[0][0] == "linkedin", too_many
@@ -325,9 +391,16 @@ def test_daemon_publishes_every_target_on_all_nine_platforms_exactly_once_throug
         if e2e.backend.name == "postgresql":
             assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         # Still one post per target after the recovery runs finished.
-        assert len(state.posts_for()) == len(targets)
-        # Every post's aggregate is "posted". A run refreshes its posts' aggregates after its last target, so a
-        # recovery run that reconciles a post's last target settles it.
-        daemon.wait(lambda: set(e2e.post_statuses().values()) == {"posted"}, 60, 'every post\'s status "posted"')
+        assert len([p for p in state.posts_for() if p.account_id != DUP_ACCOUNT]) == len(targets)
+        assert len(state.posts_for()) == len(targets) + len(dup_targets)
+        # Every post's aggregate is "posted" (the one whose upload YouTube rejected aside). A run refreshes its posts'
+        # aggregates after its last target, so a recovery run that reconciles a post's last target settles it.
+        refused_post = refused.post_id
+
+        def every_post_posted() -> bool:
+            return {s for p, s in e2e.post_statuses().items() if p != refused_post} == {"posted"}
+
+        daemon.wait(every_post_posted, 60, 'every post\'s status "posted"')
+        assert e2e.post_statuses()[refused_post] != "posted"
     finally:
         daemon.stop()
