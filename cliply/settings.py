@@ -140,6 +140,24 @@ class Settings(BaseModel):
         5, ge=1, description='Failed "did it post?" lookups before a target needs a person.'
     )
     retention_days: int = Field(7, ge=1, description="Days rendered media is kept unless a post needs it.")
+    # --- analytics ---
+    analytics_enabled: bool = Field(True, description="Refresh tracked posts' metrics (off: nothing is fetched).")
+    analytics_ultra_hot_h: float = Field(6.0, gt=0, description="Posts younger than this (hours) are ultra_hot.")
+    analytics_hot_h: float = Field(24.0, gt=0, description="Posts younger than this (hours) are hot.")
+    analytics_warm_d: float = Field(7.0, gt=0, description="Posts younger than this (days) are warm.")
+    analytics_cold_d: float = Field(90.0, gt=0, description="Posts younger than this (days) are cold; then frozen.")
+    analytics_ultra_hot_every_s: float = Field(900.0, gt=0, description="Refresh interval of ultra_hot posts, s.")
+    analytics_hot_every_s: float = Field(1800.0, gt=0, description="Refresh interval of hot posts, seconds.")
+    analytics_warm_every_s: float = Field(21600.0, gt=0, description="Refresh interval of warm posts, seconds.")
+    analytics_cold_every_s: float = Field(86400.0, gt=0, description="Refresh interval of cold posts, seconds.")
+    analytics_read_share: float = Field(
+        0.5, gt=0, le=1, description="Share of a limit window analytics reads may use (the rest is publishing's)."
+    )
+    analytics_hourly_after_d: float = Field(7.0, gt=0, description="Thin snapshots older than this (days) to hourly.")
+    analytics_daily_after_d: float = Field(30.0, gt=0, description="Thin snapshots older than this (days) to daily.")
+    youtube_api_key: SecretStr = Field(
+        SecretStr(""), description="YouTube Data API key: track public videos without a connected channel."
+    )
     platforms: dict[str, PlatformSettings] = Field(
         default_factory=_platform_defaults, description="CLIPLY_<PLATFORM>_* client settings."
     )

@@ -70,7 +70,11 @@ class PostMetrics:
     saves: int | None = None
     reach: int | None = None
     impressions: int | None = None
+    watch_time_s: float | None = None  # total watch time, seconds, where the platform reports it
     raw: dict[str, Any] = field(default_factory=dict)
+    # The platform says the post no longer exists (deleted or removed): stop polling it. An id missing from a
+    # fetch_metrics answer instead means "no numbers this time" (e.g. insights not ready yet), not gone.
+    gone: bool = False
 
 
 @dataclass(frozen=True)
