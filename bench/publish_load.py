@@ -3,8 +3,11 @@ the real Dagster daemon (due-posts sensor → one `posts` run per platform) on t
 
 Run: .venv/bin/python bench/publish_load.py [--posts 1000] [--window-s 600] [--accounts 50]
 Reports lateness (publish start − scheduled time) p50/p99 (target p99 ≤ 60 s), throughput, duplicates (must be 0),
-posts lost (must be 0) and 429 responses our calls caused (must be 0). The baseline measured in the same run is the
-schedule itself: throughput is compared with the rate at which posts fall due."""
+posts lost (must be 0) and 429 responses our calls caused (must be 0), and where the lateness comes from: due → attempt
+start (waiting for a run, the hand-over between runs, claiming) vs attempt start → published (the platform work), and
+for the slowest 1 % their platform and whether they fell in the first seconds after a publish run started. The
+baseline measured in the same run is the schedule itself: throughput is compared with the rate at which posts fall
+due."""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -41,6 +44,7 @@ from cliply.store.models_publishing import PostTarget  # noqa: E402
 from cliply.store.repo import WorkspaceScope, get_or_create_workspace  # noqa: E402
 
 REDIRECT = "http://127.0.0.1:9/callback"
+PLATFORM_TAG = "cliply/platform"  # the publish run's platform (see cliply_assets.publishing)
 
 
 def connect(sandbox: LocalSandbox, platform: str, account: str) -> tuple[object, dict[str, str]]:
@@ -117,6 +121,81 @@ def run_summary(dagster_home: Path) -> str:
     return f"{len(runs)} ({dict(by_status)})"
 
 
+def run_starts(dagster_home: Path) -> dict[str, list[datetime]]:
+    """When each publish run started, by platform, oldest first (from the Dagster run records)."""
+    import dagster as dg
+
+    starts: defaultdict[str, list[datetime]] = defaultdict(list)
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        for record in instance.get_run_records(filters=dg.RunsFilter(job_name="publish_posts")):
+            platform = record.dagster_run.tags.get(PLATFORM_TAG, "")
+            if record.start_time is not None and platform:
+                starts[platform].append(datetime.fromtimestamp(record.start_time, UTC))
+    return {platform: sorted(times) for platform, times in starts.items()}
+
+
+def _utc(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def lateness_breakdown(
+    published: list[tuple[str, datetime, datetime | None, datetime | None]],
+    starts: dict[str, list[datetime]],
+    handover_s: float,
+) -> list[str]:
+    """Split each published target's time into due → attempt start (waiting for a run, the hand-over between runs,
+    claiming, limits) and attempt start → published (the platform calls); then the slowest 1 %: which platform, and
+    how long after the start of the run that published it (the latest run of its platform started by then)."""
+    rows = [
+        (platform, _utc(due), _utc(begun), _utc(done)) for platform, due, begun, done in published if begun and done
+    ]
+    if not rows:
+        return []
+    wait = [max(0.0, (begun - due).total_seconds()) for _, due, begun, _ in rows]
+    work = [max(0.0, (done - begun).total_seconds()) for _, _, begun, done in rows]
+    lines = [
+        f"lateness breakdown: due → attempt start (run start/hand-over, claim, limits) p50 "
+        f"{statistics.median(wait):.1f} s, p99 {percentile(wait, 0.99):.1f} s; attempt start → published (platform "
+        f"work) p50 {statistics.median(work):.1f} s, p99 {percentile(work, 0.99):.1f} s"
+    ]
+    slowest = sorted(zip(wait, rows, strict=True), key=lambda pair: pair[0], reverse=True)[: max(1, len(rows) // 100)]
+    kinds: Counter[str] = Counter()
+    since_start: list[float] = []
+    for _, (platform, _, begun, _) in slowest:
+        runs = [s for s in starts.get(platform, []) if s <= begun]
+        if not runs:
+            kinds["no run start on record"] += 1
+            continue
+        since = (begun - runs[-1]).total_seconds()
+        since_start.append(since)
+        if since > handover_s:
+            kinds[f"mid-run (> {handover_s:g} s after its run started)"] += 1
+        elif len(runs) == 1:
+            kinds[f"within {handover_s:g} s of the platform's first run starting"] += 1
+        else:
+            kinds[f"within {handover_s:g} s of a later run starting (hand-over)"] += 1
+    platforms = Counter(platform for _, (platform, *_rest) in slowest)
+    lines.append(
+        f"slowest 1 % ({len(slowest)} targets, lateness {slowest[-1][0]:.1f}–{slowest[0][0]:.1f} s): by platform "
+        f"{dict(platforms.most_common())}; {dict(kinds)}"
+        + (
+            f"; attempt started {statistics.median(since_start):.1f} s (median) after its run started"
+            if since_start
+            else ""
+        )
+    )
+    first_due: dict[str, datetime] = {}
+    for platform, due, _, _ in rows:
+        first_due[platform] = min(due, first_due.get(platform, due))
+    ahead = ", ".join(
+        f"{p} {(starts[p][0] - first_due[p]).total_seconds():+.1f} s" for p in sorted(first_due) if starts.get(p)
+    )
+    runs_n = sum(len(v) for v in starts.values())
+    lines.append(f"publish runs started: {runs_n} ({', '.join(f'{p} {len(v)}' for p, v in sorted(starts.items()))})")
+    lines.append(f"first run started relative to the platform's first due post (negative: ahead): {ahead}")
+    return lines
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -128,6 +207,12 @@ def main() -> int:
     ap.add_argument("--window-s", type=float, default=600)
     ap.add_argument("--accounts", type=int, default=50)
     ap.add_argument("--drain-s", type=float, default=300, help="extra time allowed after the last post falls due")
+    ap.add_argument(
+        "--handover-s",
+        type=float,
+        default=15.0,
+        help="a late target whose attempt began this soon after its run started counts as a run start/hand-over",
+    )
     ap.add_argument(
         "--postgres",
         action="store_true",
@@ -283,7 +368,8 @@ def main() -> int:
 
     with db.session() as s:
         rows = [
-            (t.state, t.due_at, t.published_at, t.attempt_started_at, t.error_class, t.id) for t in s.query(PostTarget)
+            (t.state, t.due_at, t.published_at, t.attempt_started_at, t.error_class, t.id, t.platform)
+            for t in s.query(PostTarget)
         ]
     published = [r for r in rows if r[0] == "published"]
     lateness = [max(0.0, ((r[3] or r[2]) - r[1]).total_seconds()) for r in published if (r[3] or r[2])]
@@ -309,6 +395,9 @@ def main() -> int:
             f"lateness p50 {statistics.median(lateness):.1f} s, p99 {percentile(lateness, 0.99):.1f} s, "
             f"max {max(lateness):.1f} s (target p99 <= 60 s)"
         )
+        breakdown = [(r[6], r[1], r[3], r[2]) for r in published]
+        for line in lateness_breakdown(breakdown, run_starts(dagster_home), args.handover_s):
+            print(line)
     due_rate = len(published) / max(1.0, due_span.total_seconds())
     rate = len(published) / max(1.0, span.total_seconds())
     print(

@@ -46,6 +46,7 @@ SERVER_PARAMS = frozenset({"postgresql", "seaweedfs", "moto"})
 # Whole modules that run the pipeline end to end (Whisper + rendering), Dagster's daemon or webserver, or real peers.
 INTEGRATION_MODULES = frozenset(
     {
+        "test_analytics_e2e",
         "test_demo_publish",
         "test_oauth_real_servers",
         "test_process_e2e",

@@ -354,13 +354,12 @@ def test_metrics_grow_with_the_clock_and_are_deterministic(state: SandboxState) 
     assert state.metrics(post)["views"] == 0
     state.clock.advance(3600)
     hour = state.metrics(post)
-    assert hour["views"] > 0 and hour["views"] % 60 == 0  # a whole hour at a whole number of views per minute
+    assert hour["views"] > 0
     assert hour == state.metrics(post)  # pure function of (post, clock)
     state.clock.advance(3600)
     two_hours = state.metrics(post)
-    assert two_hours["views"] == 2 * hour["views"]
+    assert hour["views"] < two_hours["views"] < 2 * hour["views"]  # growth decays (curves: test_sandbox_analytics.py)
     assert all(two_hours[k] >= hour[k] for k in hour)
-    assert two_hours["likes"] == two_hours["views"] // 12
     assert state.metrics(other)["views"] != two_hours["views"]  # the rate is per post (these two ids differ)
 
     # The same post on a fresh sandbox at the same age reports the same numbers.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from cliply.cli import accounts, clips, config, keys, media, posts, serving, sources, workspaces
+from cliply.cli import accounts, analytics, clips, config, keys, media, posts, serving, sources, workspaces
 from cliply.cli.base import CliplyGroup, configure_logging
 
 
@@ -27,6 +27,7 @@ for command in (
     serving.sandbox,
     accounts.accounts,
     posts.posts,
+    *analytics.COMMANDS,
     keys.keys,
     serving.serve,
     serving.readyz,

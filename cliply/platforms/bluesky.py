@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +29,7 @@ POST = "app.bsky.feed.post"
 TEXT_GRAPHEMES, TEXT_BYTES = 300, 3000
 MAX_VIDEO_BYTES = 100 * 1024 * 1024  # ⚠ formerly 50 MB
 GET_POSTS_BATCH = 25
+_AT_URI = re.compile(r"^at://(?P<repo>[^/]+)/(?P<collection>[^/]+)/(?P<rkey>[^/]+)$")
 _FACET = "app.bsky.richtext.facet"
 _B32 = "234567abcdefghijklmnopqrstuvwxyz"  # base32-sortable (TID alphabet)
 _POST_URL = re.compile(r"(?i)^https?://(?:www\.)?bsky\.app/profile/([^/?#]+)/post/([a-z0-9]+)/?(?:[?#].*)?$")
@@ -287,23 +288,40 @@ class BlueskyClient(PlatformClient):
         return PublishResult(self.platform, uri, url=f"https://bsky.app/profile/{did}/post/{rkey}", raw=raw)
 
     def fetch_metrics(self, creds: Credentials, post_ids: Sequence[str]) -> dict[str, PostMetrics]:
+        """app.bsky.feed.getPosts on the public AppView (no auth), at most 25 URIs per call.
+
+        Reported: likes, comments (replyCount), shares (repostCount + quoteCount, each kept in raw), saves
+        (bookmarkCount, on AppViews that expose it). Not reported: views (Bluesky has no view count),
+        reach, impressions, watch time → None. getPosts silently leaves out deleted posts and posts the AppView
+        has not indexed yet; each absent URI is asked of its repository (com.atproto.repo.getRecord):
+        RecordNotFound → gone=True, still there → left out (not indexed yet). Readable by this account: any
+        public post, whoever wrote it."""
         out: dict[str, PostMetrics] = {}
         ids = list(post_ids)
-        for i in range(0, len(ids), GET_POSTS_BATCH):  # public AppView, no auth, ≤ 25 URIs per call
+        for i in range(0, len(ids), GET_POSTS_BATCH):
             resp = self.request(
                 "GET",
                 f"{self.config.host(APPVIEW)}/xrpc/app.bsky.feed.getPosts",
                 params=[("uris", u) for u in ids[i : i + GET_POSTS_BATCH]],
             )
-            for p in resp.json().get("posts", []):
-                out[p["uri"]] = PostMetrics(
-                    p["uri"],
-                    likes=p.get("likeCount", 0),
-                    comments=p.get("replyCount", 0),
-                    shares=p.get("repostCount", 0) + p.get("quoteCount", 0),
-                    raw={k: v for k, v in p.items() if k.endswith("Count")},
-                )
-        return out  # no view counts on Bluesky
+            for p in json_or_empty(resp).get("posts", []):
+                out[p["uri"]] = _post_metrics(p)
+        for uri in dict.fromkeys(u for u in ids if u not in out):
+            if self._record_gone(uri):
+                out[uri] = PostMetrics(uri, gone=True, raw={"error": "RecordNotFound"})
+        return out
+
+    def _record_gone(self, uri: str) -> bool:
+        m = _AT_URI.match(uri)
+        if not m:
+            return False
+        resp = self.request(
+            "GET",
+            self._xrpc("com.atproto.repo.getRecord"),
+            ok=(400,),
+            params={"repo": m["repo"], "collection": m["collection"], "rkey": m["rkey"]},
+        )
+        return resp.status_code == 400 and json_or_empty(resp).get("error") == "RecordNotFound"
 
     @staticmethod
     def parse_post_url(url: str) -> PostRef | None:
@@ -343,6 +361,19 @@ class BlueskyClient(PlatformClient):
         if code == "AccountNotVerified":  # video needs a verified email
             return err(ErrorClass.CONFIG)
         return err(ErrorClass.CONTENT_REJECTED)  # InvalidRequest, BlobTooLarge, 413, lexicon errors
+
+
+def _post_metrics(p: Mapping[str, Any]) -> PostMetrics:
+    shares = [v for k in ("repostCount", "quoteCount") if (v := p.get(k)) is not None]
+    return PostMetrics(
+        p["uri"],
+        likes=p.get("likeCount"),
+        comments=p.get("replyCount"),
+        shares=sum(shares) if shares else None,
+        saves=p.get("bookmarkCount"),
+        # indexedAt: when the post appeared (the age of a post tracked by URL).
+        raw={k: v for k, v in p.items() if k.endswith("Count") or k == "indexedAt"},
+    )
 
 
 def _now_iso() -> str:

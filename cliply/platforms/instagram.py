@@ -41,7 +41,8 @@ class InstagramClient(ContainerClient):
     reason_field = "status"
     exchange_grant = "ig_exchange_token"
     refresh_grant = "ig_refresh_token"
-    insight_metrics = ("views", "reach", "likes", "comments", "shares", "saved")
+    insight_metrics = ("views", "reach", "likes", "comments", "shares", "saved", "ig_reels_video_view_total_time")
+    insights_scope = "instagram_business_manage_insights"
 
     def validate(self, post: VideoPost) -> list[Violation]:
         caption = post.full_caption()
@@ -100,6 +101,12 @@ class InstagramClient(ContainerClient):
         return ErrorClass.TRANSIENT, str(sub or "ERROR")
 
     def to_metrics(self, pid: str, values: Mapping[str, int | None]) -> PostMetrics:
+        """Media insights (one call per post). Reported: views, reach, likes, comments, shares, saves and Reels
+        watch time (ig_reels_video_view_total_time, ms → s); impressions were retired in 2025 → None. A new
+        post answers an empty dataset for a while (left out, not zero), a deleted one 100/33 (gone). Readable by
+        this account: its own media only; resolve a URL's shortcode through this account's media listing first
+        (another account's media answers #10, and is left out)."""
+        watch_ms = values.get("ig_reels_video_view_total_time")
         return PostMetrics(
             pid,
             views=values.get("views"),
@@ -108,6 +115,7 @@ class InstagramClient(ContainerClient):
             shares=values.get("shares"),
             saves=values.get("saved"),
             reach=values.get("reach"),
+            watch_time_s=watch_ms / 1000 if watch_ms is not None else None,
             raw=dict(values),
         )
 

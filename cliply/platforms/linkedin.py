@@ -29,6 +29,7 @@ WWW = "https://www.linkedin.com"
 DEFAULT_VERSION = "202610"  # LinkedIn-Version YYYYMM; versions sunset ~1 year after release (options.linkedin_version)
 COMMENTARY_MAX = 3000
 MIN_BYTES, MAX_BYTES = 75 * 1024, 500 * 1024 * 1024  # ⚠ some pages say 200 MB
+ANALYTICS_SCOPE = "r_member_postAnalytics"
 ANALYTICS = ("IMPRESSION", "MEMBERS_REACHED", "RESHARE", "REACTION", "COMMENT")
 # "little text" reserved characters: unescaped they truncate or reject the commentary.
 _RESERVED = re.compile(r"([\\|{}@\[\]()<>#*_~])")
@@ -223,18 +224,27 @@ class LinkedInClient(PlatformClient):
         return None
 
     def fetch_metrics(self, creds: Credentials, post_ids: Sequence[str]) -> dict[str, PostMetrics]:
+        """memberCreatorPostAnalytics (scope r_member_postAnalytics): one call per post and metric, since the
+        endpoint takes a single queryType (IMPRESSION, MEMBERS_REACHED, RESHARE, REACTION, COMMENT): five calls
+        per post, no batch. Reported: impressions, reach (members reached), shares (reshares), likes
+        (reactions), comments. Not reported: views (video views are organization videoAnalytics), saves, watch
+        time → None. A deleted post answers 404 → gone=True. Readable by this account: the member's own posts;
+        another member's post answers 403 ACCESS_DENIED and is left out (a missing scope fails before any call)."""
+        if creds.scopes and ANALYTICS_SCOPE not in creds.scopes:
+            raise PlatformError(
+                self.platform, ErrorClass.AUTH_RECONNECT, f"{ANALYTICS_SCOPE} was not granted", code="missing_scope"
+            )
         out: dict[str, PostMetrics] = {}
-        for urn in post_ids:
-            kind = urn.split(":")[2]  # share | ugcPost
-            entity = f"({kind}:{quote(urn, safe='')})"  # Rest.li 2.0 record syntax, URN percent-encoded inside
-            counts: dict[str, int] = {}
-            for query_type in ANALYTICS:
-                url = (
-                    f"{self.config.host(API)}/rest/memberCreatorPostAnalytics?q=entity&entity={entity}"
-                    f"&queryType={query_type}&aggregation=TOTAL"
-                )
-                elements = self._call(creds, "GET", url).json().get("elements", [])
-                counts[query_type] = sum(int(e.get("count", 0)) for e in elements)
+        for urn in dict.fromkeys(post_ids):
+            try:
+                counts = {q: self._analytics(creds, urn, q) for q in ANALYTICS}
+            except PlatformError as exc:
+                if exc.status == 404:
+                    out[urn] = PostMetrics(urn, gone=True, raw={"error": exc.code})
+                    continue
+                if exc.status == 403 and creds.scopes:  # the scope is there: this post is not the member's
+                    continue
+                raise
             out[urn] = PostMetrics(
                 urn,
                 impressions=counts["IMPRESSION"],
@@ -242,9 +252,19 @@ class LinkedInClient(PlatformClient):
                 shares=counts["RESHARE"],
                 likes=counts["REACTION"],
                 comments=counts["COMMENT"],
-                raw=counts,
+                raw=dict(counts),
             )
         return out
+
+    def _analytics(self, creds: Credentials, urn: str, query_type: str) -> int | None:
+        kind = urn.split(":")[2]  # share | ugcPost
+        entity = f"({kind}:{quote(urn, safe='')})"  # Rest.li 2.0 record syntax, URN percent-encoded inside
+        url = (
+            f"{self.config.host(API)}/rest/memberCreatorPostAnalytics?q=entity&entity={entity}"
+            f"&queryType={query_type}&aggregation=TOTAL"
+        )
+        counts = [e["count"] for e in self._call(creds, "GET", url).json().get("elements", []) if "count" in e]
+        return sum(int(c) for c in counts) if counts else None
 
     @staticmethod
     def parse_post_url(url: str) -> PostRef | None:

@@ -6,9 +6,10 @@ X-Business-Use-Case-Usage), Meta's long-lived-token OAuth, and the container flo
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, ClassVar
 
 import httpx
@@ -213,6 +214,7 @@ class MetaClient(PlatformClient):
     last_usage: Usage | None = None
     graph_host: ClassVar[str] = "https://graph.facebook.com"
     default_version: ClassVar[str] = GRAPH_VERSION
+    insights_scope: ClassVar[str] = ""  # the permission analytics reads need
 
     @property
     def version(self) -> str:
@@ -231,6 +233,16 @@ class MetaClient(PlatformClient):
         if usage:
             self.last_usage = usage
         return json_or_empty(resp)
+
+    def require_insights_scope(self, creds: Credentials) -> None:
+        """Fail fast, before any call, when the granted scopes are known and lack the insights permission."""
+        if self.insights_scope and creds.scopes and self.insights_scope not in creds.scopes:
+            raise PlatformError(
+                self.platform,
+                ErrorClass.AUTH_RECONNECT,
+                f"the {self.insights_scope} permission was not granted: reconnect the account",
+                code="missing_scope",
+            )
 
     def token_get(self, url: str, params: Mapping[str, str]) -> dict[str, Any]:
         """Meta's GET token endpoints (long-lived exchange, refresh). Errors never echo the query (it holds a
@@ -418,30 +430,69 @@ class ContainerClient(MetaClient):
 
     # ---- analytics ------------------------------------------------------------------------------------------
     def fetch_metrics(self, creds: Credentials, post_ids: Sequence[str]) -> dict[str, PostMetrics]:
+        """GET /{media}/insights?metric=…, one call per post (Graph has no multi-media insights read).
+        What each answer means is in `insights_outcome`; subclasses say which metrics they ask for."""
+        self.require_insights_scope(creds)
         out: dict[str, PostMetrics] = {}
-        for pid in post_ids:
-            try:
-                data = self.call(
-                    "GET", f"{pid}/insights", creds.access_token, params={"metric": ",".join(self.insight_metrics)}
-                )
-            except PlatformError as exc:
-                # Code 10 on insights = "not enough viewers yet": no data is not zero, so leave the post out.
-                if exc.details.get("code") == 10 and exc.details.get("subcode") == NOT_ENOUGH_VIEWERS:
-                    continue
-                raise
-            values = {row.get("name"): _insight_value(row) for row in data.get("data") or []}
-            out[pid] = self.to_metrics(pid, values)
+        denied: list[PlatformError] = []
+        params = {"metric": ",".join(self.insight_metrics)}
+        for pid in dict.fromkeys(post_ids):
+            metrics = insights_outcome(
+                pid,
+                partial(self.call, "GET", f"{pid}/insights", creds.access_token, params=params),
+                self.to_metrics,
+                denied,
+            )
+            if metrics is not None:
+                out[pid] = metrics
+        if denied and not out and not creds.scopes:
+            raise denied[0]  # scopes unknown and every post refused: most likely the token, not the posts
         return out
 
     def to_metrics(self, pid: str, values: Mapping[str, int | None]) -> PostMetrics:
         raise NotImplementedError
 
 
-def _insight_value(row: Mapping[str, Any]) -> int | None:
+GONE = (100, 33)  # Graph: the node does not exist (deleted), "cannot be loaded … or does not support this operation"
+
+
+def insights_outcome(
+    pid: str,
+    read: Callable[[], dict[str, Any]],
+    to_metrics: Callable[[str, Mapping[str, Any]], PostMetrics],
+    denied: list[PlatformError],
+) -> PostMetrics | None:
+    """One Graph insights read → metrics, gone, or None (left out of the answer):
+    - 100/33: the media no longer exists → gone=True;
+    - #10 with subcode 2108006 ("not enough viewers") or an empty `data` (a new post, up to 48 h): no numbers yet;
+    - any other #10 (no permission on this media: another account's) → not readable, left out (kept in `denied`);
+    - rate limits, auth, 5xx: raised, classified."""
+    try:
+        data = read()
+    except PlatformError as exc:
+        code, subcode = exc.details.get("code"), exc.details.get("subcode")
+        if (code, subcode) == GONE:
+            return PostMetrics(pid, gone=True, raw={"error": {"code": code, "subcode": subcode}})
+        if code == 10 and subcode == NOT_ENOUGH_VIEWERS:
+            return None
+        if code == 10:
+            denied.append(exc)
+            return None
+        raise
+    rows = data.get("data") or []
+    if not rows:
+        return None  # an empty dataset is not zero
+    return to_metrics(pid, {str(row.get("name")): _insight_value(row) for row in rows})
+
+
+def _insight_value(row: Mapping[str, Any]) -> Any:
+    """A metric's latest value: a number as int, a breakdown (e.g. reactions by type) as given."""
     if "total_value" in row:
-        return _as_int((row.get("total_value") or {}).get("value"))
-    vals = row.get("values") or []
-    return _as_int(vals[-1].get("value")) if vals else None
+        value = (row.get("total_value") or {}).get("value")
+    else:
+        vals = row.get("values") or []
+        value = vals[-1].get("value") if vals else None
+    return value if isinstance(value, dict) else _as_int(value)
 
 
 def _post_key(post: VideoPost) -> str:

@@ -7,7 +7,7 @@ import base64
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 from xml.etree import ElementTree
@@ -31,7 +31,16 @@ from cliply.platforms.urls import web_url
 
 API = "https://api.pinterest.com"
 MARKER = "cliply"  # query parameter carrying the idempotency key in the destination link
-METRIC_TYPES = ("IMPRESSION", "SAVE", "VIDEO_MRC_VIEW", "TOTAL_COMMENTS", "TOTAL_REACTIONS", "OUTBOUND_CLICK")
+METRIC_TYPES = (
+    "IMPRESSION",
+    "SAVE",
+    "VIDEO_MRC_VIEW",
+    "TOTAL_COMMENTS",
+    "TOTAL_REACTIONS",
+    "OUTBOUND_CLICK",
+    "VIDEO_V50_WATCH_TIME",
+)
+ANALYTICS_DAYS = 90  # the furthest back start_date may go (today included in the window)
 _PIN_PATH = re.compile(r"^/pin/(\d{1,20})/?$")
 _SHORT_PATH = re.compile(r"^/([A-Za-z0-9]{4,20})/?$")
 # pinterest.com and its country domains (www. or a two-letter subdomain such as "fr." / "in." allowed)
@@ -254,11 +263,18 @@ class PinterestClient(PlatformClient):
 
     # ---- analytics --------------------------------------------------------------------------------------------
     def fetch_metrics(self, creds: Credentials, post_ids: Sequence[str]) -> dict[str, PostMetrics]:
-        """One analytics call per pin (the v5 API has no multi-pin endpoint); lifetime-ish totals over the
-        longest window Pinterest allows (start_date at most 90 days back)."""
-        today = date.today()
+        """GET /v5/pins/{id}/analytics, one call per pin (the multi-pin endpoint is a beta not open to all apps).
+
+        Sums over the longest window allowed (start_date 89 days back to today, UTC), so a pin older than that
+        reports its last 90 days only. Reported: views (VIDEO_MRC_VIEW), impressions, saves, comments and likes
+        (TOTAL_COMMENTS / TOTAL_REACTIONS, lifetime counts when given), watch time (VIDEO_V50_WATCH_TIME, ms → s).
+        Not reported: shares, reach → None. A deleted pin answers 404 → gone=True. Readable by this account: its
+        own pins; another user's pin answers 403 and is left out (a missing pins:read fails before any call)."""
+        if creds.scopes and "pins:read" not in creds.scopes:
+            raise PlatformError(self.platform, ErrorClass.AUTH_RECONNECT, "pins:read was not granted", code="scope")
+        today = datetime.now(UTC).date()
         params = {
-            "start_date": (today - timedelta(days=89)).isoformat(),
+            "start_date": (today - timedelta(days=ANALYTICS_DAYS - 1)).isoformat(),
             "end_date": today.isoformat(),
             "metric_types": ",".join(METRIC_TYPES),
             "app_types": "ALL",
@@ -266,19 +282,18 @@ class PinterestClient(PlatformClient):
         }
         out: dict[str, PostMetrics] = {}
         for pin_id in dict.fromkeys(post_ids):
-            body = self.request(
-                "GET", f"{self.api}/v5/pins/{pin_id}/analytics", params=params, headers=self._auth(creds)
-            ).json()
-            m = (body.get("all") or {}).get("summary_metrics") or {}
-            out[pin_id] = PostMetrics(
-                pin_id,
-                views=m.get("VIDEO_MRC_VIEW"),
-                likes=m.get("TOTAL_REACTIONS"),
-                comments=m.get("TOTAL_COMMENTS"),
-                saves=m.get("SAVE"),
-                impressions=m.get("IMPRESSION"),
-                raw=dict(body),
-            )
+            try:
+                body = self.request(
+                    "GET", f"{self.api}/v5/pins/{pin_id}/analytics", params=params, headers=self._auth(creds)
+                ).json()
+            except PlatformError as exc:
+                if exc.status == 404:
+                    out[pin_id] = PostMetrics(pin_id, gone=True, raw={"error": exc.code})
+                    continue
+                if exc.status == 403 and creds.scopes:
+                    continue
+                raise
+            out[pin_id] = _pin_metrics(pin_id, body)
         return out
 
     # ---- URLs -------------------------------------------------------------------------------------------------
@@ -320,6 +335,22 @@ class PinterestClient(PlatformClient):
         if status >= 500:
             return err(ErrorClass.TRANSIENT, "server error")
         return err(ErrorClass.CONTENT_REJECTED, "request rejected")
+
+
+def _pin_metrics(pin_id: str, body: Mapping[str, Any]) -> PostMetrics:
+    summary = (body.get("all") or {}).get("summary_metrics") or {}
+    lifetime = (body.get("all") or {}).get("lifetime_metrics") or {}
+    watch_ms = summary.get("VIDEO_V50_WATCH_TIME")
+    return PostMetrics(
+        pin_id,
+        views=summary.get("VIDEO_MRC_VIEW"),
+        likes=lifetime.get("TOTAL_REACTIONS", summary.get("TOTAL_REACTIONS")),
+        comments=lifetime.get("TOTAL_COMMENTS", summary.get("TOTAL_COMMENTS")),
+        saves=summary.get("SAVE"),
+        impressions=summary.get("IMPRESSION"),
+        watch_time_s=watch_ms / 1000 if isinstance(watch_ms, int | float) else None,
+        raw={"summary_metrics": dict(summary), "lifetime_metrics": dict(lifetime)},
+    )
 
 
 def _marker_of(link: str) -> str:

@@ -51,6 +51,7 @@ class ThreadsClient(ContainerClient):
     exchange_grant = "th_exchange_token"
     refresh_grant = "th_refresh_token"
     insight_metrics = ("views", "likes", "replies", "reposts", "quotes", "shares")
+    insights_scope = "threads_manage_insights"
 
     def validate(self, post: VideoPost) -> list[Violation]:
         body = post.full_caption()
@@ -103,13 +104,17 @@ class ThreadsClient(ContainerClient):
         return ErrorClass.TRANSIENT, reason
 
     def to_metrics(self, pid: str, values: Mapping[str, int | None]) -> PostMetrics:
-        shares = [values.get(k) for k in ("reposts", "quotes", "shares") if values.get(k) is not None]
+        """Media insights (one call per post). Reported: views, likes, replies (comments), and reposts + quotes +
+        shares summed as shares (each kept in raw). Not reported: saves, reach, impressions, watch time → None.
+        A deleted post answers 100/33 (gone). Readable by this account: its own posts only; resolve a URL's
+        shortcode through this account's threads listing first (another account's post answers #10, left out)."""
+        shares = [v for k in ("reposts", "quotes", "shares") if (v := values.get(k)) is not None]
         return PostMetrics(
             pid,
             views=values.get("views"),
             likes=values.get("likes"),
             comments=values.get("replies"),
-            shares=sum(v for v in shares if v is not None) if shares else None,
+            shares=sum(shares) if shares else None,
             raw=dict(values),
         )
 

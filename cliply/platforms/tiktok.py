@@ -35,7 +35,7 @@ MAX_VIDEO_BYTES = 4 * 1024 * MB
 MAX_CAPTION_UTF16 = 2200
 MIN_DURATION_S = 3.0
 PRIVACY_LEVELS = ("PUBLIC_TO_EVERYONE", "MUTUAL_FOLLOW_FRIENDS", "FOLLOWER_OF_CREATOR", "SELF_ONLY")
-METRIC_FIELDS = "id,like_count,comment_count,share_count,view_count"
+METRIC_FIELDS = "id,create_time,like_count,comment_count,share_count,view_count"  # create_time: age of a tracked URL
 QUERY_BATCH = 20
 
 _REFRESHABLE = {"access_token_invalid"}
@@ -423,8 +423,15 @@ class TikTokClient(PlatformClient):
 
     # ---- analytics --------------------------------------------------------------------------------------------
     def fetch_metrics(self, creds: Credentials, post_ids: Sequence[str]) -> dict[str, PostMetrics]:
+        """Display API POST /v2/video/query/, at most 20 ids per call (scope video.list).
+
+        Reported: views, likes, comments, shares. Not reported: saves (Research API only), reach, impressions,
+        watch time → None. The answer holds only the caller's own videos, and it is eventually consistent: a
+        video published minutes ago, a deleted one and another creator's all come back simply absent (no error,
+        no deletion signal), so an absent id is left out of the result, never marked gone. Readable by this
+        account: only its own videos (an id this account did not post is never in the answer)."""
         out: dict[str, PostMetrics] = {}
-        ids = [str(i) for i in post_ids if str(i)]
+        ids = list(dict.fromkeys(str(i) for i in post_ids if str(i)))
         for start in range(0, len(ids), QUERY_BATCH):
             data = self._api(
                 creds,

@@ -33,6 +33,7 @@ MAX_SEGMENT = 5 * 1024 * 1024
 DEFAULT_CHUNK = 4 * 1024 * 1024
 MAX_VIDEO_BYTES = 512 * 1024 * 1024
 PROBLEMS = "https://api.twitter.com/2/problems/"
+LOOKUP_BATCH = 100  # ids per GET /2/tweets
 _HOSTS = {"x.com", "www.x.com", "mobile.x.com", "twitter.com", "www.twitter.com", "mobile.twitter.com"}
 _STATUS_PATH = re.compile(r"^/(?:(?P<handle>[A-Za-z0-9_]{1,15})|i(?:/web)?)/status(?:es)?/(?P<id>\d{1,19})(?:/.*)?$")
 
@@ -196,39 +197,28 @@ class XClient(PlatformClient):
 
     # ---- analytics --------------------------------------------------------------------------------------------
     def fetch_metrics(self, creds: Credentials, post_ids: Sequence[str]) -> dict[str, PostMetrics]:
+        """GET /2/tweets?ids=…, at most 100 ids per call (every read is billed).
+
+        Reported (public_metrics): impressions (impression_count), likes, comments (reply_count), shares
+        (retweet_count + quote_count, each kept in raw), saves (bookmark_count), and views (the attached video's
+        view_count). Not reported: reach, watch time → None. A deleted id comes back in `errors` as
+        resource-not-found → gone=True. Readable by this account: any public post, whoever wrote it; a protected
+        account's post answers not-authorized-for-resource and is left out."""
         out: dict[str, PostMetrics] = {}
         ids = list(dict.fromkeys(post_ids))
-        for start in range(0, len(ids), 100):  # ≤ 100 ids per lookup
+        for start in range(0, len(ids), LOOKUP_BATCH):
             resp = self.request(
                 "GET",
                 self.api + "/2/tweets",
                 headers=self._auth(creds),
                 params={
-                    "ids": ",".join(ids[start : start + 100]),
-                    "tweet.fields": "public_metrics",
+                    "ids": ",".join(ids[start : start + LOOKUP_BATCH]),
+                    "tweet.fields": "public_metrics,created_at",  # created_at: the age of a post tracked by URL
                     "expansions": "attachments.media_keys",
                     "media.fields": "public_metrics",
                 },
             )
-            body = resp.json()
-            views = {
-                m["media_key"]: (m.get("public_metrics") or {}).get("view_count")
-                for m in (body.get("includes") or {}).get("media", [])
-            }
-            for tweet in body.get("data") or []:
-                pm = tweet.get("public_metrics") or {}
-                keys = (tweet.get("attachments") or {}).get("media_keys") or []
-                view = next((views[k] for k in keys if views.get(k) is not None), None)
-                out[str(tweet["id"])] = PostMetrics(
-                    str(tweet["id"]),
-                    views=view,
-                    likes=pm.get("like_count"),
-                    comments=pm.get("reply_count"),
-                    shares=pm.get("retweet_count", 0) + pm.get("quote_count", 0),
-                    saves=pm.get("bookmark_count"),
-                    impressions=pm.get("impression_count"),
-                    raw=dict(tweet),
-                )
+            out.update(_lookup_metrics(json_or_empty(resp)))
         return out
 
     # ---- URLs -------------------------------------------------------------------------------------------------
@@ -286,6 +276,33 @@ class XClient(PlatformClient):
         if status >= 500:
             return err(ErrorClass.TRANSIENT, "server error")
         return err(ErrorClass.CONTENT_REJECTED, "request rejected")
+
+
+def _lookup_metrics(body: Mapping[str, Any]) -> dict[str, PostMetrics]:
+    out: dict[str, PostMetrics] = {}
+    views = {
+        m["media_key"]: (m.get("public_metrics") or {}).get("view_count")
+        for m in (body.get("includes") or {}).get("media", [])
+    }
+    for tweet in body.get("data") or []:
+        pm = tweet.get("public_metrics") or {}
+        keys = (tweet.get("attachments") or {}).get("media_keys") or []
+        shares = [v for k in ("retweet_count", "quote_count") if (v := pm.get(k)) is not None]
+        out[str(tweet["id"])] = PostMetrics(
+            str(tweet["id"]),
+            views=next((views[k] for k in keys if views.get(k) is not None), None),
+            likes=pm.get("like_count"),
+            comments=pm.get("reply_count"),
+            shares=sum(shares) if shares else None,
+            saves=pm.get("bookmark_count"),
+            impressions=pm.get("impression_count"),
+            raw=dict(tweet),
+        )
+    for problem in body.get("errors") or []:
+        if str(problem.get("type", "")).endswith("/resource-not-found") and problem.get("resource_id"):
+            pid = str(problem["resource_id"])
+            out[pid] = PostMetrics(pid, gone=True, raw={"error": dict(problem)})
+    return out
 
 
 CLIENT = XClient

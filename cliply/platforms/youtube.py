@@ -61,11 +61,15 @@ _CONFIG = {
     "accessNotConfigured",
     "invalid_client",
     "unauthorized_client",
+    "keyInvalid",  # CLIPLY_YOUTUBE_API_KEY is wrong: a setting to fix, not a post to reject
 }
 _RECONNECT = {"insufficientPermissions", "invalid_grant"}
 _TRANSIENT = {"backendError", "internalError", "backendTimeout"}
 _VIDEO_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
 _YT_HOSTS = {"youtube.com", "www.youtube.com", "m.youtube.com", "music.youtube.com"}
+
+
+METRICS_BATCH = 50  # ids per videos.list call
 
 
 @functools.cache
@@ -171,9 +175,11 @@ class YouTubeClient(PlatformClient):
         return creds
 
     # ---- the Google client --------------------------------------------------------------------------------
-    def _http(self, creds: Credentials, timeout: float) -> google_auth_httplib2.AuthorizedHttp:
+    def _http(self, creds: Credentials, timeout: float) -> google_auth_httplib2.AuthorizedHttp | httplib2.Http:
         http = httplib2.Http(timeout=timeout)
         http.redirect_codes = http.redirect_codes - {308}  # 308 is "Resume Incomplete", not a redirect
+        if creds.extra.get(API_KEY):  # public reads with a Data API key: no OAuth header at all
+            return http
         gcreds = google.oauth2.credentials.Credentials(token=creds.access_token)
         # No silent refresh here: a 401 surfaces as AUTH_REFRESHABLE and Cliply refreshes (and stores) the token.
         return google_auth_httplib2.AuthorizedHttp(gcreds, http=http, refresh_status_codes=())
@@ -183,7 +189,8 @@ class YouTubeClient(PlatformClient):
         doc["rootUrl"] = self.config.host("https://www.googleapis.com") + "/"
         doc["servicePath"] = ""
         doc.pop("mtlsRootUrl", None)
-        return build_from_document(doc, http=self._http(creds, self.config.timeout_s))
+        key = creds.extra.get(API_KEY) or None
+        return build_from_document(doc, http=self._http(creds, self.config.timeout_s), developerKey=key)
 
     def _call(self, request: Any, *, what: str) -> dict[str, Any]:
         try:
@@ -392,13 +399,20 @@ class YouTubeClient(PlatformClient):
 
     # ---- analytics -------------------------------------------------------------------------------------------------
     def fetch_metrics(self, creds: Credentials, post_ids: Sequence[str]) -> dict[str, PostMetrics]:
+        """videos.list part=statistics, at most 50 ids per call (1 quota unit each).
+
+        Reported: views (viewCount: since 2025-03-31 every Shorts play and replay), likes, comments. Not reported
+        here: shares and watch time (Analytics API only), saves, reach, impressions → None. An id absent from
+        `items` is deleted (or private to another channel): gone=True; statistics exist from the upload on, so
+        there is no "not ready yet". Readable by this account: any public or unlisted video and its own private
+        ones; another channel's private video looks deleted (absent), so a tracked URL that answers gone was
+        either deleted or is private."""
         svc = self.service(creds)
         out: dict[str, PostMetrics] = {}
         ids = list(dict.fromkeys(post_ids))
-        for start in range(0, len(ids), 50):  # videos.list takes at most 50 ids per call (1 unit)
-            data = self._call(
-                svc.videos().list(part="statistics", id=",".join(ids[start : start + 50])), what="videos.list"
-            )
+        for start in range(0, len(ids), METRICS_BATCH):
+            batch = ids[start : start + METRICS_BATCH]
+            data = self._call(svc.videos().list(part="statistics", id=",".join(batch)), what="videos.list")
             for item in data.get("items", []):
                 stats = item.get("statistics", {})
                 out[item["id"]] = PostMetrics(
@@ -406,10 +420,18 @@ class YouTubeClient(PlatformClient):
                     views=_num(stats.get("viewCount")),
                     likes=_num(stats.get("likeCount")),
                     comments=_num(stats.get("commentCount")),
-                    # Shorts viewCount counts every play/replay since 2025-03-31.
                     raw={**stats, "views_definition": "shorts_plays_2025"},
                 )
+            for vid in batch:
+                out.setdefault(vid, PostMetrics(vid, gone=True, raw={"absent_from": "videos.list"}))
         return out
+
+    def fetch_metrics_with_key(self, api_key: str, post_ids: Sequence[str]) -> dict[str, PostMetrics]:
+        """fetch_metrics for public videos read with a Data API key instead of a connected channel (the request
+        carries `key=`, no OAuth token; units come out of the key's project)."""
+        if not api_key:
+            raise PlatformError(self.platform, ErrorClass.CONFIG, "no YouTube API key configured")
+        return self.fetch_metrics(Credentials(access_token="", extra={API_KEY: api_key}), post_ids)
 
     # ---- URLs ------------------------------------------------------------------------------------------------------
     @staticmethod
@@ -497,6 +519,10 @@ def _retry_after(headers: Mapping[str, str], now: datetime) -> datetime | None:
         return now + timedelta(seconds=float(value)) if value else None
     except ValueError:
         return None
+
+
+# Credentials.extra key under which fetch_metrics_with_key passes the API key to service().
+API_KEY = "api_key"
 
 
 def _num(value: Any) -> int | None:

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from cliply.analytics.tracking import track_published_target
 from cliply.platforms import PLATFORMS
 from cliply.platforms.errors import ErrorClass
 from cliply.platforms.models import PublishResult
@@ -433,6 +434,7 @@ def mark_published(
     target.updated_at = now
     session.flush()
     refresh_aggregate(session, target.post_id)
+    track_published_target(session, target, now)  # metrics follow every published post (none yet: no public id)
     return target
 
 
@@ -584,6 +586,7 @@ def record_post_id(session: Session, target_id: str, result: PublishResult, *, n
     target.handle = {k: v for k, v in (target.handle or {}).items() if k != "publish_status"}
     target.updated_at = now or utcnow()
     session.flush()
+    track_published_target(session, target, target.updated_at)  # tracked now that the public id is known
     return True
 
 

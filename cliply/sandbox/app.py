@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import importlib
 import json
+from datetime import timedelta
 from typing import Any
 
 from starlette.applications import Starlette
@@ -15,7 +16,7 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cliply.sandbox.common import Endpoint, bind
-from cliply.sandbox.state import Fault, RecordedRequest, SandboxState
+from cliply.sandbox.state import Fault, RecordedPost, RecordedRequest, SandboxState
 
 PLATFORMS = ("youtube", "tiktok", "instagram", "facebook", "threads", "x", "linkedin", "pinterest", "bluesky")
 _LOGGED_HEADERS = (
@@ -128,10 +129,25 @@ async def posts(state: SandboxState, request: Request) -> Response:
     )
 
 
+def _post_json(post: RecordedPost) -> dict[str, Any]:
+    return {
+        "platform": post.platform,
+        "account_id": post.account_id,
+        "post_id": post.post_id,
+        "created_at": post.created_at.isoformat(),
+        "payload": post.payload,
+        "public_url": post.payload.get("public_url", ""),
+    }
+
+
 async def one_post(state: SandboxState, request: Request) -> Response:
     """One accepted post by platform and post id (or TikTok's publish_id): the link `make demo` prints, since a
-    platform-looking URL would point at a post that exists nowhere but here."""
+    platform-looking URL would point at a post that exists nowhere but here. DELETE deletes it on the platform."""
     platform, post_id = request.path_params["platform"], request.path_params["post_id"]
+    if request.method == "DELETE":
+        if not state.delete_post(platform, post_id):
+            return JSONResponse({"error": f"no live {platform} post {post_id!r} in this sandbox"}, status_code=404)
+        return JSONResponse({"deleted": True, "platform": platform, "post_id": post_id})
     post = state.find_post(platform, post_id) or next(
         (p for p in state.posts_for(platform) if p.payload.get("publish_id") == post_id), None
     )
@@ -144,6 +160,41 @@ async def one_post(state: SandboxState, request: Request) -> Response:
             "post_id": post.post_id,
             "created_at": post.created_at.isoformat(),
             "payload": post.payload,
+        }
+    )
+
+
+async def seed(state: SandboxState, request: Request) -> Response:
+    """A post that exists on a platform without Cliply having published it: {platform, account_id, post_id?,
+    age_s?, text?, options?} → the post, with `public_url` (what `cliply track` is given)."""
+    body: Any = await request.json()
+    try:
+        post = state.seed_post(
+            str(body["platform"]),
+            str(body["account_id"]),
+            body.get("post_id"),
+            age=timedelta(seconds=float(body.get("age_s", 0))),
+            text=str(body.get("text", "")),
+            **dict(body.get("options") or {}),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+    return JSONResponse(_post_json(post), status_code=201)
+
+
+async def metrics(state: SandboxState, request: Request) -> Response:
+    """The ground truth behind every platform's analytics answer for one post: all counters now, its age and
+    whether a platform correction has lowered the views (`corrected`)."""
+    platform, post_id = request.path_params["platform"], request.path_params["post_id"]
+    post = state.find_post(platform, post_id, include_deleted=True)
+    if post is None:
+        return JSONResponse({"error": f"no {platform} post {post_id!r} in this sandbox"}, status_code=404)
+    return JSONResponse(
+        {
+            **_post_json(post),
+            "age_s": state.age_s(post),
+            "deleted": (platform, post_id) in state.deleted,
+            "counters": state.metrics(post),
         }
     )
 
@@ -205,7 +256,9 @@ async def health(state: SandboxState, _request: Request) -> Response:
 
 CONTROLS = [
     Endpoint("/_sandbox/posts", posts),
-    Endpoint("/_sandbox/posts/{platform}/{post_id:path}", one_post),
+    Endpoint("/_sandbox/posts/{platform}/{post_id:path}", one_post, ("GET", "DELETE")),
+    Endpoint("/_sandbox/seed", seed, ("POST",)),
+    Endpoint("/_sandbox/metrics/{platform}/{post_id:path}", metrics),
     Endpoint("/_sandbox/faults", faults, ("GET", "POST", "DELETE")),
     Endpoint("/_sandbox/clock", clock, ("POST",)),
     Endpoint("/_sandbox/accounts", accounts, ("POST",)),

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
+from cliply.sandbox import growth
 from cliply.sandbox.common import Endpoint, after_commit, bearer_token, bind, pre_faults, processing_fails, table
 from cliply.sandbox.counting import BLUESKY_BYTES, BLUESKY_GRAPHEMES
 from cliply.sandbox.state import Account, Grant, OAuthFailure, SandboxState
@@ -356,27 +357,38 @@ async def get_record(state: SandboxState, request: Request) -> Response:
 def post_view(state: SandboxState, uri: str, post: Any) -> dict[str, Any]:
     m = state.metrics(post)
     acct = state.account(P, post.account_id)
+    rec = objs(state)["records"][uri]
     return {
         "uri": uri,
-        "cid": objs(state)["records"][uri]["cid"],
+        "cid": rec["cid"],
         "author": {"did": acct.account_id, "handle": acct.handle},
-        "record": post.payload,
+        "record": rec["value"],
         "likeCount": m["likes"],
         "repostCount": m["shares"],
         "replyCount": m["comments"],
-        "quoteCount": m["shares"] // 4,
+        "quoteCount": m["quotes"],
         "indexedAt": post.created_at.isoformat(),
-    }
+    }  # no view count: Bluesky has none
+
+
+def indexed(state: SandboxState, post: Any) -> bool:
+    """The AppView indexes a new record a few seconds after the PDS commits it (account extra `index_lag_s`)."""
+    pinned = state.account(P, post.account_id).extra.get("index_lag_s")
+    lag = float(pinned) if pinned is not None else growth.delay_s(P, post.post_id, "index", 1, 15)
+    return state.age_s(post) >= lag
 
 
 async def get_posts(state: SandboxState, request: Request) -> Response:
+    """Public AppView read: deleted, unknown and not-yet-indexed posts are simply left out."""
     if (fault := await pre_faults(state, P, "getPosts", Errors(state))) is not None:
         return fault
     uris = request.query_params.getlist("uris")
     if not uris or len(uris) > 25:
         return _err(400, "InvalidRequest", "uris must hold 1..25 AT-URIs")
-    found = [(uri, state.find_post(P, uri)) for uri in uris]
-    return JSONResponse({"posts": [post_view(state, uri, post) for uri, post in found if post is not None]})
+    found = [(uri, state.find_post(P, uri)) for uri in dict.fromkeys(uris)]
+    return JSONResponse(
+        {"posts": [post_view(state, uri, post) for uri, post in found if post is not None and indexed(state, post)]}
+    )
 
 
 _X = "/xrpc/"

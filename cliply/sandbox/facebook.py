@@ -213,10 +213,14 @@ async def node(state: SandboxState, request: Request) -> Response:
 
 
 def reel_metrics(m: dict[str, int]) -> dict[str, Any]:
+    """The Reels video_insights metrics; times in milliseconds as Graph reports them."""
     return {
         "fb_reels_total_plays": m["views"],
-        "blue_reels_play_count": m["views"],
+        "blue_reels_play_count": m["views_10s"],  # plays of at least a moment, fewer than total plays
+        "fb_reels_replay_count": m["video_starts"] - m["views"] if m["video_starts"] > m["views"] else 0,
         "post_impressions_unique": m["reach"],
+        "post_video_avg_time_watched": m["watch_time_ms"] // max(1, m["views"]),
+        "post_video_view_time": m["watch_time_ms"],
         "post_video_likes_by_reaction_type": {
             "REACTION_LIKE": m["likes"] - m["likes"] // 5,
             "REACTION_LOVE": m["likes"] // 5,
@@ -226,14 +230,17 @@ def reel_metrics(m: dict[str, int]) -> dict[str, Any]:
 
 
 async def insights(state: SandboxState, request: Request) -> Response:
+    """Deleted or unknown video: 100/33; another Page's live reel: #10 (no permission on it)."""
     graph = graph_of(state)
     params = await params_of(request)
     grant = await graph.gate(request, "insights", params, "read_insights")
     if isinstance(grant, Response):
         return grant
     post = state.find_post(P, request.path_params["node"])
-    if post is None or post.account_id != grant.account_id:
+    if post is None:
         return _not_found()
+    if post.account_id != grant.account_id:
+        return ERRORS.error(403, 10, message="(#10) Application does not have permission for this action")
     values = reel_metrics(state.metrics(post))
     wanted = [x for x in params.get("metric", ",".join(values)).split(",") if x]
     if any(x not in values for x in wanted):

@@ -24,7 +24,7 @@ from starlette.routing import BaseRoute
 from cliply.sandbox import oauth
 from cliply.sandbox.common import Endpoint, bind
 from cliply.sandbox.counting import INSTAGRAM_CAPTION
-from cliply.sandbox.meta import ContainerSpec, MetaErrors, container_table, long_lived_table, meta_oauth
+from cliply.sandbox.meta import ContainerSpec, MetaErrors, container_table, counter, long_lived_table, meta_oauth
 from cliply.sandbox.state import SandboxState
 
 P = "instagram"
@@ -58,16 +58,20 @@ SPEC = ContainerSpec(
     quota_total=50,
     permalink=lambda _handle, code: f"https://www.instagram.com/reel/{code}/",
     metrics={
-        "views": "views",
-        "reach": "reach",
-        "likes": "likes",
-        "comments": "comments",
-        "shares": "shares",
-        "saved": "saves",
+        "views": counter("views"),
+        "reach": counter("reach"),
+        "likes": counter("likes"),
+        "comments": counter("comments"),
+        "shares": counter("shares"),
+        "saved": counter("saves"),
+        "total_interactions": lambda c: c["likes"] + c["comments"] + c["shares"] + c["saves"],
+        "ig_reels_video_view_total_time": counter("watch_time_ms"),  # milliseconds
+        "ig_reels_avg_watch_time": lambda c: c["watch_time_ms"] // max(1, c["views"]),  # milliseconds
     },
     status_body=_status,
     fetch_failed_sync=True,
     ig_subcodes=True,
+    insights_lag_s=(5 * 60, 40 * 60),  # "up to 48 h" in the docs; short here so tests need not jump days
 )
 OAUTH = meta_oauth(
     ERRORS,

@@ -369,8 +369,10 @@ async def analytics(state: SandboxState, request: Request) -> Response:
     if q.get("q") != "entity" or m is None or metric is None:
         return _error(400, "ILLEGAL_ARGUMENT", "q=entity, entity=(share:<urn>) and queryType are required", 100)
     post = state.find_post(P, m.group(2))
-    if post is None or post.account_id != grant.account_id:
+    if post is None:  # deleted or never existed
         return _error(404, "NOT_FOUND", "post not found", 0)
+    if post.account_id != grant.account_id:  # member analytics cover the member's own posts only
+        return _error(403, "ACCESS_DENIED", "Not enough permissions to access: memberCreatorPostAnalytics", 100)
     return JSONResponse(
         {
             "elements": [

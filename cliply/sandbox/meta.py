@@ -19,10 +19,11 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from cliply.sandbox import growth
 from cliply.sandbox.common import Endpoint, after_commit, newest_posts, pre_faults, processing_fails
 from cliply.sandbox.counting import TextRule
 from cliply.sandbox.oauth import OAuthVariant
-from cliply.sandbox.state import Grant, OAuthFailure, SandboxState
+from cliply.sandbox.state import Grant, OAuthFailure, RecordedPost, SandboxState
 
 SHORT_TTL_S = 3600
 LONG_TTL_S = 60 * 86400
@@ -272,10 +273,11 @@ class ContainerSpec:
     insights_scope: str
     quota_total: int
     permalink: Callable[[str, str], str]  # (handle, shortcode) → permalink
-    metrics: dict[str, str]  # platform metric name → state.metrics() key
+    metrics: dict[str, Callable[[dict[str, int]], int]]  # platform metric name → its value from state.metrics()
     status_body: Callable[[dict[str, Any]], dict[str, Any]]  # container object → GET /{container} fields
     fetch_failed_sync: bool  # IG answers an unreachable video_url at once (9004/2207052); Threads in status
     ig_subcodes: bool  # Instagram adds its 2207xxx subcodes to parameter errors
+    insights_lag_s: tuple[float, float] | None = None  # insights answer an empty dataset this long after publishing
 
     @property
     def platform(self) -> str:
@@ -471,25 +473,45 @@ async def list_media(
     return graph.ok(grant, {"data": rows, "paging": {}})
 
 
+def counter(key: str) -> Callable[[dict[str, int]], int]:
+    return lambda counts: counts[key]
+
+
+def insights_lag_s(spec: ContainerSpec, state: SandboxState, post: RecordedPost) -> float:
+    """How long a new post's insights stay an empty dataset (account extra `insights_lag_s` pins it)."""
+    pinned = state.account(spec.platform, post.account_id).extra.get("insights_lag_s")
+    if pinned is not None:
+        return float(pinned)
+    if spec.insights_lag_s is None:
+        return 0.0
+    return growth.delay_s(spec.platform, post.post_id, "insights", *spec.insights_lag_s)
+
+
 async def media_insights(
     spec: ContainerSpec, state: SandboxState, request: Request, node: str, params: dict[str, str]
 ) -> Response:
+    """Deleted or unknown media: 100/33 (as Graph answers for a node that does not exist); another account's live
+    media: #10 (no permission on it); a new post: an empty dataset for a while, which is not zero."""
     graph = spec.graph(state)
     grant = await graph.gate(request, "insights", params, spec.insights_scope)
     if isinstance(grant, Response):
         return grant
     post = state.find_post(spec.platform, node)
-    if post is None or post.account_id != grant.account_id:
+    if post is None:
         return spec.errors.error(400, 100, 33, message="Object does not exist or is not accessible")
+    if post.account_id != grant.account_id:
+        return spec.errors.error(403, 10, message="(#10) Application does not have permission for this action")
     wanted = [m for m in params.get("metric", "").split(",") if m]
     if not wanted or any(m not in spec.metrics for m in wanted):
         return spec.errors.bad_param(f"metric must be one of {sorted(spec.metrics)}")
+    if state.age_s(post) < insights_lag_s(spec, state, post):
+        return graph.ok(grant, {"data": []})
     counts = state.metrics(post)
     data = [
         {
             "name": m,
             "period": "lifetime",
-            "values": [{"value": counts[spec.metrics[m]]}],
+            "values": [{"value": spec.metrics[m](counts)}],
             "id": f"{node}/insights/{m}/lifetime",
         }
         for m in wanted

@@ -24,7 +24,7 @@ import base64
 import binascii
 import hashlib
 import hmac
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlparse
 
@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from cliply.sandbox import oauth
+from cliply.sandbox import growth, oauth
 from cliply.sandbox.common import (
     Endpoint,
     after_commit,
@@ -54,16 +54,21 @@ REFRESH_TTL_S = 60 * 86400
 WRITES_PER_MIN = 100
 DAILY_WRITES = 1000
 _SIGNING_KEY = b"sandbox-s3-signing-key"
-METRICS = {
+METRICS = {  # metric type → the state.metrics() counter it sums (watch times in milliseconds)
     "IMPRESSION": "impressions",
     "SAVE": "saves",
-    "VIDEO_MRC_VIEW": "views",
+    "PIN_CLICK": "clicks",
+    "OUTBOUND_CLICK": "outbound_clicks",
     "TOTAL_COMMENTS": "comments",
     "TOTAL_REACTIONS": "likes",
-    "PIN_CLICK": "shares",
-    "OUTBOUND_CLICK": "shares",
-    "VIDEO_START": "views",
+    "VIDEO_MRC_VIEW": "views",
+    "VIDEO_START": "video_starts",
+    "VIDEO_10S_VIEW": "views_10s",
+    "QUARTILE_95_PERCENT_VIEW": "completions",
+    "VIDEO_V50_WATCH_TIME": "watch_time_ms",
+    "VIDEO_AVG_WATCH_TIME": "watch_time_ms",  # divided by VIDEO_MRC_VIEW
 }
+LIFETIME = ("TOTAL_COMMENTS", "TOTAL_REACTIONS")  # reported as lifetime counts beside the window sums
 
 
 def _err(status: int, code: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -411,41 +416,80 @@ async def board_pins(state: SandboxState, request: Request) -> Response:
     return JSONResponse({"items": [pin_json(state, p) for p in pins[start : start + size]], "bookmark": bookmark})
 
 
-def _analytics_window(state: SandboxState, request: Request) -> list[str] | Response:
-    """The wanted metric types, once the date range (≤ 90 days, ≤ 90 days back) checks out."""
+def _analytics_window(state: SandboxState, request: Request) -> tuple[list[str], date, date] | Response:
+    """The wanted metric types and the window as sandbox dates, once the range (≤ 90 days, ≤ 90 days back)
+    checks out. Callers send dates from their own calendar; the sandbox's clock may have been advanced, so a date
+    is read relative to the caller's today (the offset between the two calendars is added)."""
     q = request.query_params
     try:
         start, end = date.fromisoformat(q["start_date"]), date.fromisoformat(q["end_date"])
     except (KeyError, ValueError):
         return _err(400, 1, "start_date and end_date (YYYY-MM-DD) are required.")
     today = state.clock.now().date()
+    shift = today - datetime.now(UTC).date()
+    start, end = start + shift, end + shift
     if start < today - timedelta(days=90) or end < start or end - start > timedelta(days=90):
         return _err(400, 1, "start_date cannot be more than 90 days back and the range at most 90 days.")
     wanted = [m for m in q.get("metric_types", "").split(",") if m]
     if not wanted or any(m not in METRICS for m in wanted):
         return _err(400, 1, f"metric_types must be a list of {', '.join(METRICS)}.")
-    return wanted
+    return wanted, start, end
+
+
+def _counts_at(state: SandboxState, post: Any, at: datetime) -> dict[str, int]:
+    return growth.counters(P, post.post_id, (min(at, state.clock.now()) - post.created_at).total_seconds())
+
+
+def _window_values(before: dict[str, int], after: dict[str, int], wanted: list[str]) -> dict[str, int]:
+    delta = {k: after[k] - before[k] for k in after}
+    out = {m: delta[METRICS[m]] for m in wanted}
+    if "VIDEO_AVG_WATCH_TIME" in out:
+        out["VIDEO_AVG_WATCH_TIME"] = delta["watch_time_ms"] // max(1, delta["views"])
+    return out
+
+
+def _daily(state: SandboxState, post: Any, wanted: list[str], start: date, end: date) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    day = start
+    while day <= end and day <= state.clock.now().date():
+        begin = datetime.combine(day, time(), UTC)
+        if begin + timedelta(days=1) <= post.created_at:
+            rows.append({"date": day.isoformat(), "data_status": "BEFORE_PIN_CREATED"})
+        else:
+            before, after = _counts_at(state, post, begin), _counts_at(state, post, begin + timedelta(days=1))
+            status = "READY" if begin + timedelta(days=1) <= state.clock.now() else "PROCESSING"
+            rows.append(
+                {"date": day.isoformat(), "data_status": status, "metrics": _window_values(before, after, wanted)}
+            )
+        day += timedelta(days=1)
+    return rows
 
 
 async def analytics(state: SandboxState, request: Request) -> Response:
+    """Window sums over [start_date, end_date] (so a pin older than the window reports only its last 90 days),
+    comments and reactions also as lifetime counts. A deleted pin is 404 code 50, another user's pin 403 code 3."""
     grant = await faulted(state, P, "analytics", ERRORS, authed(state, request, "pins:read"))
     if isinstance(grant, Response):
         return grant
     post = state.find_post(P, request.path_params["pin_id"])
-    if post is None or post.account_id != grant.account_id:
+    if post is None:
         return _err(404, 50, "Pin not found.")
-    wanted = _analytics_window(state, request)
-    if isinstance(wanted, Response):
-        return wanted
-    counts = state.metrics(post)
-    values = {m: counts[METRICS[m]] for m in wanted}
-    today = state.clock.now().date().isoformat()
+    if post.account_id != grant.account_id:
+        return _err(403, 3, "Not authorized to access analytics of this Pin.")
+    window = _analytics_window(state, request)
+    if isinstance(window, Response):
+        return window
+    wanted, start, end = window
+    first = datetime.combine(start, time(), UTC)
+    last = datetime.combine(end + timedelta(days=1), time(), UTC)
+    summary = _window_values(_counts_at(state, post, first), _counts_at(state, post, last), wanted)
+    now = state.metrics(post)
     return JSONResponse(
         {
             "all": {
-                "daily_metrics": [{"date": today, "data_status": "READY", "metrics": values}],
-                "summary_metrics": values,
-                "lifetime_metrics": values,
+                "daily_metrics": _daily(state, post, wanted, start, end),
+                "summary_metrics": summary,
+                "lifetime_metrics": {m: now[METRICS[m]] for m in LIFETIME if m in wanted},
             }
         }
     )

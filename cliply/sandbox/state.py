@@ -3,7 +3,6 @@ scripted faults, a log of every request, and every accepted post (so tests can a
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import threading
 import time
@@ -13,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
+from cliply.sandbox import growth
 
 
 class Clock:
@@ -151,8 +152,10 @@ class SandboxState:
             self.codes: dict[str, AuthCode] = {}
             self.windows: dict[tuple[str, str, str], deque[float]] = defaultdict(deque)
             self.posts: list[RecordedPost] = []
+            self.deleted: set[tuple[str, str]] = set()  # (platform, post_id) deleted on the platform
             self.requests: list[RecordedRequest] = []
             self.objects: dict[str, dict[str, Any]] = {}  # per-platform async objects (uploads, containers, jobs)
+            self.api_keys: set[str] = set()  # API keys the sandbox accepts for keyed public reads
             self.clock.offset_s = 0.0
 
     # ---- faults ---------------------------------------------------------------------------------------
@@ -180,6 +183,18 @@ class SandboxState:
             acct = Account(platform, account_id, handle or account_id, dict(extra))
             self.accounts[(platform, account_id)] = acct
             return acct
+
+    def add_api_key(self, key: str) -> str:
+        """Register an API key (YouTube Data API style): public reads that carry `key=` and no token."""
+        if not key:
+            raise ValueError("an API key must not be empty")
+        with self.lock:
+            self.api_keys.add(key)
+        return key
+
+    def has_api_key(self, key: str) -> bool:
+        with self.lock:
+            return key in self.api_keys
 
     def account(self, platform: str, account_id: str | None = None) -> Account:
         with self.lock:
@@ -350,16 +365,23 @@ class SandboxState:
             self.posts.append(post)
         return post
 
-    def posts_for(self, platform: str | None = None, account_id: str | None = None) -> list[RecordedPost]:
+    def posts_for(
+        self, platform: str | None = None, account_id: str | None = None, *, include_deleted: bool = False
+    ) -> list[RecordedPost]:
         with self.lock:
             return [
                 p
                 for p in self.posts
-                if (platform is None or p.platform == platform) and (account_id is None or p.account_id == account_id)
+                if (platform is None or p.platform == platform)
+                and (account_id is None or p.account_id == account_id)
+                and (include_deleted or (p.platform, p.post_id) not in self.deleted)
             ]
 
-    def find_post(self, platform: str, post_id: str) -> RecordedPost | None:
+    def find_post(self, platform: str, post_id: str, *, include_deleted: bool = False) -> RecordedPost | None:
+        """The live post with this id; a deleted one only with include_deleted (every platform answer skips it)."""
         with self.lock:
+            if not include_deleted and (platform, post_id) in self.deleted:
+                return None
             return next((p for p in self.posts if p.platform == platform and p.post_id == post_id), None)
 
     def new_id(self, prefix: str = "", digits: int = 0) -> str:
@@ -367,21 +389,43 @@ class SandboxState:
             return prefix + str(secrets.randbelow(9 * 10 ** (digits - 1)) + 10 ** (digits - 1))
         return prefix + secrets.token_hex(8)
 
+    def age_s(self, post: RecordedPost) -> float:
+        return (self.clock.now() - post.created_at).total_seconds()
+
     def metrics(self, post: RecordedPost) -> dict[str, int]:
-        """Deterministic counters that grow with the (sandbox) clock since the post was created."""
-        age_min = max(0.0, (self.clock.now() - post.created_at).total_seconds() / 60)
-        seed = int(hashlib.sha256(f"{post.platform}:{post.post_id}".encode()).hexdigest()[:8], 16)
-        rate = 5 + seed % 50  # views per minute, varies by post
-        views = int(age_min * rate)
-        return {
-            "views": views,
-            "likes": views // 12,
-            "comments": views // 90,
-            "shares": views // 150,
-            "saves": views // 200,
-            "reach": int(views * 0.8),
-            "impressions": int(views * 1.3),
-        }
+        """The post's counters now: the single source every platform handler reads (see cliply.sandbox.growth).
+        Deterministic in (platform, post id, age on the sandbox clock); `corrected` = 1 once a platform correction
+        removed some views (the only time `views` goes down)."""
+        return growth.counters(post.platform, post.post_id, self.age_s(post))
+
+    def seed_post(
+        self,
+        platform: str,
+        account_id: str,
+        post_id: str | None = None,
+        *,
+        age: timedelta = timedelta(0),
+        text: str = "",
+        **options: Any,
+    ) -> RecordedPost:
+        """A post that exists on the platform without Cliply having published it (for tracking by URL): created
+        `age` ago by `account_id`, with the objects the platform's endpoints read. The payload holds `public_url`,
+        the URL a person would copy from the platform's web page. `options` are platform-specific (e.g. privacy)."""
+        from cliply.sandbox import seeding  # the platform modules import this one
+
+        return seeding.seed(self, platform, account_id, post_id, age=age, text=text, **options)
+
+    def delete_post(self, platform: str, post_id: str) -> bool:
+        """Delete a post on the platform: every endpoint then answers as the real API does for a deleted post.
+        False when no such live post exists."""
+        from cliply.sandbox import seeding
+
+        with self.lock:
+            if self.find_post(platform, post_id) is None:
+                return False
+            self.deleted.add((platform, post_id))
+            seeding.forget(self, platform, post_id)
+        return True
 
     def record_request(self, req: RecordedRequest) -> None:
         with self.lock:

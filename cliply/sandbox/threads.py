@@ -19,7 +19,15 @@ from starlette.routing import BaseRoute
 from cliply.sandbox import oauth
 from cliply.sandbox.common import Endpoint, bind
 from cliply.sandbox.counting import THREADS_TEXT
-from cliply.sandbox.meta import ContainerSpec, MetaErrors, container_table, long_lived_table, meta_oauth, params_of
+from cliply.sandbox.meta import (
+    ContainerSpec,
+    MetaErrors,
+    container_table,
+    counter,
+    long_lived_table,
+    meta_oauth,
+    params_of,
+)
 from cliply.sandbox.state import SandboxState
 
 P = "threads"
@@ -53,12 +61,12 @@ SPEC = ContainerSpec(
     quota_total=250,
     permalink=lambda handle, code: f"https://www.threads.net/@{handle.replace('-', '_')}/post/{code}",
     metrics={
-        "views": "views",
-        "likes": "likes",
-        "replies": "comments",
-        "reposts": "shares",
-        "quotes": "saves",
-        "shares": "shares",
+        "views": counter("views"),
+        "likes": counter("likes"),
+        "replies": counter("comments"),
+        "reposts": counter("shares"),
+        "quotes": counter("quotes"),
+        "shares": lambda c: c["shares"] // 3,  # shares off Threads (links sent), fewer than reposts
     },
     status_body=_status,
     fetch_failed_sync=False,

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from cliply.sandbox import oauth
+from cliply.sandbox import growth, oauth
 from cliply.sandbox.common import (
     Endpoint,
     after_commit,
@@ -568,8 +568,20 @@ async def video_query(state: SandboxState, request: Request) -> Response:
     if fault := await pre_faults(state, P, "video_query", ERR):
         return fault
     wanted = {str(i) for i in ids}
-    videos = [video_obj(state, p, fields) for p in own_public_posts(state, grant) if p.post_id in wanted]
+    videos = [
+        video_obj(state, p, fields)
+        for p in own_public_posts(state, grant)
+        if p.post_id in wanted and state.age_s(p) >= query_lag_s(state, p)
+    ]
+    # Only the caller's own videos; a deleted, foreign or not-yet-indexed id is simply absent (no error).
     return ok({"videos": videos, "cursor": 0, "has_more": False})
+
+
+def query_lag_s(state: SandboxState, post: Any) -> float:
+    """Display API reads are eventually consistent: a just-published video is missing from /video/query/ for a
+    while (30 s – 5 min per video; account extra `query_lag_s` pins it)."""
+    pinned = state.account(P, post.account_id).extra.get("query_lag_s")
+    return float(pinned) if pinned is not None else growth.delay_s(P, post.post_id, "query", 30, 300)
 
 
 async def video_list(state: SandboxState, request: Request) -> Response:

@@ -400,7 +400,7 @@ def public_metrics(m: dict[str, int]) -> dict[str, int]:
         "retweet_count": m["shares"],
         "reply_count": m["comments"],
         "like_count": m["likes"],
-        "quote_count": m["shares"] // 4,
+        "quote_count": m["quotes"],
         "bookmark_count": m["saves"],
         "impression_count": m["impressions"],
     }
@@ -431,12 +431,29 @@ def _not_found(tweet_id: str) -> dict[str, Any]:
     }
 
 
-def _lookup(state: SandboxState, ids: list[str], fields: set[str], want_media: bool) -> dict[str, Any]:
+def _not_authorized(tweet_id: str) -> dict[str, Any]:
+    return {
+        "value": tweet_id,
+        "detail": f"Sorry, you are not authorized to see the Tweet with ids: [{tweet_id}].",
+        "title": "Authorization Error",
+        "resource_type": "tweet",
+        "parameter": "ids",
+        "resource_id": tweet_id,
+        "type": PROBLEMS + "not-authorized-for-resource",
+    }
+
+
+def _lookup(state: SandboxState, viewer: str, ids: list[str], fields: set[str], want_media: bool) -> dict[str, Any]:
+    """Any public post is readable by anyone; a protected account's posts only by itself (account extra
+    `protected`); a deleted or unknown id is a resource-not-found error next to the data."""
     data, missing, media_out = [], [], []
     for tweet_id in ids:
         post = state.find_post(P, tweet_id)
         if post is None:
             missing.append(_not_found(tweet_id))
+            continue
+        if post.account_id != viewer and state.account(P, post.account_id).extra.get("protected"):
+            missing.append(_not_authorized(tweet_id))
             continue
         data.append(tweet_json(state, post, fields | ({"attachments"} if want_media else set())))
         if want_media:
@@ -462,7 +479,7 @@ async def lookup_tweets(state: SandboxState, request: Request) -> Response:
         return _invalid("ids must be 1 to 100 numeric post ids.", "ids")
     fields = set(request.query_params.get("tweet.fields", "").split(","))
     want_media = "attachments.media_keys" in request.query_params.get("expansions", "").split(",")
-    return JSONResponse(_lookup(state, ids, fields, want_media))
+    return JSONResponse(_lookup(state, grant.account_id, ids, fields, want_media))
 
 
 async def user_tweets(state: SandboxState, request: Request) -> Response:

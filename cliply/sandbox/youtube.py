@@ -11,8 +11,13 @@ Fault operations: "session" (videos.insert session start), "upload" (every chunk
 that creates the video: lost_response applies here), "processing" (processing_failed → uploadStatus failed),
 "status" (videos.list), "metrics" (videos.list part=statistics), "channels", "playlist", "token".
 
+API keys: videos.list also answers a request that carries `key=<API key>` and no bearer token, as for a public
+reader: only videos anyone can open (public, and unlisted ones asked for by id) are returned, a private video is absent
+from `items`, and no scope applies. A key must be registered (`state.add_api_key`); any other answers 400 keyInvalid.
+
 Limits: videos.insert has its own daily bucket per account (account extra `insert_quota`, default 100) and the other
-calls draw 1 unit each from a 10,000-unit pool; both reset at 00:00 America/Los_Angeles (→ 403 quotaExceeded).
+calls draw 1 unit each from a 10,000-unit pool (per account; per key for keyed reads); both reset at 00:00
+America/Los_Angeles (→ 403 quotaExceeded).
 A channel daily upload cap (extra `daily_upload_cap`) → 400 uploadLimitExceeded. Session starts are rate limited
 per account (10/minute → 429 rateLimitExceeded). Extra `unverified_project` forces privacyStatus=private.
 
@@ -220,10 +225,26 @@ def _ledger(state: SandboxState) -> dict[tuple[str, str, str], int]:
     return table(state, f"{P}:ledger")
 
 
-def charge(state: SandboxState, acct: Account, bucket: str, limit: int, cost: int = 1) -> Response | None:
-    """Spend from a daily bucket that resets at 00:00 Pacific; 403 quotaExceeded when it is empty."""
-    day = state.clock.now().astimezone(PACIFIC).date().isoformat()
-    key = (acct.account_id, bucket, day)
+def key_owner(api_key: str) -> str:
+    """The quota owner of an API key in the daily ledger (never the same as an account id)."""
+    return f"key:{api_key}"
+
+
+def _today(state: SandboxState) -> str:
+    return state.clock.now().astimezone(PACIFIC).date().isoformat()
+
+
+def units_used(state: SandboxState, owner: str, bucket: str = "units") -> int:
+    """Units `owner` (an account id, or key_owner(key)) has spent from `bucket` today (Pacific)."""
+    with state.lock:
+        return _ledger(state).get((owner, bucket, _today(state)), 0)
+
+
+def charge(state: SandboxState, acct: Account | str, bucket: str, limit: int, cost: int = 1) -> Response | None:
+    """Spend from a daily bucket that resets at 00:00 Pacific; 403 quotaExceeded when it is empty. `acct` is an
+    account or a ledger owner id (see key_owner)."""
+    owner = acct if isinstance(acct, str) else acct.account_id
+    key = (owner, bucket, _today(state))
     with state.lock:
         ledger = _ledger(state)
         if ledger.get(key, 0) + cost > limit:
@@ -616,30 +637,68 @@ def _video_ids(request: Request) -> list[str] | Response:
     return ids
 
 
-def _visible(video: dict[str, Any], viewer: str) -> bool:
+def _visible(video: dict[str, Any], viewer: str | None) -> bool:
+    """The owner sees all of its videos; anyone else (a key reader: viewer None) all but private ones."""
     return video["account_id"] == viewer or video["status"].get("privacyStatus", "public") != "private"
 
 
+def key_invalid() -> Response:
+    message = "API key not valid. Please pass a valid API key."
+    body = {
+        "code": 400,
+        "message": message,
+        "errors": [{"message": message, "domain": "usageLimits", "reason": "keyInvalid"}],
+        "status": "INVALID_ARGUMENT",
+        "details": [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "API_KEY_INVALID",
+                "domain": "googleapis.com",
+                "metadata": {"service": "youtube.googleapis.com"},
+            }
+        ],
+    }
+    return JSONResponse({"error": body}, status_code=400)
+
+
+def keyed_read(state: SandboxState, request: Request) -> str | Response | None:
+    """For a request with `key=` and no bearer token: the key's ledger owner, or 400 keyInvalid for a key the
+    sandbox does not know. None for any other request (it authenticates with a token)."""
+    api_key = request.query_params.get("key")
+    if api_key is None or bearer_token(request):
+        return None
+    return key_owner(api_key) if state.has_api_key(api_key) else key_invalid()
+
+
 async def list_videos(state: SandboxState, request: Request) -> Response:
-    who = auth(state, request)
-    if isinstance(who, Response):
-        return who
-    grant, acct = who
+    keyed = keyed_read(state, request)
+    if isinstance(keyed, Response):
+        return keyed
+    grant: Grant | None = None
+    viewer: str | None = None  # None: a key reader, who sees only what anyone can open
+    if keyed is None:
+        who = auth(state, request)
+        if isinstance(who, Response):
+            return who
+        grant, acct = who
+        viewer = payer = acct.account_id
+    else:
+        payer = keyed
     parts = parts_of(request, LIST_PARTS)
     if isinstance(parts, Response):
         return parts
     ids = _video_ids(request)
     if isinstance(ids, Response):
         return ids
-    if denied := needs_scope(grant, *READ_SCOPES):
+    if grant is not None and (denied := needs_scope(grant, *READ_SCOPES)):
         return denied
     if fault := await pre_faults(state, P, "metrics" if parts == {"statistics"} else "status", ERRORS):
         return fault
-    if over := charge(state, acct, "units", UNIT_POOL):
+    if over := charge(state, payer, "units", UNIT_POOL):
         return over
     items = []
     for video in filter(None, map(_videos(state).get, ids)):
-        if _visible(video, acct.account_id):
+        if _visible(video, viewer):
             _advance(state, video, poll="status" in parts or "processingDetails" in parts)
             items.append(video_resource(state, video, parts))
     return JSONResponse(

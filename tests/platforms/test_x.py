@@ -265,7 +265,8 @@ def test_metrics_grow_and_batch_by_100(sandbox: RunningSandbox, small_clip) -> N
     lookups = [r for r in sandbox.state.requests_for("x")[before:] if r.path == "/x/2/tweets"]
     assert len(lookups) == 2  # 101 ids → two lookups of ≤ 100
     second = later[result.post_id]
-    assert set(later) == {result.post_id}  # unknown ids come back as errors, not metrics
+    assert {k for k, m in later.items() if not m.gone} == {result.post_id}  # unknown ids: errors, not metrics
+    assert all(later[i].gone for i in ids[1:])  # resource-not-found: gone, no numbers
     assert first.views and second.views > first.views and second.impressions > first.impressions
     assert second.likes >= first.likes
 

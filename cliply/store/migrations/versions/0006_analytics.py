@@ -96,6 +96,7 @@ def _metric_snapshots() -> None:
         "ix_metric_snapshots_tracked_post_id_fetched_at", "metric_snapshots", ["tracked_post_id", "fetched_at"]
     )
     op.create_index("ix_metric_snapshots_workspace_id_fetched_at", "metric_snapshots", ["workspace_id", "fetched_at"])
+    op.create_index("ix_metric_snapshots_granularity_fetched_at", "metric_snapshots", ["granularity", "fetched_at"])
 
 
 def _metric_forecasts() -> None:
