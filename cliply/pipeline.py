@@ -9,19 +9,21 @@ import logging
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cliply.errors import InputRejected, SourceNotFound
 from cliply.ingest import source_key, url_refusal
 from cliply.media.audio_features import compute_energy
+from cliply.media.caption_styles import style_named
 from cliply.media.captions import CaptionStyle
+from cliply.media.covers import COVER_SPECS, hook_title, jpeg_bytes
 from cliply.media.highlights import find_highlights
 from cliply.media.presets import PRESETS, check_clip
 from cliply.media.probe import probe
-from cliply.media.reframe import plan_crop
+from cliply.media.reframe import CropPlan, plan_crop
 from cliply.media.render import RenderRequest, render_clip
-from cliply.media.thumbnails import make_preview, make_thumbnail
+from cliply.media.thumbnails import source_thumbnails
 from cliply.media.transcribe import Transcriber
 from cliply.media.transcript_formats import from_json, to_json, to_srt, to_vtt
 from cliply.media.types import Highlight, MediaInfo, Transcript
@@ -326,7 +328,7 @@ def materialize_clips(svc: Services, source_id: str) -> list[ClipOutcome]:
     highlights = highlights[: max(left, 0)]
     s = svc.settings
     preset = PRESETS["universal"]
-    style = CaptionStyle(font=s.caption_font, highlight_colour=s.caption_highlight)
+    style = _caption_style(s)
     outcomes: list[ClipOutcome] = []
     with local_copy(svc.store, key) as source_path, tempfile.TemporaryDirectory(prefix="cliply-clips-") as tmp:
         for i, h in enumerate(highlights, start=1):
@@ -351,6 +353,9 @@ def materialize_clips(svc: Services, source_id: str) -> list[ClipOutcome]:
             info = render_clip(request, progress=_render_progress(svc, i, len(highlights)))
             clip_key = f"clips/{source_id}/{clip_id}.mp4"
             svc.store.put_file(clip_key, out, content_type="video/mp4")
+            # Kept beside the clip so its thumbnail and covers use the same framing.
+            plan_json = json.dumps(crop.to_dict()).encode()
+            svc.store.put_bytes(reframe_plan_key(source_id, clip_id), plan_json, content_type="application/json")
             problems = {name: check_clip(info, p) for name, p in PRESETS.items()}
             outcomes.append(ClipOutcome(clip_id, h, clip_key, info, sha256_file(out), crop.method, problems))
     with _scope(svc.db, source_id) as scope:
@@ -390,22 +395,97 @@ class ThumbnailOutcome:
     key: str
     preview_key: str
     preview_jpeg: bytes
+    cover_keys: dict[str, str] = field(default_factory=dict)  # platform → JPEG key (COVER_SPECS sizes)
+    at_s: float = 0.0  # the frame's time in the clip (TikTok cover timestamp, Instagram thumb_offset)
+    framing: str = "center"
 
 
-def materialize_thumbnails(svc: Services, source_id: str) -> list[ThumbnailOutcome]:
+def thumbnail_keys(source_id: str, clip_id: str) -> dict[str, str]:
+    """Media-store keys of a clip's thumbnail, preview, cover manifest and one cover per platform."""
+    base = f"thumbnails/{source_id}/{clip_id}"
+    keys = {"thumbnail": f"{base}.jpg", "preview": f"{base}_preview.jpg", "manifest": f"{base}.covers.json"}
+    keys.update({f"cover_{name}": f"{base}.cover-{name}.jpg" for name in COVER_SPECS})
+    return keys
+
+
+def _caption_style(s: Settings) -> CaptionStyle:
+    """The configured preset, with the font and spoken-word colour settings applied where the style uses them."""
+    style = style_named(s.caption_style)
+    if s.caption_font:
+        style = replace(style, font=s.caption_font)
+    if style.highlight_colour and s.caption_highlight:
+        style = replace(style, highlight_colour=s.caption_highlight)
+    return style
+
+
+def reframe_plan_key(source_id: str, clip_id: str) -> str:
+    """Where a clip's crop plan is stored when the clip stage keeps it; thumbnails reuse its framing."""
+    return f"clips/{source_id}/{clip_id}.reframe.json"
+
+
+def _stored_crop(svc: Services, source_id: str, clip_id: str) -> CropPlan | None:
+    key = reframe_plan_key(source_id, clip_id)
+    if not svc.store.exists(key):
+        return None
+    try:
+        data = json.loads(svc.store.get_bytes(key))
+        return CropPlan.from_dict(data.get("crop", data) if isinstance(data, dict) else data)
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("ignoring unreadable crop plan %s: %s", key, exc)
+        return None
+
+
+def materialize_thumbnails(svc: Services, source_id: str, *, title_overlay: bool = False) -> list[ThumbnailOutcome]:
+    """Per clip: pick the cover frame from the un-captioned source inside the clip's span, cut to the clip's
+    framing, and store the thumbnail, a preview and every platform's cover beside it (same bytes are encoded
+    once). With `title_overlay` the clip's hook sentence is drawn on the images."""
     with _scope(svc.db, source_id) as scope:
-        clips = [(c.id, c.media_key) for c in scope.list_clips(source_id) if c.media_key]
+        clips = [
+            (c.id, c.start_s, c.end_s, c.text, c.width or 1080, c.height or 1920)
+            for c in scope.list_clips(source_id)
+            if c.media_key
+        ]
     outcomes: list[ThumbnailOutcome] = []
-    with tempfile.TemporaryDirectory(prefix="cliply-thumbs-") as tmp:
-        for clip_id, media_key in clips:
-            with local_copy(svc.store, media_key) as clip_path:
-                thumb = make_thumbnail(clip_path, Path(tmp) / f"{clip_id}.jpg")
-                preview = make_preview(clip_path, Path(tmp) / f"{clip_id}_preview.jpg")
-            key = f"thumbnails/{source_id}/{clip_id}.jpg"
-            preview_key = f"thumbnails/{source_id}/{clip_id}_preview.jpg"
-            svc.store.put_file(key, thumb, content_type="image/jpeg")
-            svc.store.put_file(preview_key, preview, content_type="image/jpeg")
-            outcomes.append(ThumbnailOutcome(clip_id, key, preview_key, preview.read_bytes()))
+    if clips:
+        with local_copy(svc.store, _source_media_key(svc, source_id)) as source_path:
+            for clip_id, start, end, text, width, height in clips:
+                picked, images = source_thumbnails(
+                    source_path,
+                    start,
+                    end,
+                    crop=_stored_crop(svc, source_id, clip_id),
+                    size=(width, height),
+                    title=hook_title(text) if title_overlay else "",
+                )
+                keys = thumbnail_keys(source_id, clip_id)
+                encoded: dict[int, bytes] = {}
+                for name, img in images.items():
+                    data = encoded.setdefault(id(img), jpeg_bytes(img, quality=80 if name == "preview" else 88))
+                    svc.store.put_bytes(keys[name], data, content_type="image/jpeg")
+                cover_keys = {n.removeprefix("cover_"): keys[n] for n in images if n.startswith("cover_")}
+                manifest = {
+                    "at_s": round(picked.clip_t, 3),
+                    "source_t_s": round(picked.t, 3),
+                    "framing": picked.framing,
+                    "title": hook_title(text) if title_overlay else "",
+                    "covers": {
+                        n: {"key": k, "width": COVER_SPECS[n].width, "height": COVER_SPECS[n].height}
+                        for n, k in cover_keys.items()
+                    },
+                }
+                svc.store.put_bytes(keys["manifest"], json.dumps(manifest).encode(), content_type="application/json")
+                preview = encoded[id(images["preview"])]
+                outcomes.append(
+                    ThumbnailOutcome(
+                        clip_id,
+                        keys["thumbnail"],
+                        keys["preview"],
+                        preview,
+                        cover_keys,
+                        picked.clip_t,
+                        picked.framing,
+                    )
+                )
     with _scope(svc.db, source_id) as scope:
         for o in outcomes:
             scope.set_clip_thumbnail(o.clip_id, o.key)

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -99,11 +99,15 @@ class Settings(BaseModel):
     max_clips: int = Field(5, ge=1, description="Highlights rendered per source.")
     render_preset: str = Field("veryfast", description="x264 preset for clips.")
     render_crf: int = Field(23, ge=0, le=51, description="x264 CRF for clips.")
-    caption_font: str = Field("DejaVu Sans", description="Caption font family (libass).")
+    caption_style: Literal["highlight", "pop", "boxed", "lower_third"] = Field(
+        "highlight", description="Caption style: highlight, pop, boxed or lower_third."
+    )
+    caption_font: str = Field("", description="Caption font family; empty: the style's packaged font.")
     caption_highlight: str = Field(
         "#FFD400", pattern=r"^#[0-9A-Fa-f]{6}$", description="Colour of the word being spoken (#RRGGBB)."
     )
     fonts_dir: str = Field("", description="Extra fonts folder for captions.")
+    thumbnail_title: bool = Field(False, description="Draw the clip's hook sentence on thumbnails and covers.")
     ffmpeg: str = Field("", description="ffmpeg binary; default the one bundled with imageio-ffmpeg.")
     # --- URL imports ---
     allow_private_urls: bool = Field(False, description="Allow URL imports from private/loopback addresses (tests).")

@@ -270,7 +270,10 @@ def clips(
     deps=[clips],
     kinds={"python", "ffmpeg"},
     tags={"cliply/step": "render"},
-    description="A cover JPEG per clip (sharpest non-black frame); the first six are previewed here.",
+    description=(
+        "Thumbnail, preview and per-platform covers per clip, picked from the un-captioned source (sharp, eyes open, "
+        "no transition); the first six are previewed here."
+    ),
 )
 def thumbnails(
     context: dg.AssetExecutionContext,
@@ -280,11 +283,12 @@ def thumbnails(
 ) -> dg.MaterializeResult:
     svc = build_services(context, settings=settings, database=database, media_store=media_store)
     with pipeline.failure_recorded(svc, context.partition_key):
-        made = pipeline.materialize_thumbnails(svc, context.partition_key)
+        made = pipeline.materialize_thumbnails(svc, context.partition_key, title_overlay=svc.settings.thumbnail_title)
     return dg.MaterializeResult(
         metadata={
             "num_thumbnails": len(made),
             "thumbnail_uris": dg.MetadataValue.json([svc.store.uri(t.key) for t in made]),
+            "covers": dg.MetadataValue.json({t.clip_id: {"at_s": t.at_s, "keys": t.cover_keys} for t in made}),
             # One small inline image per clip (the first six), each with a link to its full-size cover.
             **{f"preview {t.clip_id}": preview_markdown(t.clip_id, t.preview_jpeg) for t in made[:6]},
             **{f"thumbnail {t.clip_id}": file_link(svc.store.uri(t.key)) for t in made[:6]},

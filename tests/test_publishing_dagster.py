@@ -568,6 +568,8 @@ def test_real_daemon_publishes_every_target_once_even_after_a_killed_run(world: 
     }
     log = tmp_path / "daemon.log"
     daemon = str(Path(sys.executable).with_name("dagster-daemon"))
+    with dg.DagsterInstance.from_config(str(dagster_home)):
+        pass  # its SQLite storage exists before the daemon's processes open it (no two creators racing)
     with log.open("w") as out:
         proc = subprocess.Popen(
             [daemon, "run", "-w", "workspace.yaml"],

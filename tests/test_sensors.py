@@ -114,6 +114,10 @@ def test_real_daemon_processes_each_drop_exactly_once(tmp_path: Path, talk_video
     env = {**os.environ, **settings_env(settings), "DAGSTER_HOME": str(dagster_home), "CLIPLY_MAX_CLIPS": "1"}
     log = tmp_path / "daemon.log"
     daemon = str(Path(sys.executable).with_name("dagster-daemon"))
+    # Create the instance's SQLite storage before the daemon starts: two processes creating it at once can both
+    # stamp its schema version, and every later process then refuses to open it.
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    instance = dg.DagsterInstance.from_config(str(dagster_home))
     with log.open("w") as out:
         proc = subprocess.Popen(
             [daemon, "run", "-w", "workspace.yaml"],
@@ -126,8 +130,6 @@ def test_real_daemon_processes_each_drop_exactly_once(tmp_path: Path, talk_video
     try:
         _drop(inbox, "first talk.mp4", src=short)
         _drop(inbox, "second talk.mp4", src=short, age_s=8)
-        os.environ["DAGSTER_HOME"] = str(dagster_home)
-        instance = dg.DagsterInstance.from_config(str(dagster_home))
 
         def finished_runs():  # type: ignore[no-untyped-def]
             runs = instance.get_run_records()

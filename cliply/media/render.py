@@ -8,8 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cliply.media.caption_styles import style_named
 from cliply.media.captions import CaptionStyle, build_ass
 from cliply.media.ffmpeg import FFmpegError, ProgressCallback, run_ffmpeg
+from cliply.media.fonts import fonts_dir as packaged_fonts_dir
 from cliply.media.presets import Preset
 from cliply.media.probe import ProbeError, probe
 from cliply.media.reframe import CropPlan, crop_x_expression
@@ -38,7 +40,13 @@ class RenderRequest:
     loudnorm: bool = True
     captions: bool = True
     style: CaptionStyle = field(default_factory=CaptionStyle)
-    fonts_dir: Path | None = None
+    fonts_dir: Path | None = None  # None: the packaged caption fonts
+    caption_style: str | None = None  # a preset name ("highlight", "pop", "boxed", "lower_third"); overrides `style`
+    platforms: tuple[str, ...] | None = None  # targets whose unsafe zones captions avoid; None: all vertical ones
+
+    @property
+    def resolved_style(self) -> CaptionStyle:
+        return style_named(self.caption_style) if self.caption_style else self.style
 
     @property
     def duration(self) -> float:
@@ -127,8 +135,7 @@ def build_ffmpeg_args(req: RenderRequest, ass_path: Path | None) -> list[str]:
     vf = [*_geometry_filters(req.crop, info, preset), "setsar=1"]
     if ass_path is not None:
         sub = f"subtitles=filename={escape_filter_value(str(ass_path))}"
-        if req.fonts_dir:
-            sub += f":fontsdir={escape_filter_value(str(req.fonts_dir))}"
+        sub += f":fontsdir={escape_filter_value(str(req.fonts_dir or packaged_fonts_dir()))}"
         vf.append(sub)
     vf += [f"fps={preset.fps}", "format=yuv420p"]
     audio_in = "[0:a:0]" if info.has_audio else "[1:a:0]"
@@ -162,7 +169,8 @@ def render_clip(req: RenderRequest, *, progress: ProgressCallback | None = None)
                     clip_end=req.end,
                     width=preset.width,
                     height=preset.height,
-                    style=req.style,
+                    style=req.resolved_style,
+                    platforms=req.platforms,
                 ),
                 encoding="utf-8",
             )

@@ -6,15 +6,18 @@ import base64
 import gzip
 import json
 import os
+import subprocess
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from cliply.media.ffmpeg import ensure_ffmpeg_on_path, extract_audio
+import numpy as np
+
+from cliply.media.ffmpeg import FFmpegError, ensure_ffmpeg_on_path, ffmpeg_exe
 from cliply.media.probe import probe
-from cliply.media.types import Segment, Transcript, Word
+from cliply.media.types import MediaInfo, Segment, Transcript, Word
 
 if TYPE_CHECKING:
     from cliply.settings import Settings
@@ -25,6 +28,12 @@ OPENAI_ENGINE = "openai-whisper"
 FASTER_ENGINE = "faster-whisper"
 # Both engines skip speech-free stretches longer than this when a segment looks hallucinated.
 HALLUCINATION_SILENCE_S = 2.0
+# The audio reaches the model in chunks of about this length, cut at the quietest moment near each chunk's end, so
+# memory stays flat however long the source is (a whole 2-hour file decoded to float32 and turned into one log-mel
+# spectrogram took gigabytes). Whisper reads 30 s windows anyway, so a cut in a pause costs little accuracy.
+CHUNK_S = 120.0
+# Decoded PCM is read from ffmpeg in blocks of this length.
+BLOCK_S = 10.0
 
 
 class Transcriber(Protocol):
@@ -114,14 +123,116 @@ def _build(language: str, segments: tuple[Segment, ...], duration: float, engine
     return Transcript(language, text, segments, round(duration, 3), engine=engine, model=model)
 
 
-def _decoded(media_path: Path, tmp: str) -> Path:
+RawSegment = tuple[str, float, float, list[tuple[str, float, float, float | None]]]
+
+
+def _checked(media_path: Path) -> MediaInfo:
     media_path = Path(media_path)
     if not media_path.is_file():
         raise FileNotFoundError(f"media file not found: {media_path}")
-    if not probe(media_path).has_audio:  # ffmpeg would fail with "matches no streams"
+    info = probe(media_path)
+    if not info.has_audio:  # ffmpeg would fail with "matches no streams"
         raise NoAudioTrack("no audio track: nothing to transcribe")
-    # Both engines then see the same 16 kHz mono PCM whatever the container (video or audio).
-    return extract_audio(media_path, Path(tmp) / "audio.wav", sample_rate=SAMPLE_RATE)
+    return info
+
+
+def pcm_blocks(media_path: Path, *, block_s: float = BLOCK_S) -> Iterator[np.ndarray]:
+    """The first audio stream as 16 kHz mono float32 in blocks of `block_s`, decoded by ffmpeg as it is read.
+
+    Both engines see the same PCM whatever the container (video or audio); only one block is held at a time.
+    """
+    args = ["-nostdin", "-v", "error", "-i", str(media_path), "-vn", "-map", "0:a:0", "-ac", "1"]
+    args += ["-ar", str(SAMPLE_RATE), "-f", "s16le", "-"]
+    block_bytes = max(2, int(block_s * SAMPLE_RATE) * 2)
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen([ffmpeg_exe(), *args], stdout=subprocess.PIPE, stderr=log)
+        assert proc.stdout is not None
+        try:
+            pending = b""
+            while data := proc.stdout.read(block_bytes):
+                data = pending + data
+                usable = len(data) - len(data) % 2
+                pending = data[usable:]
+                if usable:
+                    yield np.frombuffer(data[:usable], dtype="<i2").astype(np.float32) / 32768.0
+        except BaseException:  # a consumer that stops early must not leave ffmpeg running
+            proc.kill()
+            raise
+        finally:
+            proc.stdout.close()
+            returncode = proc.wait()
+        if returncode != 0:
+            log.seek(0)
+            raise FFmpegError(args, returncode, log.read().decode(errors="replace"))
+
+
+def quietest_cut(samples: np.ndarray, lo: int, hi: int, *, hop: int = 320, smooth: int = 25) -> int:
+    """Sample index in [lo, hi) at the centre of the quietest ~0.5 s (`smooth` hops of `hop` samples)."""
+    lo, hi = max(0, lo), min(len(samples), hi)
+    n = (hi - lo) // hop
+    if n <= 0:
+        return hi
+    power = np.square(samples[lo : lo + n * hop].reshape(n, hop), dtype=np.float64).mean(axis=1)
+    k = max(1, min(smooth, n))
+    level = np.convolve(power, np.ones(k) / k, mode="same")
+    return lo + int(np.argmin(level)) * hop + hop // 2
+
+
+def audio_chunks(blocks: Iterable[np.ndarray], *, chunk_s: float = CHUNK_S) -> Iterator[tuple[float, np.ndarray]]:
+    """(offset in seconds, samples) chunks of about `chunk_s`, each cut in the quietest moment of its last stretch.
+
+    A cut is searched in the last min(30 s, chunk/4) of a chunk and made only once `tail` more audio has arrived
+    (min(60 s, chunk/2)), so the last chunk is never a sliver the model would hallucinate on. At most one chunk plus
+    that tail and a block are in memory.
+    """
+    if chunk_s <= 0:
+        raise ValueError("chunk_s must be positive")
+    chunk = int(chunk_s * SAMPLE_RATE)
+    search = int(min(30.0, chunk_s / 4) * SAMPLE_RATE)
+    tail = int(min(60.0, chunk_s / 2) * SAMPLE_RATE)
+    pending: list[np.ndarray] = []
+    size = 0
+    offset = 0
+    for block in blocks:
+        pending.append(block)
+        size += len(block)
+        if size < chunk + tail:
+            continue
+        samples = np.concatenate(pending)
+        cut = quietest_cut(samples, chunk - search, chunk)
+        pending, size = [samples[cut:].copy()], len(samples) - cut
+        yield offset / SAMPLE_RATE, samples[:cut]
+        offset += cut
+        del samples
+    if size:
+        yield offset / SAMPLE_RATE, np.concatenate(pending)
+
+
+def transcribe_chunked(
+    media_path: Path,
+    run: Callable[[np.ndarray, str | None], tuple[list[RawSegment], str | None]],
+    *,
+    language: str | None,
+    chunk_s: float,
+    progress: ProgressCallback | None,
+) -> tuple[tuple[Segment, ...], float, str | None]:
+    """Feed the model one chunk at a time and shift its times by the chunk's offset: (segments, duration, language).
+
+    The language found in the first chunk is kept for the rest, so a long talk is not re-detected chunk by chunk.
+    """
+    expected = _checked(media_path).duration
+    raw: list[RawSegment] = []
+    duration = 0.0
+    for offset, samples in audio_chunks(pcm_blocks(media_path), chunk_s=chunk_s):
+        segments, found = run(samples, language)
+        language = language or found
+        for text, start, end, words in segments:
+            shifted = [(w, ws + offset, we + offset, p) for w, ws, we, p in words]
+            raw.append((text, start + offset, end + offset, shifted))
+        duration = offset + len(samples) / SAMPLE_RATE
+        if progress and expected > 0:
+            progress(min(1.0, duration / expected))
+    return clean_segments(raw, duration), duration, language
 
 
 # --- openai-whisper -------------------------------------------------------------------------------
@@ -169,11 +280,20 @@ def _load_openai(model: str, download: bool = True) -> Any:
 class OpenAIWhisperEngine:
     engine = OPENAI_ENGINE
 
-    def __init__(self, model: str, *, language: str | None = None, threads: int = 0, download: bool = True) -> None:
+    def __init__(
+        self,
+        model: str,
+        *,
+        language: str | None = None,
+        threads: int = 0,
+        download: bool = True,
+        chunk_s: float = CHUNK_S,
+    ) -> None:
         self.model = resolve_model(model)
         self.language = language or None
         self.threads = threads
         self.download = download
+        self.chunk_s = chunk_s
 
     def load(self) -> Any:
         return _load_openai(self.model, self.download)
@@ -186,36 +306,39 @@ class OpenAIWhisperEngine:
         model = self.load()
         if self.threads > 0:
             torch.set_num_threads(self.threads)
+
+        def run(audio: np.ndarray, language: str | None) -> tuple[list[RawSegment], str | None]:
+            result = whisper.transcribe(
+                model,
+                audio,
+                language=language,
+                word_timestamps=True,
+                condition_on_previous_text=False,
+                hallucination_silence_threshold=HALLUCINATION_SILENCE_S,
+                temperature=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
+                fp16=False,
+                verbose=None,
+            )
+            segments: list[RawSegment] = [
+                (
+                    s["text"],
+                    s["start"],
+                    s["end"],
+                    [(w["word"], w["start"], w["end"], w.get("probability")) for w in s.get("words", [])],
+                )
+                for s in result["segments"]
+            ]
+            return segments, result.get("language") or language
+
         language = self.language or (None if model.is_multilingual else "en")
         if progress:
             progress(0.0)
-        with tempfile.TemporaryDirectory(prefix="cliply-asr-") as tmp:
-            audio = whisper.load_audio(str(_decoded(media_path, tmp)), sr=SAMPLE_RATE)
-        duration = len(audio) / SAMPLE_RATE
-        result = whisper.transcribe(
-            model,
-            audio,
-            language=language,
-            word_timestamps=True,
-            condition_on_previous_text=False,
-            hallucination_silence_threshold=HALLUCINATION_SILENCE_S,
-            temperature=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
-            fp16=False,
-            verbose=None,
+        segments, duration, language = transcribe_chunked(
+            media_path, run, language=language, chunk_s=self.chunk_s, progress=progress
         )
-        raw = (
-            (
-                s["text"],
-                s["start"],
-                s["end"],
-                ((w["word"], w["start"], w["end"], w.get("probability")) for w in s.get("words", [])),
-            )
-            for s in result["segments"]
-        )
-        segments = clean_segments(raw, duration)
         if progress:
             progress(1.0)
-        return _build(result.get("language") or language or "", segments, duration, self.engine, self.model)
+        return _build(language or "", segments, duration, self.engine, self.model)
 
 
 # --- faster-whisper -------------------------------------------------------------------------------
@@ -264,6 +387,7 @@ class FasterWhisperEngine:
         beam_size: int = 1,
         download: bool = True,
         cache_dir: str | None = None,
+        chunk_s: float = CHUNK_S,
     ) -> None:
         resolved = resolve_model(model)
         # Accept the CTranslate2 model.bin itself as well as its folder.
@@ -276,38 +400,38 @@ class FasterWhisperEngine:
         self.beam_size = beam_size
         self.download = download
         self.cache_dir = cache_dir
+        self.chunk_s = chunk_s
 
     def load(self) -> Any:
         return _load_faster(self.model, self.compute_type, self.threads, self.download, self.cache_dir)
 
     def transcribe(self, media_path: Path, *, progress: ProgressCallback | None = None) -> Transcript:
         model = self.load()
-        if progress:
-            progress(0.0)
-        with tempfile.TemporaryDirectory(prefix="cliply-asr-") as tmp:
+
+        def run(audio: np.ndarray, language: str | None) -> tuple[list[RawSegment], str | None]:
             seg_iter, info = model.transcribe(
-                str(_decoded(media_path, tmp)),
-                language=self.language,
+                audio,
+                language=language,
                 beam_size=self.beam_size,
                 word_timestamps=True,
                 condition_on_previous_text=False,
                 hallucination_silence_threshold=HALLUCINATION_SILENCE_S,
             )
-            duration = float(info.duration)
-            collected = []
-            # The generator decodes lazily: each yielded segment is real progress.
-            for seg in seg_iter:
-                collected.append(seg)
-                if progress and duration > 0:
-                    progress(min(1.0, float(seg.end) / duration))
-        raw = (
-            (s.text, s.start, s.end, ((w.word, w.start, w.end, w.probability) for w in (s.words or [])))
-            for s in collected
+            # The generator decodes lazily; collecting it runs the model over this chunk.
+            segments: list[RawSegment] = [
+                (s.text, s.start, s.end, [(w.word, w.start, w.end, w.probability) for w in (s.words or [])])
+                for s in seg_iter
+            ]
+            return segments, info.language or language
+
+        if progress:
+            progress(0.0)
+        segments, duration, language = transcribe_chunked(
+            media_path, run, language=self.language, chunk_s=self.chunk_s, progress=progress
         )
-        segments = clean_segments(raw, duration)
         if progress:
             progress(1.0)
-        return _build(info.language or self.language or "", segments, duration, self.engine, self.model)
+        return _build(language or "", segments, duration, self.engine, self.model)
 
 
 # --- factory --------------------------------------------------------------------------------------
