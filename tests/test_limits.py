@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from cliply.publishing.limits import DEFAULT_LIMITS, LimitRule, default_limits, reserve
+from cliply.publishing.limits import CALL_SKEW_S, DEFAULT_LIMITS, LimitRule, default_limits, reserve
 from cliply.store import Database
 from cliply.store.models_publishing import LimitEvent
 from tests.helpers import run_threads
@@ -45,7 +45,11 @@ def test_every_platform_has_a_default_rule() -> None:
 @pytest.mark.parametrize("platform", sorted(ROLLING))
 def test_rolling_default_is_enforced_at_its_limit(db: Database, platform: str) -> None:
     name, limit, window = ROLLING[platform]
-    assert [(r.name, r.limit, r.window_s) for r in DEFAULT_LIMITS[platform]] == [(name, limit, window)]
+    [rule] = DEFAULT_LIMITS[platform]
+    assert (rule.name, rule.limit, rule.window_s) == (name, limit, window)
+    # A call-counting use is held a little longer than the platform's window (it arrives after its reservation).
+    assert rule.held_s == window + (CALL_SKEW_S if rule.counts == "calls" else 0)
+    window = rule.held_s
     step = timedelta(seconds=window / (limit * 2))  # all `limit` uses land inside one window
     for i in range(limit):
         assert _reserve(db, platform, 1, T0 + i * step) is None
@@ -61,7 +65,7 @@ def test_rolling_default_is_enforced_at_its_limit(db: Database, platform: str) -
 def test_tiktok_init_per_minute_and_daily_cap(db: Database) -> None:
     for i in range(5):
         assert _reserve(db, "tiktok", 1, T0 + timedelta(seconds=i)) is None
-    assert _reserve(db, "tiktok", 1, T0 + timedelta(seconds=10)) == T0 + timedelta(seconds=60)
+    assert _reserve(db, "tiktok", 1, T0 + timedelta(seconds=10)) == T0 + timedelta(seconds=60 + CALL_SKEW_S)
     # spread out, the per-minute rule never bites but the 24 h cap of 14 does
     for i in range(5, 14):
         assert _reserve(db, "tiktok", 1, T0 + timedelta(minutes=i)) is None

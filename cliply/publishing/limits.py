@@ -25,6 +25,10 @@ PACIFIC = ZoneInfo("America/Los_Angeles")
 RESET_ZONES = {"pt_midnight": PACIFIC, "utc_midnight": ZoneInfo("UTC")}
 # Events older than every window are useless; pruned opportunistically on reserve.
 PRUNE_AFTER = timedelta(days=3)
+# A request reaches the platform a little after its reservation (TikTok asks creator_info before init; the network
+# and a loaded worker add more), and the platform's rolling window starts at arrival: call-counting windows are held
+# this much longer so a late arrival never lands in a window the ledger already thought had room.
+CALL_SKEW_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -57,10 +61,17 @@ class LimitRule:
             raise ValueError(f"limit {self.name!r} is per account; an account id is required")
         return f"account:{account_id}"
 
+    @property
+    def held_s(self) -> float | None:
+        """How long one event counts: the rolling window, plus the arrival skew for call-counting rules."""
+        if self.window_s is None:
+            return None
+        return self.window_s + (CALL_SKEW_S if self.counts == "calls" else 0.0)
+
     def window_start(self, now: datetime) -> datetime:
         """Events at or after this instant count (for rolling windows: strictly after)."""
-        if self.window_s is not None:
-            return now - timedelta(seconds=self.window_s)
+        if self.held_s is not None:
+            return now - timedelta(seconds=self.held_s)
         zone = RESET_ZONES[self.reset]  # type: ignore[index]
         # Wall-clock midnight via zoneinfo: correct on 23 h and 25 h DST days.
         return datetime.combine(now.astimezone(zone).date(), time(0), tzinfo=zone).astimezone(UTC)
@@ -74,10 +85,10 @@ class LimitRule:
         """None if one more use fits; else when it will. `events`: this rule's counted events, oldest first."""
         if len(events) < self.limit:
             return None
-        if self.window_s is None:
+        if self.held_s is None:
             return self.next_reset(now)
         # The window drops to limit-1 uses once the (n-limit+1) oldest events have aged out.
-        return events[len(events) - self.limit] + timedelta(seconds=self.window_s)
+        return events[len(events) - self.limit] + timedelta(seconds=self.held_s)
 
 
 DAY_S = 86_400.0

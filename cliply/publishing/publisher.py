@@ -298,7 +298,7 @@ class Publisher:
             # may already have taken over.
             with self.db.session() as session:
                 ledger.heartbeat(session, job.target_id, worker_id, lease_s=self.lease_s)
-            return self._publish_target(job, now, worker_id)
+            return self._publish_target(job, worker_id)
         except _Done as done:
             return done.outcome
         except ledger.InvalidTransition as exc:
@@ -310,7 +310,7 @@ class Publisher:
             return self._unexpected(job, exc)
 
     # ---- one target -------------------------------------------------------------------------------------------
-    def _publish_target(self, job: _Job, now: datetime, worker_id: str) -> TargetOutcome:
+    def _publish_target(self, job: _Job, worker_id: str) -> TargetOutcome:
         client = self._client(job.platform)
         creds = self._credentials(job, client)
         with self._video(job) as video:
@@ -327,7 +327,7 @@ class Publisher:
                 if found is not None:
                     return self._published(job, found, reconciled=True)
                 creds = job.creds or creds
-            first = self._take(job, at=now)
+            first = self._take(job)  # at the time of the call, not the claim: a stale stamp frees the slot early
             if first.until is not None:
                 return self._waiting(job, "quota", first.until, OWN_LIMIT)
             with self.db.session() as session:
