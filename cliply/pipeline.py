@@ -21,7 +21,7 @@ from cliply.media.covers import COVER_SPECS, hook_title, jpeg_bytes
 from cliply.media.highlights import find_highlights
 from cliply.media.presets import PRESETS, check_clip
 from cliply.media.probe import probe
-from cliply.media.reframe import CropPlan, plan_crop
+from cliply.media.reframe import CropPlan, plan_framing
 from cliply.media.render import RenderRequest, render_clip
 from cliply.media.thumbnails import source_thumbnails
 from cliply.media.transcribe import Transcriber
@@ -302,6 +302,7 @@ class ClipOutcome:
     sha256: str
     crop_method: str
     problems: dict[str, list[str]]
+    framing: dict[str, object] = field(default_factory=dict)  # the reframe plan's summary (layout, cuts, …)
 
 
 def clip_id_for(source_id: str, rank: int) -> str:
@@ -320,6 +321,7 @@ def materialize_clips(svc: Services, source_id: str) -> list[ClipOutcome]:
     period = current_period()
     with _scope(svc.db, source_id) as scope:
         plan = get_plan(scope.workspace.plan)
+        workspace_style = scope.workspace.caption_style
         already = len(scope.list_clips(source_id))
         used = scope.usage(period).clips
         left = plan.clips_per_month - used + already
@@ -328,36 +330,40 @@ def materialize_clips(svc: Services, source_id: str) -> list[ClipOutcome]:
     highlights = highlights[: max(left, 0)]
     s = svc.settings
     preset = PRESETS["universal"]
-    style = _caption_style(s)
+    style = _caption_style(s, workspace_style)
     outcomes: list[ClipOutcome] = []
     with local_copy(svc.store, key) as source_path, tempfile.TemporaryDirectory(prefix="cliply-clips-") as tmp:
         for i, h in enumerate(highlights, start=1):
             clip_id = clip_id_for(source_id, h.rank)
             svc.progress(f"clip {i}/{len(highlights)}: reframing {h.start:.1f}-{h.end:.1f}s")
-            crop = plan_crop(source_path, h.start, h.end)
-            out = Path(tmp) / f"{clip_id}.mp4"
             words = [w for w in transcript.words if w.end > h.start and w.start < h.end]
+            framing = plan_framing(source_path, h.start, h.end, words=words, layout=s.clip_layout)
+            out = Path(tmp) / f"{clip_id}.mp4"
             request = RenderRequest(
                 source=source_path,
                 output=out,
                 start=h.start,
                 end=h.end,
                 words=words,
-                crop=crop,
+                crop=framing.crop,
                 preset=preset,
                 x264_preset=s.render_preset,
                 crf=s.render_crf,
                 style=style,
                 fonts_dir=Path(s.fonts_dir) if s.fonts_dir else None,
+                layout=framing.layout,
+                panels=framing.panels,
             )
             info = render_clip(request, progress=_render_progress(svc, i, len(highlights)))
             clip_key = f"clips/{source_id}/{clip_id}.mp4"
             svc.store.put_file(clip_key, out, content_type="video/mp4")
-            # Kept beside the clip so its thumbnail and covers use the same framing.
-            plan_json = json.dumps(crop.to_dict()).encode()
+            # Kept beside the clip (per-second subject boxes, cuts, layout); thumbnails and covers use its crop.
+            plan_json = json.dumps(framing.to_dict()).encode()
             svc.store.put_bytes(reframe_plan_key(source_id, clip_id), plan_json, content_type="application/json")
             problems = {name: check_clip(info, p) for name, p in PRESETS.items()}
-            outcomes.append(ClipOutcome(clip_id, h, clip_key, info, sha256_file(out), crop.method, problems))
+            outcomes.append(
+                ClipOutcome(clip_id, h, clip_key, info, sha256_file(out), framing.method, problems, framing.summary())
+            )
     with _scope(svc.db, source_id) as scope:
         before = len(scope.list_clips(source_id))
         scope.replace_clips(
@@ -408,9 +414,10 @@ def thumbnail_keys(source_id: str, clip_id: str) -> dict[str, str]:
     return keys
 
 
-def _caption_style(s: Settings) -> CaptionStyle:
-    """The configured preset, with the font and spoken-word colour settings applied where the style uses them."""
-    style = style_named(s.caption_style)
+def _caption_style(s: Settings, workspace_style: str | None = None) -> CaptionStyle:
+    """The workspace's preset when it has one (workspaces.caption_style), else the configured one, with the font
+    and spoken-word colour settings applied where the style uses them."""
+    style = style_named(workspace_style or s.caption_style)
     if s.caption_font:
         style = replace(style, font=s.caption_font)
     if style.highlight_colour and s.caption_highlight:

@@ -107,6 +107,12 @@ class Settings(BaseModel):
         "#FFD400", pattern=r"^#[0-9A-Fa-f]{6}$", description="Colour of the word being spoken (#RRGGBB)."
     )
     fonts_dir: str = Field("", description="Extra fonts folder for captions.")
+    clip_layout: Literal["auto", "fill", "fit", "split"] = Field(
+        "auto",
+        description="Clip layout: fill (crop following the subject), fit (whole frame over a blurred copy), split "
+        "(two speakers stacked) or auto (split when two speakers share the clip, fit when no subject is found, "
+        "else fill).",
+    )
     thumbnail_title: bool = Field(False, description="Draw the clip's hook sentence on thumbnails and covers.")
     ffmpeg: str = Field("", description="ffmpeg binary; default the one bundled with imageio-ffmpeg.")
     # --- URL imports ---

@@ -19,6 +19,7 @@ from cliply.platforms import make_client
 from cliply.platforms.base import PlatformClient, PlatformConfig
 from cliply.publishing.media_urls import MediaUrlSigner
 from cliply.publishing.publisher import Publisher, RetryPolicy
+from cliply.publishing.renditions import Renditions
 from cliply.publishing.switches import PublishSwitches
 from cliply.security.vault import KeyRing, TokenVault
 from cliply.settings import Settings
@@ -122,6 +123,7 @@ def build_publisher(
         signer=build_signer(settings, media),
         policy=RetryPolicy.from_settings(settings),
         notify=(notifier or build_notifier(settings)).notify,
+        renditions=Renditions(media, x264_preset=settings.render_preset, crf=settings.render_crf),
     )
 
 

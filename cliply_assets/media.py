@@ -1,14 +1,15 @@
-"""Media assets, one dynamic partition per source: sources → transcripts → highlights → clips → thumbnails.
+"""Media assets, one dynamic partition per source: sources → transcripts → highlights → clips → thumbnails and
+renditions.
 
-Thin wiring only: the stages live in cliply.pipeline; each asset builds its Services from resources and turns the
-stage's outcome into materialisation metadata."""
+Thin wiring only: the stages live in cliply.pipeline (renditions: cliply.renditions_stage); each asset builds its
+Services from resources and turns the stage's outcome into materialisation metadata."""
 
 import warnings
 from typing import Any, NoReturn
 
 import dagster as dg
 
-from cliply import pipeline
+from cliply import pipeline, renditions_stage
 from cliply.media.presets import PRESETS
 from cliply_assets.labels import REFUSED_TAG, source_name
 from cliply_assets.presentation import clips_table, file_link, highlights_table, preview_markdown
@@ -231,6 +232,8 @@ def _clips_result(
             "num_clips": len(rendered),
             "clips": clips_table(rendered, uris),
             "clip_uris": dg.MetadataValue.json(uris),
+            # Per clip: layout, what the crop follows, cuts and speaker switches; the full plan is stored beside it.
+            "framing": dg.MetadataValue.json({o.clip_id: o.framing for o in rendered}),
             **{f"clip_{o.highlight.rank}": file_link(uri) for o, uri in zip(rendered, uris, strict=True)},
         },
         check_results=[_clips_check(rendered, labels)],
@@ -296,7 +299,42 @@ def thumbnails(
     )
 
 
-MEDIA_ASSETS = [sources, transcripts, highlights, clips, thumbnails]
+@dg.asset(
+    **_MEDIA,
+    deps=[clips],
+    kinds={"python", "ffmpeg"},
+    tags={"cliply/step": "render"},
+    description=(
+        "What each platform of the workspace's connected accounts gets per clip: the main render when it fits the "
+        "platform's preset, else a rendition (re-encoded to fit, cached under renditions/ and reused by every post)."
+    ),
+)
+def renditions(
+    context: dg.AssetExecutionContext,
+    settings: SettingsResource,
+    database: DatabaseResource,
+    media_store: MediaStoreResource,
+) -> dg.MaterializeResult:
+    svc = build_services(context, settings=settings, database=database, media_store=media_store)
+    made = renditions_stage.materialize_renditions(svc, context.partition_key)
+    per_clip: dict[str, dict[str, Any]] = {}
+    for r in made:
+        per_clip.setdefault(r.clip_id, {})[r.platform] = (
+            "main render"
+            if r.main
+            else {"key": r.key, "size_bytes": r.size_bytes, "why": list(r.reasons), "made_now": r.rendered}
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "num_renditions": sum(1 for r in made if not r.main),
+            "made_now": sum(1 for r in made if r.rendered),
+            "platforms": ", ".join(sorted({r.platform for r in made})) or "none connected",
+            "renditions": dg.MetadataValue.json(per_clip),
+        }
+    )
+
+
+MEDIA_ASSETS = [sources, transcripts, highlights, clips, thumbnails, renditions]
 
 process_source_job = dg.define_asset_job(
     "process_source",

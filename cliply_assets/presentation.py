@@ -17,8 +17,8 @@ from cliply.pipeline import ClipOutcome
 
 INLINE_MARKDOWN_CHARS = 1000
 # Largest first; the first that fits inline wins. 96 px wide is legible as a 9:16 frame, 48 px is the floor.
-_PREVIEW_WIDTHS = (96, 80, 64, 48)
-_PREVIEW_QUALITIES = (50, 35, 25)
+_PREVIEW_WIDTHS = (96, 80, 64, 48, 40, 32)
+_PREVIEW_QUALITIES = (50, 35, 25, 15)
 
 
 def file_link(uri: str) -> dg.MetadataValue:

@@ -24,11 +24,13 @@ MEDIA_STAGES = ("sources", "transcripts", "highlights", "clips", "thumbnails")
 
 
 def sample_talk(board: StageBoard, work: Path) -> Path:
-    talk = work / "sample_talk.mp4"
+    talk = work / "sample_talk_portrait.mp4"
     if not talk.exists():
-        board.say(f"building the sample talk from {SAMPLES_DIR.name}/ (LibriVox reading under camera footage) …")
+        board.say(
+            f"building the sample talk from {SAMPLES_DIR.name}/ (LibriVox reading under a slow pan over a portrait) …"
+        )
         with board.stage("sample talk"):
-            build_talk_video(SAMPLES_DIR, talk, repeats=3)
+            build_talk_video(SAMPLES_DIR, talk, repeats=3, footage="portrait")
     return talk
 
 

@@ -48,12 +48,16 @@ INTEGRATION_MODULES = frozenset(
     {
         "test_analytics_e2e",
         "test_demo_publish",
+        "test_encoder_quality",
+        "test_framing",
+        "test_framing_render",
         "test_oauth_real_servers",
         "test_process_e2e",
         "test_production_stack",
         "test_publishing_e2e",
         "test_reframe",
         "test_render",
+        "test_renditions",
         "test_sensors",
         "test_transcribe",
     }

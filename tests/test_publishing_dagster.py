@@ -435,6 +435,11 @@ def test_retention_deletes_old_media_but_keeps_what_a_post_needs(world: World) -
         assert target is not None
         target.state = "published"
 
+    # Renditions made for a platform go with their clip; another clip's stay.
+    renditions = {c: [f"renditions/src1/{c}/x.mp4", f"renditions/src1/{c}/x.json"] for c in (old_free, old_needed)}
+    for key in renditions[old_free] + renditions[old_needed]:
+        world.store.put_bytes(key, b"rendition")
+
     sched_ctx = dg.build_schedule_context(
         instance=world.instance,
         scheduled_execution_time=datetime.now(UTC),
@@ -448,6 +453,8 @@ def test_retention_deletes_old_media_but_keeps_what_a_post_needs(world: World) -
     assert out == {"deleted_clips": [old_free], "kept_for_posts": [old_needed]}
     store = world.store
     assert not store.exists("clips/src1/c1.mp4") and not store.exists("thumbnails/src1/c1.jpg")
+    assert not any(store.exists(k) for k in renditions[old_free])
+    assert all(store.exists(k) for k in renditions[old_needed])
     for rank in (2, 3):
         assert store.exists(f"clips/src1/c{rank}.mp4") and store.exists(f"thumbnails/src1/c{rank}.jpg")
     with world.db.session() as s:

@@ -1,4 +1,5 @@
-"""Crop planning: centre fallback on real footage without faces, tracking on a self-drawn moving face."""
+"""Crop planning: salient-subject tracking on real footage without faces, tracking on a self-drawn moving face,
+and the crop expression (pans and cuts)."""
 
 from __future__ import annotations
 
@@ -66,12 +67,20 @@ def eval_expression(expr: str, t: float) -> float:
     return float(eval(py, {"_if": lambda c, a, b: a if c else b, "_lt": lambda a, b: a < b, "t": t}))
 
 
-def test_center_fallback_on_footage_without_faces(talk_video: Path) -> None:
+def test_real_footage_without_faces_follows_the_moving_subject(talk_video: Path) -> None:
     plan = plan_crop(talk_video, 3.0, 9.0)
-    assert plan.method == "center"
+    assert plan.method == "saliency"  # the cockatoo: no face, but a moving subject
     assert (plan.src_w, plan.src_h, plan.crop_h) == (1280, 720, 720)
     assert plan.crop_w == 404 and plan.crop_w % 2 == 0
-    assert crop_x_expression(plan) == str(round((1280 - 404) / 2))
+    assert all(0 <= x <= plan.src_w - plan.crop_w for _, x in plan.keyframes)
+    vmax = MAX_PAN_FRACTION_PER_S * plan.crop_w
+    for (t0, x0), (t1, x1) in itertools.pairwise(plan.keyframes):
+        assert t1 == t0 or abs(x1 - x0) / (t1 - t0) <= vmax + 1e-6
+
+
+def test_centre_crop_expression_is_a_constant() -> None:
+    plan = CropPlan(1280, 720, 404, 720, [(0.0, 438.0)], "center")
+    assert crop_x_expression(plan) == "438"
 
 
 def test_crop_follows_a_moving_face(moving_face_video: Path) -> None:
@@ -101,6 +110,15 @@ def test_expression_matches_the_plan() -> None:
     for t in np.arange(-0.5, 7.0, 0.25):
         assert eval_expression(expr, float(t)) == pytest.approx(plan.x_at(float(t)), abs=0.05), t
     assert len(expr) < 200
+
+
+def test_expression_switches_at_a_cut() -> None:
+    plan = CropPlan(1280, 720, 404, 720, [(0.0, 100.0), (2.0, 160.0), (2.0, 800.0), (5.0, 800.0)], "speaker")
+    assert plan.cuts == [2.0]
+    expr = crop_x_expression(plan)
+    for t in (0.0, 1.0, 1.96, 1.999, 2.0, 2.04, 4.0, 6.0):
+        assert eval_expression(expr, t) == pytest.approx(plan.x_at(t), abs=0.05), t
+    assert plan.x_at(1.999) == pytest.approx(160.0, abs=0.1) and plan.x_at(2.0) == 800.0
 
 
 def test_already_vertical_source_is_not_cropped(tmp_path: Path) -> None:

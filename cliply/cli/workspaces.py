@@ -7,13 +7,14 @@ import json
 
 import click
 
-from cliply import usecases
-from cliply.cli.base import app, json_option
+from cliply import usecases, workspace_settings
+from cliply.cli.base import app, json_option, workspace_option
+from cliply.media.caption_styles import STYLES
 
 
 @click.group()
 def workspaces() -> None:
-    """Create and list workspaces."""
+    """Create and list workspaces; set a workspace's caption style."""
 
 
 @workspaces.command("create")
@@ -35,3 +36,23 @@ def workspaces_list(as_json: bool) -> None:
         return
     for w in rows:
         click.echo(f"{w['id']:>4}  {w['name']:<32} {w['plan']}")
+
+
+@workspaces.command("caption-style")
+@click.argument("style", required=False, type=click.Choice(list(STYLES)))
+@click.option("--clear", is_flag=True, help="Go back to CLIPLY_CAPTION_STYLE.")
+@workspace_option
+@json_option
+def workspaces_caption_style(style: str | None, clear: bool, workspace: str | None, as_json: bool) -> None:
+    """Show or set the caption style the workspace's clips are rendered with (a post may still pick its own)."""
+    if style and clear:
+        raise click.UsageError("give a style or --clear, not both")
+    if style or clear:
+        ws = workspace_settings.set_caption_style(app(), workspace, None if clear else style)
+    else:
+        ws = workspace_settings.workspace_settings(app(), workspace)
+    if as_json:
+        click.echo(json.dumps(ws))
+        return
+    own = ws["caption_style"] or f"not set (CLIPLY_CAPTION_STYLE: {ws['effective_caption_style']})"
+    click.echo(f"workspace {ws['name']}: caption style {own}")

@@ -42,6 +42,25 @@ COVER_SPECS: dict[str, CoverSpec] = {
     )
 }
 
+# Platforms that take a cover image file or URL (the others take only a frame time, or nothing).
+IMAGE_COVER_PLATFORMS = frozenset({"youtube", "instagram", "facebook", "pinterest"})
+
+
+def covers_base(source_id: str, clip_id: str) -> str:
+    """The media-store prefix of a clip's thumbnail, covers and cover manifest (see pipeline.thumbnail_keys)."""
+    return f"thumbnails/{source_id}/{clip_id}"
+
+
+def manifest_key(source_id: str, clip_id: str) -> str:
+    """covers.json: `at_s` (the cover frame's time in the clip), `covers` {platform: {key, width, height}} and
+    `custom` (true once the user uploaded their own image)."""
+    return f"{covers_base(source_id, clip_id)}.covers.json"
+
+
+def cover_key(source_id: str, clip_id: str, name: str) -> str:
+    return f"{covers_base(source_id, clip_id)}.cover-{name}.jpg"
+
+
 TITLE_MAX_CHARS = 70
 TITLE_MAX_LINES = 3
 TITLE_WIDTH_FRACTION = 0.88  # of the image width

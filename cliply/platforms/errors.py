@@ -60,3 +60,36 @@ def retry_at_from_seconds(seconds: float | None, now: datetime | None = None) ->
     if seconds is None:
         return None
     return (now or datetime.now(UTC)) + timedelta(seconds=float(seconds))
+
+
+# A platform's documented "the file itself is unacceptable" codes (format, codec, frame rate, size, duration): a
+# CONTENT_REJECTED error carrying one of them is answered with one stricter rendition and one retry. Codes are the
+# ones the clients' classification puts in PlatformError.code (Graph codes as "code/subcode": either part matches).
+FORMAT_REJECTION_CODES: dict[str, frozenset[str]] = {
+    # status fail_reason / error code (Content Posting API "Get post status" and error-handling pages)
+    "tiktok": frozenset(
+        {
+            "file_format_check_failed",
+            "duration_check_failed",
+            "frame_rate_check_failed",
+            "picture_size_check_failed",
+            "video_size_check_failed",
+        }
+    ),
+    # status.failureReason / rejectionReason of a refused upload
+    "youtube": frozenset({"codec", "conversion", "invalidFile", "emptyFile", "tooSmall", "length"}),
+    # Graph 352 "video format not supported", IG 2207026 "unsupported video format"
+    "instagram": frozenset({"352", "2207026"}),
+    "facebook": frozenset({"352", "2207026"}),
+    "threads": frozenset({"352", "2207026"}),
+    # media processing_info.error (code 1 / name InvalidMedia)
+    "x": frozenset({"InvalidMedia", "UnsupportedMedia"}),
+}
+
+
+def is_format_rejection(exc: BaseException) -> bool:
+    """True when `exc` is a platform's refusal of the video file's format/size (not of the post's content)."""
+    if not isinstance(exc, PlatformError) or exc.error_class is not ErrorClass.CONTENT_REJECTED or not exc.code:
+        return False
+    codes = FORMAT_REJECTION_CODES.get(exc.platform, frozenset())
+    return any(part in codes for part in str(exc.code).split("/"))

@@ -135,6 +135,7 @@ class FacebookClient(MetaClient):
         video_id = str(start["video_id"])
         self._videos[_key(post)] = (video_id, datetime.now(UTC))
         self._upload(video_id, token, Path(post.video), progress)
+        thumbnail = self._set_thumbnail(video_id, token, post)
         finish = {
             "upload_phase": "finish",
             "video_id": video_id,
@@ -147,7 +148,29 @@ class FacebookClient(MetaClient):
         except PlatformError as exc:
             exc.details["video_id"] = video_id
             raise
-        return self._result(video_id)
+        return self._result(video_id, **thumbnail)
+
+    def _set_thumbnail(self, video_id: str, token: str, post: VideoPost) -> dict[str, Any]:
+        """The reel's cover: POST /{video_id}/thumbnails with the image as `source` and is_preferred=true, after
+        the upload and before finish. Never fatal: a refused or failed cover is returned as a warning."""
+        if post.thumbnail is None:
+            return {}
+        path = Path(post.thumbnail)
+        ctype = "image/png" if path.suffix.lower() == ".png" else "image/jpeg"
+        try:
+            image = path.read_bytes()
+            self.call(
+                "POST",
+                f"{video_id}/thumbnails",
+                token,
+                data={"is_preferred": "true"},
+                files={"source": (path.name, image, ctype)},
+            )
+        except PlatformError as exc:
+            return {"warnings": [f"reel uploaded but thumbnail failed: {exc.message}"]}
+        except OSError as exc:
+            return {"warnings": [f"reel uploaded but thumbnail failed: {type(exc).__name__}"]}
+        return {"thumbnail": {"set": True, "bytes": len(image)}}
 
     def _upload(self, video_id: str, token: str, path: Path, progress: Progress | None) -> None:
         url = f"{self.config.host('https://rupload.facebook.com')}/video-upload/{self.version}/{video_id}"

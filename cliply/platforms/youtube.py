@@ -8,6 +8,7 @@ The Cliply idempotency key rides along as a tag (`cliply-<key>`, not shown publi
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import mimetypes
@@ -40,6 +41,7 @@ SCOPE_READONLY = "https://www.googleapis.com/auth/youtube.readonly"
 CHUNK_UNIT = 256 * 1024  # every chunk but the last must be a multiple of 256 KiB
 DEFAULT_CHUNK = 8 * 1024 * 1024
 MAX_FILE = 256 * 1024**3
+THUMBNAIL_MAX_BYTES = 2 * 1024**2  # thumbnails.set: JPEG or PNG, at most 2 MB
 PACIFIC = ZoneInfo("America/Los_Angeles")  # quota resets at midnight Pacific
 PRIVACY = ("public", "unlisted", "private")
 MARKER_PREFIX = "cliply-"
@@ -250,9 +252,36 @@ class YouTubeClient(PlatformClient):
         video = self._upload(request, upload_http, media.size(), progress)
         if progress:
             progress(1.0)
+        thumbnail = self._set_thumbnail(creds, str(video["id"]), post)
         if not post.options.get("wait_processing", True):
-            return self._result(video, post)
-        return self._await_processing(creds, video, post)
+            result = self._result(video, post)
+        else:
+            result = self._await_processing(creds, video, post)
+        return dataclasses.replace(result, raw={**result.raw, **thumbnail}) if thumbnail else result
+
+    def _set_thumbnail(self, creds: Credentials, video_id: str, post: VideoPost) -> dict[str, Any]:
+        """thumbnails.set with the post's cover image, right after the upload. Never fatal: the video is live
+        either way, so a refusal (unverified channel, image too large or the wrong shape) or a network failure is
+        returned as a warning for the result's raw."""
+        if post.thumbnail is None:
+            return {}
+        path = post.thumbnail
+        try:
+            size = path.stat().st_size
+            if size > THUMBNAIL_MAX_BYTES:
+                raise PlatformError(
+                    self.platform, ErrorClass.CONTENT_REJECTED, f"{size} bytes, over 2 MB", code="failedPrecondition"
+                )
+            mimetype = "image/png" if path.suffix.lower() == ".png" else "image/jpeg"
+            media = MediaFileUpload(str(path), mimetype=mimetype, resumable=False)
+            request = self.service(creds).thumbnails().set(videoId=video_id, media_body=media)
+            answer = self._call(request, what="thumbnails.set")
+        except PlatformError as exc:
+            code = f" ({exc.code})" if exc.code else ""
+            return {"warnings": [f"video uploaded but thumbnail failed: {exc.message}{code}"]}
+        except OSError as exc:
+            return {"warnings": [f"video uploaded but thumbnail failed: {type(exc).__name__}"]}
+        return {"thumbnail": {"set": True, "bytes": size, "items": answer.get("items") or []}}
 
     def _upload(self, request: Any, http: Any, size: int, progress: Progress | None) -> dict[str, Any]:
         """Send the chunks; resume the session (a `bytes */N` probe, then the rest) after 5xx or a dropped chunk."""

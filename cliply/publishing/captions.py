@@ -90,12 +90,14 @@ def check_drafts(
 ) -> None:
     """Validate every draft with its platform client; raise CaptionRejected naming each failing platform.
     File checks only count when the clip is a local file (otherwise the publisher checks it at upload)."""
-    problems: dict[str, list[Violation]] = {}
+    problems: dict[str, list[Violation | str]] = {}
     built: dict[str, PlatformClient] = {}  # one client per platform: building one costs tens of milliseconds
     try:
         for d in drafts:
             client = built.get(d.platform) or built.setdefault(d.platform, clients(d.platform))
             opts = dict(d.options)
+            if (style := caption_style_problem(opts.pop("caption_style", None))) is not None:
+                problems.setdefault(d.platform, []).append(style)
             fields: dict[str, Any] = {k: str(opts.pop(k)) for k in POST_FIELDS if opts.get(k) is not None}
             post = VideoPost(
                 video=video or Path("clip.mp4"),
@@ -117,6 +119,15 @@ def check_drafts(
             client.close()
     if problems:
         raise CaptionRejected(problems)
+
+
+def caption_style_problem(style: Any) -> str | None:
+    """Why a post's caption_style option is refused (it must name a preset), or None when it is absent or valid."""
+    from cliply.media.caption_styles import STYLES
+
+    if style is None or (isinstance(style, str) and style in STYLES):
+        return None
+    return f"caption_style: {style!r} is not a caption style (choose from {', '.join(STYLES)})"
 
 
 def pull_url(signer: MediaUrlSigner, clip: Any, drafts: Iterable[TargetDraft]) -> str:

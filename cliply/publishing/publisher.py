@@ -32,17 +32,18 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 from tenacity import sleep as tenacity_sleep
 
 from cliply.platforms.base import PlatformClient
-from cliply.platforms.errors import ErrorClass, PlatformError
+from cliply.platforms.errors import ErrorClass, PlatformError, is_format_rejection
 from cliply.platforms.models import Credentials, PublishResult, VideoPost
 from cliply.publishing import ledger, limits
 from cliply.publishing.media_urls import PULL_PLATFORMS, MediaUrlError, MediaUrlSigner
+from cliply.publishing.renditions import ClipMedia, RenditionError, Renditions
 from cliply.publishing.switches import PublishSwitches
 from cliply.security.vault import TokenVault
 from cliply.settings import Settings, parse_delays
 from cliply.storage.media_store import MediaStore
 from cliply.store.accounts import AccountDisconnected, AccountsRepo
 from cliply.store.db import Database
-from cliply.store.models import Clip, Workspace
+from cliply.store.models import Clip, Source, Workspace
 from cliply.store.models_accounts import Account
 from cliply.store.models_publishing import Post, PostTarget
 from cliply.store.repo import WorkspaceScope
@@ -132,7 +133,7 @@ class _Job:
     options: dict[str, Any]
     handle: dict[str, Any]
     recovering: bool
-    clip_key: str
+    clip_key: str  # the media this target publishes: the main render, or its rendition once chosen
     worker_id: str = ""
     created_after: datetime | None = None  # the post's creation: nothing of ours can be older
     creds: Credentials | None = None  # the newest credentials (after any refresh); never logged
@@ -141,6 +142,9 @@ class _Job:
     reconcile_failures: int = 0
     clock_at: datetime | None = None  # the run's clock when this job started, and the monotonic time then
     clock_mono: float = 0.0
+    clip: ClipMedia | None = None  # the clip's main render and its place in the source (renditions are made from it)
+    caption_style: str | None = None  # the post's own caption style (post option caption_style)
+    format_retried: bool = False  # a format rejection was answered with a stricter rendition already
 
 
 class _Done(Exception):
@@ -182,6 +186,7 @@ class Publisher:
         limit_rules: Mapping[str, Sequence[limits.LimitRule]] | None = None,
         policy: RetryPolicy | None = None,
         notify: Callable[..., Any] | None = None,
+        renditions: Renditions | None = None,
     ) -> None:
         self.db = db
         self.vault = vault
@@ -195,6 +200,8 @@ class Publisher:
         self.policy = policy or RetryPolicy.from_env()
         # Told about targets that need a person; without one the caller reports the needs_attention outcomes.
         self.notify = notify
+        # The file each target gets: the main render when it fits the platform, else a cached rendition.
+        self.renditions = renditions or Renditions(media)
         self.lease_s = ledger.DEFAULT_LEASE_S
         self._client_lock = threading.Lock()
         self._client_cache: dict[str, PlatformClient] = {}
@@ -273,6 +280,8 @@ class Publisher:
         post = session.get(Post, target.post_id)
         clip = session.get(Clip, post.clip_id) if post is not None else None
         handle = dict(target.handle or {})
+        options = dict(target.options or {})
+        style = options.pop("caption_style", None)  # chooses the rendition; never sent to the platform
         return _Job(
             target_id=target.id,
             post_id=target.post_id,
@@ -281,7 +290,7 @@ class Publisher:
             account_id=target.account_id,
             caption=target.caption or (post.caption if post is not None else ""),
             title=target.title or "",
-            options=dict(target.options or {}),
+            options=options,
             handle=handle,
             recovering=bool(handle.get("recovering")) or target.attempt_started_at is not None,
             clip_key=(clip.media_key or "") if clip is not None else "",
@@ -289,6 +298,8 @@ class Publisher:
             created_after=post.created_at if post is not None else None,
             retry_rounds=target.retry_rounds or 0,
             reconcile_failures=target.reconcile_failures or 0,
+            clip=_clip_media(session, clip),
+            caption_style=str(style) if style else None,
         )
 
     def _run(self, job: _Job, now: datetime, worker_id: str) -> TargetOutcome:
@@ -339,7 +350,34 @@ class Publisher:
                 # Earlier tries of this attempt were refused; the marker stays so the next one reconciles first.
                 return self._waiting(job, "quota", blocked.until, OWN_LIMIT, keep_attempt=True)
             except PlatformError as exc:
+                if is_format_rejection(exc) and not job.format_retried and job.clip is not None:
+                    return self._format_retry(job, client, creds, exc)
                 return self._classified(job, client, creds, post, exc)
+            return self._published(job, result)
+
+    def _format_retry(
+        self, job: _Job, client: PlatformClient, creds: Credentials, rejected: PlatformError
+    ) -> TargetOutcome:
+        """The platform refused the file's format or size: one stricter rendition and one more try. Never for any
+        other error class; a second rejection fails the target with the platform's reason."""
+        job.format_retried = True
+        log.info(
+            "target %s: %s refused the file (%s); retrying once with a stricter rendition",
+            job.target_id,
+            job.platform,
+            rejected.code,
+        )
+        with self._video(job, strict=True) as video:
+            post = self._video_post(job, video)
+            held = self._take(job)
+            if held.until is not None:
+                return self._waiting(job, "quota", held.until, OWN_LIMIT, keep_attempt=True)
+            try:
+                result = self._publish_with_retries(job, client, job.creds or creds, post, held)
+            except _Blocked as blocked:
+                return self._waiting(job, "quota", blocked.until, OWN_LIMIT, keep_attempt=True)
+            except PlatformError as exc:
+                return self._classified(job, client, job.creds or creds, post, exc)
             return self._published(job, result)
 
     def _now(self, job: _Job) -> datetime:
@@ -537,25 +575,44 @@ class Publisher:
 
     # ---- media ---------------------------------------------------------------------------------------------------
     @contextlib.contextmanager
-    def _video(self, job: _Job) -> Iterator[Path]:
-        if not job.clip_key:
+    def _video(self, job: _Job, *, strict: bool = False) -> Iterator[Path]:
+        """The file this target publishes: the main render when it fits the platform's preset, else its rendition
+        (made once, cached); `strict` after a format rejection. job.clip_key becomes the key of what is sent."""
+        main_key = job.clip.key if job.clip is not None else job.clip_key
+        if not main_key:
             raise _Done(self._failed(job, ErrorClass.CONFIG.value, "the clip has no rendered media"))
-        # Checked before mark_attempt: a missing file must fail the target, not look like an unknown outcome.
-        local = self.media.local_path(job.clip_key)
+        tmp = Path(tempfile.mkdtemp(prefix="cliply-publish-"))
+        try:
+            # Checked before mark_attempt: a missing file must fail the target, not look like an unknown outcome.
+            main = self._local_media(job, main_key, tmp)
+            if job.clip is None:
+                job.clip_key = main_key
+                yield main
+                return
+            try:
+                choice = self.renditions.choose(
+                    job.clip, job.platform, main, strict=strict, caption_style=job.caption_style
+                )
+            except (RenditionError, OSError) as exc:
+                message = f"no rendition for {job.platform}: {exc}"
+                raise _Done(self._failed(job, ErrorClass.CONFIG.value, message)) from None
+            if not choice.main:
+                log.info("target %s gets %s (%s)", job.target_id, choice.key, "; ".join(choice.reasons))
+            job.clip_key = choice.key
+            yield main if choice.key == main_key else self._local_media(job, choice.key, tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _local_media(self, job: _Job, key: str, tmp: Path) -> Path:
+        local = self.media.local_path(key)
         if local is not None:
             if not local.is_file():
                 raise _Done(self._failed(job, ErrorClass.CONFIG.value, "the clip's media file is missing"))
-            yield local
-            return
-        tmp = Path(tempfile.mkdtemp(prefix="cliply-publish-"))
+            return local
         try:
-            try:
-                path = self.media.get_file(job.clip_key, tmp / Path(job.clip_key).name)
-            except FileNotFoundError:
-                raise _Done(self._failed(job, ErrorClass.CONFIG.value, "the clip's media file is missing")) from None
-            yield path
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            return self.media.get_file(key, tmp / Path(key).name)
+        except FileNotFoundError:
+            raise _Done(self._failed(job, ErrorClass.CONFIG.value, "the clip's media file is missing")) from None
 
     def _video_post(self, job: _Job, video: Path) -> VideoPost:
         opts = dict(job.options)
@@ -564,6 +621,22 @@ class Publisher:
             fields["hashtags"] = tuple(opts.pop("hashtags"))
         if opts.get("cover_time_s") is not None:
             fields["cover_time_s"] = float(opts.pop("cover_time_s"))
+        from cliply.publishing import post_covers
+
+        # The clip's chosen cover (frame time, the platform's image); the target's own options win.
+        cover = post_covers.cover_for(
+            self.db,
+            self.media,
+            self.signer,
+            workspace_id=job.workspace_id,
+            post_id=job.post_id,
+            platform=job.platform,
+            video=video,
+            options=job.options,
+        )
+        fields = {**cover.fields(), **fields}
+        opts = {**cover.options, **opts}
+        opts.pop("cover", None)
         try:
             video_url = self.signer.url_for(job.clip_key) if job.platform in PULL_PLATFORMS else ""
         except MediaUrlError as exc:
@@ -734,6 +807,21 @@ def _handles_of(job: _Job) -> dict[str, Any]:
     return _handles(job.handle)
 
 
+def _clip_media(session: Any, clip: Clip | None) -> ClipMedia | None:
+    if clip is None or not clip.media_key:
+        return None
+    source = session.get(Source, clip.source_id)
+    return ClipMedia(
+        key=clip.media_key,
+        source_id=clip.source_id,
+        clip_id=clip.id,
+        start_s=float(clip.start_s or 0.0),
+        end_s=float(clip.end_s or 0.0),
+        source_key=(source.media_key or "") if source is not None else "",
+        sha256=clip.sha256 or "",
+    )
+
+
 def publish_due(
     platform: str,
     *,
@@ -757,6 +845,7 @@ def publish_due(
     max_run_s: float = 600.0,
     poll_s: float = 1.0,
     on_outcome: Callable[[TargetOutcome], None] | None = None,
+    renditions: Renditions | None = None,
 ) -> list[TargetOutcome]:
     """Publish every due target of `platform` (see the module docstring). `clients(platform)` is called once per
     run; the caller owns (and closes) the clients it hands out."""
@@ -772,6 +861,7 @@ def publish_due(
         limit_rules=limit_rules,
         policy=policy,
         notify=notify,
+        renditions=renditions,
     )
     return publisher.publish_due(
         platform,

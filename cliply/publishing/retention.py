@@ -1,4 +1,5 @@
-"""Rendered media retention: delete clips and thumbnails past the retention time unless a post still needs them."""
+"""Rendered media retention: delete clips, their renditions and thumbnails once past the retention time, unless a
+post still needs them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import or_, select
 
+from cliply.publishing.renditions import PREFIX as RENDITIONS_PREFIX
 from cliply.storage.media_store import MediaStore
 from cliply.store.db import Database
 from cliply.store.models import Clip
@@ -64,6 +66,8 @@ def sweep_media(db: Database, media: MediaStore, *, now: datetime, days: int, ba
                 if key:
                     media.delete(key)
                     report.deleted_objects += 1
+            # The per-platform renditions (and their stamps) go with the render they were made from.
+            report.deleted_objects += media.delete_prefix(f"{RENDITIONS_PREFIX}/{clip.source_id}/{clip.id}/")
             clip.media_key = None
             clip.thumbnail_key = None
             report.deleted_clips.append(clip.id)

@@ -24,6 +24,7 @@ PRE_COMMIT = frozenset(
         "expired_token",
         "media_fetch_failed",
         "content_rejected",
+        "format_rejected",
         "duplicate",
     }
 )
@@ -130,6 +131,10 @@ async def _respond(fault: Fault, errors: ErrorEnvelopes) -> Response | None:
         return errors.media_fetch_failed()
     if fault.kind == "content_rejected":
         return errors.content_rejected()
+    if fault.kind == "format_rejected":
+        # The platform's documented "video format/size not accepted" answer; platforms without a synchronous one
+        # answer as a content rejection (their format refusals come from processing: "processing_failed").
+        return getattr(errors, "format_rejected", errors.content_rejected)()
     if fault.kind == "duplicate":
         return errors.duplicate()
     return None

@@ -5,7 +5,8 @@ the received offset) → finish with video_state=PUBLISHED (30 reels / rolling 2
 `publish_quota` overrides it) → GET /{video_id}?fields=status phases, video_insights.
 
 Fault operations: "start", "upload" (rupload POST), "finish" (lost_response supported), "read", "list",
-"insights", "accounts"; "processing" (processing_failed → processing_phase error after the upload)."""
+"insights", "accounts", "thumbnail" (POST /{video_id}/thumbnails: the reel's cover); "processing"
+(processing_failed → processing_phase error after the upload)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
 from cliply.sandbox import oauth
-from cliply.sandbox.common import Endpoint, after_commit, bind, newest_posts, pre_faults, processing_fails, table
+from cliply.sandbox.common import (
+    Endpoint,
+    after_commit,
+    bind,
+    multipart_fields,
+    newest_posts,
+    pre_faults,
+    processing_fails,
+    table,
+)
+from cliply.sandbox.covers import image_info, record_cover
 from cliply.sandbox.meta import DAY_S, Graph, MetaErrors, iso, meta_oauth, meta_token, params_of
 from cliply.sandbox.state import Grant, SandboxState
 
@@ -158,7 +169,8 @@ async def finish_reel(state: SandboxState, grant: Grant, page: str, params: dict
             finished_at=state.clock.now(),
         )
         if params["video_state"] == "PUBLISHED" and not (obj["fails"] or obj["bad"]):
-            state.record_post(P, page, params["video_id"], {"description": obj["description"]})
+            payload = {"description": obj["description"], **({"cover": obj["cover"]} if obj.get("cover") else {})}
+            state.record_post(P, page, params["video_id"], payload)
     await after_commit(state, P, "finish")
     return graph_of(state).ok(grant, {"success": True})
 
@@ -294,7 +306,39 @@ async def rupload(state: SandboxState, request: Request) -> Response:
         return _append_bytes(obj, offset, size, body)
 
 
+# ---- POST /{video_id}/thumbnails: the reel's cover image -------------------------------------------------------------
+THUMBNAIL_MAX_BYTES = 10 * 1024**2
+
+
+async def thumbnails(state: SandboxState, request: Request) -> Response:
+    """A multipart `source` image (JPEG/PNG) and `is_preferred=true` make it the reel's cover (recorded as the
+    post's `cover`). Fault operation "thumbnail"."""
+    fields = await multipart_fields(request)
+    if fields is None:
+        return ERRORS.bad_param("a multipart/form-data body with the image as `source` is required")
+    params = {**dict(request.query_params), **{n: v.decode("utf-8", "replace") for n, v, f in fields if f is None}}
+    graph = graph_of(state)
+    grant = await graph.gate(request, "thumbnail", params, "pages_manage_posts")
+    if isinstance(grant, Response):
+        return grant
+    obj = video_of(state, request.path_params["node"], grant.account_id)
+    if obj is None:
+        return _not_found()
+    image = next((v for n, v, f in fields if n == "source" and f is not None), b"")
+    if not image:
+        return ERRORS.bad_param("source (the image file) is required")
+    info = image_info(image, "thumbnails") if len(image) <= THUMBNAIL_MAX_BYTES else None
+    if info is None:
+        return ERRORS.bad_param("source must be a JPEG or PNG image of at most 10 MB", 1363040)
+    if params.get("is_preferred", "false").lower() == "true":
+        with state.lock:
+            obj["cover"] = info
+        record_cover(state, P, request.path_params["node"], info)  # a cover set after finish
+    return graph.ok(grant, {"success": True})
+
+
 TABLE = [
+    Endpoint("/{ver}/{node}/thumbnails", thumbnails, ("POST",)),
     Endpoint("/video-upload/{ver}/{video_id}", rupload, ("GET", "POST")),
     Endpoint("/{ver}/me/{edge}", me_edge),
     Endpoint("/{ver}/{node}/video_reels", video_reels, ("GET", "POST")),

@@ -72,6 +72,7 @@ SPEC = ContainerSpec(
     fetch_failed_sync=True,
     ig_subcodes=True,
     insights_lag_s=(5 * 60, 40 * 60),  # "up to 48 h" in the docs; short here so tests need not jump days
+    takes_cover=True,
 )
 OAUTH = meta_oauth(
     ERRORS,

@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from cliply.sandbox import growth
 from cliply.sandbox.common import Endpoint, after_commit, newest_posts, pre_faults, processing_fails
 from cliply.sandbox.counting import TextRule
+from cliply.sandbox.covers import fetch_image, frame_info
 from cliply.sandbox.oauth import OAuthVariant
 from cliply.sandbox.state import Grant, OAuthFailure, RecordedPost, SandboxState
 
@@ -94,6 +95,9 @@ class MetaErrors:
 
     def content_rejected(self) -> Response:
         return self.error(400, self.content[0], self.content[1], message="The video format is not supported")
+
+    def format_rejected(self) -> Response:  # Graph 352 "video format not supported" (IG subcode 2207026)
+        return self.error(400, 352, 2207026 if self.content[1] == 2207026 else None, message="Unsupported video format")
 
     def media_fetch_failed(self) -> Response:
         return self.error(400, self.media_fetch[0], self.media_fetch[1], message="Media could not be fetched")
@@ -278,6 +282,7 @@ class ContainerSpec:
     fetch_failed_sync: bool  # IG answers an unreachable video_url at once (9004/2207052); Threads in status
     ig_subcodes: bool  # Instagram adds its 2207xxx subcodes to parameter errors
     insights_lag_s: tuple[float, float] | None = None  # insights answer an empty dataset this long after publishing
+    takes_cover: bool = False  # Instagram Reels: cover_url (fetched like video_url) or thumb_offset
 
     @property
     def platform(self) -> str:
@@ -366,6 +371,9 @@ async def create_container(
     error = await _pull_failure(spec, state, params["video_url"])
     if error == "fetch" and spec.fetch_failed_sync:
         return spec.errors.media_fetch_failed()
+    cover = await _container_cover(spec, params)
+    if isinstance(cover, Response):
+        return cover
     error = error or _later_failure(spec, state)
     cid = state.new_id("", 17)
     with state.lock:
@@ -380,8 +388,23 @@ async def create_container(
             "text": params.get(spec.text_field, ""),
             "params": params,
             "media_id": None,
+            "cover": cover,
         }
     return graph.ok(grant, {"id": cid})
+
+
+async def _container_cover(spec: ContainerSpec, params: dict[str, str]) -> dict[str, Any] | Response | None:
+    """The Reel's cover: cover_url is pulled like video_url (and wins over thumb_offset); None without one."""
+    if not spec.takes_cover:
+        return None
+    if url := params.get("cover_url"):
+        info = await fetch_image(url, "cover_url")
+        if info is None:
+            return spec.errors.bad_param("cover_url could not be fetched as a JPEG or PNG image", spec.subcode(2207052))
+        return info
+    if (offset := params.get("thumb_offset")) is not None:
+        return frame_info(int(offset), "thumb_offset")
+    return None
 
 
 def _unpublishable(spec: ContainerSpec, status: str) -> Response | None:
@@ -409,7 +432,8 @@ def _commit_publish(spec: ContainerSpec, state: SandboxState, user: str, obj: di
         "text": obj["text"],
         "permalink": spec.permalink(acct.handle, shortcode),
     }
-    state.record_post(spec.platform, user, media_id, {"container_id": creation_id, **obj["params"]})
+    cover = {"cover": obj["cover"]} if obj.get("cover") else {}
+    state.record_post(spec.platform, user, media_id, {"container_id": creation_id, **obj["params"], **cover})
     return media_id
 
 

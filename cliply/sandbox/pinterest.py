@@ -46,6 +46,7 @@ from cliply.sandbox.common import (
     table,
 )
 from cliply.sandbox.counting import PINTEREST_PIN
+from cliply.sandbox.covers import frame_info, image_info
 from cliply.sandbox.state import Grant, SandboxState
 
 P = "pinterest"
@@ -355,7 +356,23 @@ def _media_problem(state: SandboxState, grant: Grant, src: Any) -> str | None:
     has_data = src.get("cover_image_content_type") in ("image/jpeg", "image/png") and src.get("cover_image_data")
     if not (src.get("cover_image_url") or has_key_frame or has_data):
         return "cover_image_url or cover_image_content_type is required."
+    if has_data and _pin_cover(src) is None:
+        return "cover_image_data is not a base64 JPEG or PNG image."
     return None
+
+
+def _pin_cover(src: dict[str, Any]) -> dict[str, Any] | None:
+    """The cover a video Pin was given: the decoded cover_image_data, else the URL, else the key frame time."""
+    if data := src.get("cover_image_data"):
+        try:
+            raw = base64.b64decode(str(data), validate=True)
+        except (ValueError, binascii.Error):
+            return None
+        return image_info(raw, "cover_image_data")
+    if url := src.get("cover_image_url"):
+        return {"kind": "url", "url": str(url), "via": "cover_image_url"}
+    key_frame = src.get("cover_image_key_frame_time")
+    return frame_info(float(key_frame) * 1000, "cover_image_key_frame_time") if key_frame is not None else None
 
 
 def validate_pin(state: SandboxState, body: Any, grant: Grant) -> str | None:
@@ -382,7 +399,7 @@ async def create_pin(state: SandboxState, request: Request) -> Response:
     src = body["media_source"]
     objects(state, "media")[str(src["media_id"])]["used"] = True
     payload = {k: body.get(k) for k in ("board_id", "title", "description", "link", "alt_text")}
-    payload.update(media_id=str(src["media_id"]), cover_image_url=src.get("cover_image_url"))
+    payload.update(media_id=str(src["media_id"]), cover_image_url=src.get("cover_image_url"), cover=_pin_cover(src))
     post = state.record_post(P, grant.account_id, state.new_id(digits=18), payload)
     await after_commit(state, P, "create_pin")
     return JSONResponse(pin_json(state, post), 201, headers=limited)

@@ -44,6 +44,7 @@ FAULT_KINDS = frozenset(
         "expired_token",
         "media_fetch_failed",
         "content_rejected",
+        "format_rejected",
         "duplicate",
     }
 )

@@ -37,6 +37,7 @@ from cliply.sandbox.common import (
     table,
 )
 from cliply.sandbox.counting import TIKTOK_TITLE
+from cliply.sandbox.covers import frame_info
 from cliply.sandbox.state import Grant, SandboxState
 
 P = "tiktok"
@@ -117,6 +118,9 @@ class Errors:
 
     def content_rejected(self) -> Response:
         return fail(403, "spam_risk_text", "The caption was flagged as spam risk.")
+
+    def format_rejected(self) -> Response:
+        return fail(400, "file_format_check_failed", "The video format is not supported.")
 
     def media_fetch_failed(self) -> Response:
         return fail(403, "url_ownership_unverified", "The video URL's domain or prefix is not verified.")
@@ -404,8 +408,15 @@ def finish(state: SandboxState, job: dict[str, Any]) -> None:
             "publish_id": job["publish_id"],
             "post_info": job["post_info"],
             "source": job["source"]["source"],
+            "cover": _cover_of(job["post_info"]),
         },
     )
+
+
+def _cover_of(post_info: Any) -> dict[str, Any] | None:
+    """TikTok's cover is a frame of the video, chosen by video_cover_timestamp_ms (no image can be sent)."""
+    at = post_info.get("video_cover_timestamp_ms") if isinstance(post_info, dict) else None
+    return frame_info(at, "video_cover_timestamp_ms") if isinstance(at, int) and not isinstance(at, bool) else None
 
 
 # ---- open-upload.tiktokapis.com --------------------------------------------------------------------------------------

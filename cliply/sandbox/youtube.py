@@ -9,7 +9,8 @@ never rotated, as at Google).
 
 Fault operations: "session" (videos.insert session start), "upload" (every chunk PUT), "publish" (the final chunk
 that creates the video: lost_response applies here), "processing" (processing_failed → uploadStatus failed),
-"status" (videos.list), "metrics" (videos.list part=statistics), "channels", "playlist", "token".
+"status" (videos.list), "metrics" (videos.list part=statistics), "channels", "playlist", "token", "thumbnail"
+(thumbnails.set: 50 units; the image is recorded as the post's `cover`, see cliply.sandbox.covers).
 
 API keys: videos.list also answers a request that carries `key=<API key>` and no bearer token, as for a public
 reader: only videos anyone can open (public, and unlisted ones asked for by id) are returned, a private video is absent
@@ -54,6 +55,7 @@ from cliply.sandbox.common import (
     urlencoded_form,
 )
 from cliply.sandbox.counting import YOUTUBE_DESCRIPTION, YOUTUBE_TITLE
+from cliply.sandbox.covers import image_info, record_cover
 from cliply.sandbox.state import Account, Grant, SandboxState
 
 P = "youtube"
@@ -828,7 +830,53 @@ async def revoke(state: SandboxState, request: Request) -> Response:
     return Response(status_code=200)
 
 
+# ---- thumbnails.set --------------------------------------------------------------------------------------------------
+THUMBNAIL_MAX_BYTES = 2 * 1024**2
+THUMBNAIL_COST = 50
+
+
+async def set_thumbnail(state: SandboxState, request: Request) -> Response:
+    """POST /upload/youtube/v3/thumbnails/set?videoId= with the image as the media body (uploadType=media): JPEG or
+    PNG, at most 2 MB, on a video of the caller's channel. Account extra `thumbnails_forbidden` answers 403 as for
+    a channel that is not phone-verified. The image is recorded as the video's cover."""
+    who = auth(state, request)
+    if isinstance(who, Response):
+        return who
+    grant, acct = who
+    if denied := needs_scope(grant, "youtube.upload", "youtube", "youtube.force-ssl"):
+        return denied
+    if fault := await pre_faults(state, P, "thumbnail", ERRORS):
+        return fault
+    if over := charge(state, acct, "units", UNIT_POOL, THUMBNAIL_COST):
+        return over
+    video = _videos(state).get(request.query_params.get("videoId", ""))
+    if video is None or video["account_id"] != acct.account_id:
+        return google_error(404, "videoNotFound", "The video that you are trying to update cannot be found.")
+    if acct.extra.get("thumbnails_forbidden"):
+        return google_error(
+            403, "forbidden", "The authenticated user doesn't have permissions to upload and set custom thumbnails."
+        )
+    if request.query_params.get("uploadType", "media") not in ("media", "multipart"):
+        return google_error(400, "badRequest", "Only uploadType=media is emulated for thumbnails.")
+    data = await request.body()
+    if not data:
+        return google_error(400, "mediaBodyRequired", "The request does not include the image content.")
+    if len(data) > THUMBNAIL_MAX_BYTES:
+        return google_error(400, "failedPrecondition", "The thumbnail image file size is too large.")
+    info = image_info(data, "thumbnails.set")
+    if info is None:
+        return google_error(400, "invalidImage", "The provided image content is invalid.")
+    with state.lock:
+        video["thumbnail"] = info
+    record_cover(state, P, video["id"], info)
+    url = f"https://i.ytimg.com/vi/{video['id']}"
+    sizes = {"default": (120, 90), "medium": (320, 180), "high": (480, 360), "maxres": (1280, 720)}
+    item = {k: {"url": f"{url}/{k}.jpg", "width": w, "height": h} for k, (w, h) in sizes.items()}
+    return JSONResponse({"kind": "youtube#thumbnailSetResponse", "items": [item]})
+
+
 TABLE = [
+    Endpoint("/upload/youtube/v3/thumbnails/set", set_thumbnail, ("POST",)),
     Endpoint("/upload/youtube/v3/videos", insert, ("POST", "PUT")),
     Endpoint("/youtube/v3/videos", list_videos),
     Endpoint("/youtube/v3/channels", list_channels),

@@ -74,6 +74,8 @@ class Workspace(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     plan: Mapped[str] = mapped_column(String(32), default="free")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The caption style its clips are rendered with (a preset name); None: CLIPLY_CAPTION_STYLE.
+    caption_style: Mapped[str | None] = mapped_column(String(32))
 
     def __repr__(self) -> str:
         return f"Workspace(id={self.id!r}, name={self.name!r}, plan={self.plan!r})"

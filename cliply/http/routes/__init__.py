@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from cliply.http.routes import accounts, media, oauth, posts, probes
+from cliply.http.routes import accounts, media, oauth, posts, probes, workspace
 
-ROUTES: list[Route] = [*probes.ROUTES, *oauth.ROUTES, *accounts.ROUTES, *posts.ROUTES, *media.ROUTES]
+ROUTES: list[Route] = [*probes.ROUTES, *oauth.ROUTES, *accounts.ROUTES, *posts.ROUTES, *media.ROUTES, *workspace.ROUTES]

@@ -1,5 +1,6 @@
 """Uploads (a signed, single-use PUT URL, then the PUT itself for a local store, which registers the file as a
-source) and signed media downloads."""
+source), signed media downloads, and a clip's custom cover (PUT /api/clips/{clip_id}/cover with the image as the
+body)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from cliply import usecases
-from cliply.http.context import api, base_url, body, container, declared_length, token_workspace
+from cliply.http.context import api, base_url, body, container, declared_length, read_capped, token_workspace
 from cliply.http.errors import ApiError
 from cliply.http.schemas import UploadCreate
+from cliply.media import cover_upload
 
 
 @api
@@ -75,7 +77,19 @@ def media_get(request: Request) -> Response:
     return FileResponse(path, media_type="video/mp4" if key.endswith(".mp4") else None)
 
 
+@api
+async def clip_cover_put(request: Request) -> Response:
+    """The body is the image (JPEG, PNG or WebP, recognised from its bytes; Content-Type is not trusted): 201 with
+    the covers made from it; 400/413/415 when it cannot be used; 404 for a clip outside the token's workspace."""
+    data = await read_capped(request, cover_upload.MAX_COVER_BYTES)
+    done = await run_in_threadpool(
+        cover_upload.upload_cover, container(request), token_workspace(request), request.path_params["clip_id"], data
+    )
+    return JSONResponse(done.to_json(), status_code=201)
+
+
 ROUTES = [
+    Route("/api/clips/{clip_id}/cover", clip_cover_put, methods=["PUT"]),
     Route("/api/uploads", uploads_create, methods=["POST"]),
     Route("/uploads/{key:path}", upload_put, methods=["PUT"]),
     Route("/media/{key:path}", media_get, methods=["GET", "HEAD"]),

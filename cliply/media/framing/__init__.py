@@ -1,0 +1,1 @@
+"""Subject-aware framing: face detection, salient motion, active speaker, shot cuts and clip layouts."""
