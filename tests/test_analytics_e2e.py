@@ -84,6 +84,10 @@ class Analytics:
                             setattr(row, column, value - delta)
             s.execute(update(TrackedPost).where(TrackedPost.status == "active").values(next_fetch_at=now))
 
+    def last_end(self, job: str) -> float:
+        records = self.instance.get_run_records(filters=dg.RunsFilter(job_name=job))
+        return max((r.end_time or 0.0) for r in records)
+
     def report_runs(self, after: float) -> list[dg.RunRecord]:
         records = self.instance.get_run_records(
             filters=dg.RunsFilter(job_name=analytics_reports_job.name, statuses=[dg.DagsterRunStatus.SUCCESS])
@@ -157,8 +161,11 @@ def test_daemon_tracks_published_posts_refreshes_them_by_tier_forecasts_and_repo
         assert analytics.forecasts() > 0 and (with_actual or 0) > 0  # forecasts made, and later measured
 
         # The reports follow the last snapshots: a successful reports run after them, with passing checks.
-        last_snapshot_at = datetime.now(UTC).timestamp()
-        [run] = daemon.wait(lambda: analytics.report_runs(last_snapshot_at - 5)[:1], WAIT_S, "a reports run")
+        # Each platform refreshes in its own run: a reports run launched when one platform's run ended may have read
+        # another platform's posts before their last snapshot. Take a run started after every refresh run ended.
+        daemon.wait(lambda: not analytics.in_progress(refresh_metrics_job.name), WAIT_S, "refresh runs done")
+        last_refresh_end = analytics.last_end(refresh_metrics_job.name)
+        [run] = daemon.wait(lambda: analytics.report_runs(last_refresh_end)[:1], WAIT_S, "a reports run")
         assert run.dagster_run.run_id != first_report.dagster_run.run_id  # the reports were updated
         evaluations = _check_results(world.instance, run.dagster_run.run_id)
         assert evaluations["one_workspace_per_post"] and evaluations["reports_per_workspace"], evaluations
