@@ -19,7 +19,9 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -92,6 +94,52 @@ def sample_memory(proc: subprocess.Popen[str], samples: list[tuple[float, float]
         time.sleep(every_s)
 
 
+@dataclass
+class ProcessRun:
+    summary: dict[str, Any] | None  # `cliply process --json`'s last line; None when it failed (stderr printed)
+    samples: list[tuple[float, float]]  # (time, MB of the whole process tree)
+    wall_s: float
+
+
+def run_process(source: Path, env: dict[str, str]) -> ProcessRun:
+    """`cliply process SOURCE --json` in a child process, its memory sampled while it runs."""
+    samples: list[tuple[float, float]] = []
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("cliply")), "process", str(source), "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    sampler = threading.Thread(target=sample_memory, args=(proc, samples), daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
+    wall = time.perf_counter() - started
+    sampler.join()
+    if proc.returncode != 0:
+        print(err[-3000:])
+        return ProcessRun(None, samples, wall)
+    return ProcessRun(json.loads(out.strip().splitlines()[-1]), samples, wall)
+
+
+def print_stages(
+    env: dict[str, str], summary: dict[str, Any], samples: list[tuple[float, float]], duration: float
+) -> None:
+    """One line per Dagster step of the run: seconds, ratio to the source's duration, peak MB while it ran."""
+    os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
+    import dagster as dg
+
+    with dg.DagsterInstance.get() as instance:
+        stats = instance.get_run_step_stats(summary["dagster_run_id"])
+    print(f"{'stage':<16}{'seconds':>9}{'x source':>10}{'peak MB':>10}")
+    for s in stats:
+        start, end = s.start_time or 0, s.end_time or 0
+        stage_peak = max((mb for t, mb in samples if start <= t <= end), default=0.0)
+        secs = end - start
+        print(f"{s.step_key:<16}{secs:9.1f}{secs / duration:10.3f}{stage_peak:10.0f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--minutes", type=float, default=120.0)
@@ -116,38 +164,13 @@ def main() -> int:
             "CLIPLY_WHISPER_ENGINE": os.environ.get("CLIPLY_WHISPER_ENGINE", "faster-whisper"),
             "CLIPLY_WHISPER_MODEL": model,
         }
-        samples: list[tuple[float, float]] = []
-        started = time.perf_counter()
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).with_name("cliply")), "process", str(source), "--json"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        sampler = threading.Thread(target=sample_memory, args=(proc, samples), daemon=True)
-        sampler.start()
-        out, err = proc.communicate()
-        wall = time.perf_counter() - started
-        sampler.join()
-        if proc.returncode != 0:
-            print(err[-3000:])
-            return proc.returncode
-        summary = json.loads(out.strip().splitlines()[-1])
-
-        os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
-        import dagster as dg
-
-        with dg.DagsterInstance.get() as instance:
-            stats = instance.get_run_step_stats(summary["dagster_run_id"])
+        run = run_process(source, env)
+        if run.summary is None:
+            return 1
+        summary, samples, wall = run.summary, run.samples, run.wall_s
         peak = max((mb for _, mb in samples), default=0.0)
         print(f"source: {duration:.0f} s ({duration / 60:.1f} min) 1920x1080 talk, {len(summary['clips'])} clips")
-        print(f"{'stage':<16}{'seconds':>9}{'x source':>10}{'peak MB':>10}")
-        for s in stats:
-            start, end = s.start_time or 0, s.end_time or 0
-            stage_peak = max((mb for t, mb in samples if start <= t <= end), default=0.0)
-            secs = end - start
-            print(f"{s.step_key:<16}{secs:9.1f}{secs / duration:10.3f}{stage_peak:10.0f}")
+        print_stages(env, summary, samples, duration)
         ratio = wall / duration
         print(f"{'cliply process':<16}{wall:9.1f}{ratio:10.3f}{peak:10.0f}")
         print(f"{'ffmpeg decode':<16}{decode_s:9.1f}{decode_s / duration:10.3f}   (same-run machine baseline)")

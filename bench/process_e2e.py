@@ -15,21 +15,18 @@ are less sensitive to other load than wall time.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.long_source_memory import build_long_talk, sample_memory  # noqa: E402
+from bench.long_source_memory import build_long_talk, print_stages, run_process  # noqa: E402
 from cliply.media.ffmpeg import run_ffmpeg  # noqa: E402
 from cliply.media.probe import probe  # noqa: E402
 from cliply.samples import SAMPLES_DIR, build_talk_video  # noqa: E402
@@ -104,45 +101,20 @@ def main() -> int:
         }
         if args.case == "long":
             env["CLIPLY_DEFAULT_PLAN"] = "business"  # the only plan that accepts a 2-hour source
-        samples: list[tuple[float, float]] = []
         cpu_before = children_cpu_s()
-        started = time.perf_counter()
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).with_name("cliply")), "process", str(source), "--json"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        sampler = threading.Thread(target=sample_memory, args=(proc, samples), daemon=True)
-        sampler.start()
-        out, err = proc.communicate()
-        wall = time.perf_counter() - started
-        sampler.join()
+        run = run_process(source, env)
         cpu_s = children_cpu_s() - cpu_before
         largest_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        if proc.returncode != 0:
-            print(err[-3000:])
-            return proc.returncode
-        summary = json.loads(out.strip().splitlines()[-1])
-
-        os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
-        import dagster as dg
-
-        with dg.DagsterInstance.get() as instance:
-            stats = instance.get_run_step_stats(summary["dagster_run_id"])
+        if run.summary is None:
+            return 1
+        summary, samples, wall = run.summary, run.samples, run.wall_s
         clip_seconds = sum(c["end"] - c["start"] for c in summary["clips"])
         peak = max((mb for _, mb in samples), default=0.0)
         print(
             f"source: {duration:.1f} s ({duration / 60:.1f} min) 1920x1080 talk, {len(summary['clips'])} clips "
             f"({clip_seconds:.0f} s of clips)"
         )
-        print(f"{'stage':<16}{'seconds':>9}{'x source':>10}{'peak MB':>10}")
-        for s in stats:
-            start, end = s.start_time or 0, s.end_time or 0
-            stage_peak = max((mb for t, mb in samples if start <= t <= end), default=0.0)
-            secs = end - start
-            print(f"{s.step_key:<16}{secs:9.1f}{secs / duration:10.3f}{stage_peak:10.0f}")
+        print_stages(env, summary, samples, duration)
         ratio = wall / duration
         print(f"{'cliply process':<16}{wall:9.1f}{ratio:10.3f}{peak:10.0f}   (target <= {max_ratio}x)")
         print(f"{'  CPU seconds':<16}{cpu_s:9.1f}{cpu_s / duration:10.3f}   (user+system, job and children)")
