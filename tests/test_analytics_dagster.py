@@ -211,6 +211,7 @@ class World:
     vault: TokenVault
     sandbox: RunningSandbox
     instance: dg.DagsterInstance
+    day: date | None = None  # the UTC day (the partition) of the post seeded last
 
     def scope(self, session, name: str = "default") -> WorkspaceScope:  # type: ignore[no-untyped-def]
         return WorkspaceScope(session, get_or_create_workspace(session, name))
@@ -227,12 +228,14 @@ class World:
     def seed(self, platform: str, account: str, account_id: int, *, age: timedelta, workspace: str = "default") -> int:
         """A post on the sandbox `age` old, tracked in Cliply as published `age` ago (due now)."""
         post = self.sandbox.state.seed_post(platform, account, age=age, text="a clip")
+        published = _now() - age
+        self.day = published.date()
         with self.db.session() as s:
             tracked, _ = TrackedPosts(self.scope(s, workspace)).track(
                 platform,
                 post.post_id,
                 origin="url",
-                published_at=_now() - age,
+                published_at=published,
                 account_id=account_id,
                 url=post.payload.get("public_url"),
             )
@@ -282,6 +285,13 @@ def _materialize_metrics(
         )
 
 
+def _same_day(*hours: float) -> list[timedelta]:
+    """Ages of these many hours, shifted back (when the run is just past midnight UTC) so all fall on one day."""
+    since_midnight = _now() - _now().replace(hour=0, minute=0, second=0, microsecond=0)
+    shift = timedelta(0) if since_midnight > timedelta(hours=max(hours) + 0.5) else since_midnight + timedelta(hours=1)
+    return [timedelta(hours=h) + shift for h in hours]
+
+
 def _run_reports(world: World, *, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
     with _loading():
         return dg.materialize(
@@ -305,8 +315,8 @@ def _checks(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluat
 
 def test_post_metrics_appends_snapshots_and_the_reports_and_checks_follow(world: World) -> None:
     acc = world.connect("x", "x-metrics")
-    posts = [world.seed("x", "x-metrics", acc, age=timedelta(hours=h)) for h in (1, 3)]
-    result = _materialize_metrics(world, "x")
+    posts = [world.seed("x", "x-metrics", acc, age=age) for age in _same_day(1, 3)]
+    result = _materialize_metrics(world, "x", world.day)
     assert result.success
     [mat] = result.asset_materializations_for_node("post_metrics")
     meta = {k: v.value for k, v in mat.metadata.items()}
@@ -317,12 +327,15 @@ def test_post_metrics_appends_snapshots_and_the_reports_and_checks_follow(world:
 
     # Again, not due: nothing fetched. Made due and the sandbox 30 min later: a second, larger snapshot each.
     assert (
-        _materialize_metrics(world, "x").asset_materializations_for_node("post_metrics")[0].metadata["snapshots"].value
+        _materialize_metrics(world, "x", world.day)
+        .asset_materializations_for_node("post_metrics")[0]
+        .metadata["snapshots"]
+        .value
         == 0
     )
     world.sandbox.state.clock.advance(1800)
     world.make_due()
-    _materialize_metrics(world, "x")
+    _materialize_metrics(world, "x", world.day)
     for p in posts:
         before, after = world.snapshots(p)
         assert after.views is not None and before.views is not None and after.views >= before.views
@@ -359,8 +372,10 @@ def test_post_metrics_appends_snapshots_and_the_reports_and_checks_follow(world:
 def test_backfill_refetches_every_post_of_the_day(world: World) -> None:
     acc = world.connect("x", "x-backfill")
     post = world.seed("x", "x-backfill", acc, age=timedelta(hours=2))
-    _materialize_metrics(world, "x")
-    result = _materialize_metrics(world, "x", run_config=dg.RunConfig({"post_metrics": {"config": {"every": True}}}))
+    _materialize_metrics(world, "x", world.day)
+    result = _materialize_metrics(
+        world, "x", world.day, run_config=dg.RunConfig({"post_metrics": {"config": {"every": True}}})
+    )
     meta = result.asset_materializations_for_node("post_metrics")[0].metadata
     assert meta["every"].value is True and meta["snapshots"].value == 1
     assert len(world.snapshots(post)) == 2
@@ -369,7 +384,7 @@ def test_backfill_refetches_every_post_of_the_day(world: World) -> None:
 def test_checks_fail_on_a_dropped_counter_a_stale_hot_post_and_a_foreign_snapshot(world: World) -> None:
     acc = world.connect("x", "x-checks")
     post = world.seed("x", "x-checks", acc, age=timedelta(hours=2))
-    _materialize_metrics(world, "x")
+    _materialize_metrics(world, "x", world.day)
     assert all(c.passed for c in _checks(_run_reports(world)).values())
     [snap] = world.snapshots(post)
     with world.db.session() as s:
@@ -415,10 +430,11 @@ def test_checks_fail_on_a_dropped_counter_a_stale_hot_post_and_a_foreign_snapsho
 def test_reports_are_per_workspace_and_the_check_catches_a_foreign_row(world: World) -> None:
     acc_a = world.connect("x", "x-ws-a", workspace="alpha")
     acc_b = world.connect("x", "x-ws-b", workspace="beta")
-    world.seed("x", "x-ws-a", acc_a, age=timedelta(hours=1), workspace="alpha")
+    [age] = _same_day(1)
+    world.seed("x", "x-ws-a", acc_a, age=age, workspace="alpha")
     for _ in range(2):
-        world.seed("x", "x-ws-b", acc_b, age=timedelta(hours=1), workspace="beta")
-    _materialize_metrics(world, "x")
+        world.seed("x", "x-ws-b", acc_b, age=age, workspace="beta")
+    _materialize_metrics(world, "x", world.day)
     reports = _run_reports(world)
     assert _checks(reports)["reports_per_workspace"].passed
     [derived] = reports.asset_materializations_for_node("metrics_derived")
