@@ -168,6 +168,27 @@ class Settings(BaseModel):
     youtube_api_key: SecretStr = Field(
         SecretStr(""), description="YouTube Data API key: track public videos without a connected channel."
     )
+    # --- experiments and learned scoring ---
+    experiment_p_best: float = Field(
+        0.95, gt=0.5, lt=1, description="A winner needs at least this probability to be best."
+    )
+    experiment_max_loss: float = Field(
+        0.01, gt=0, description="…and an expected loss (relative, e.g. 0.01 = 1 %) under this."
+    )
+    experiment_min_posts: int = Field(5, ge=2, description="Posts per arm (with metrics) before any decision.")
+    experiment_min_days: float = Field(3.0, ge=0, description="Days an experiment runs before any decision.")
+    experiment_max_days: float = Field(
+        14.0, gt=0, description="Days after which an undecided experiment is inconclusive."
+    )
+    scoring_min_clips: int = Field(
+        20, ge=5, description="Published clips with metrics a workspace needs before its scoring weights are learned."
+    )
+    scoring_metric_age_h: float = Field(
+        24.0, gt=0, description="Learned scoring reads each clip's views at this age (h)."
+    )
+    scoring_shrinkage: float = Field(
+        10.0, ge=0, description="Pull of learned weights toward the defaults, in clips (more = closer to the defaults)."
+    )
     platforms: dict[str, PlatformSettings] = Field(
         default_factory=_platform_defaults, description="CLIPLY_<PLATFORM>_* client settings."
     )

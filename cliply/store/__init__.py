@@ -4,6 +4,13 @@ from cliply.store.db import Database, normalize_url
 from cliply.store.models import Clip, Source, Transcript, UsageRecord, Workspace
 from cliply.store.models_accounts import Account, ApiToken, OAuthState  # noqa: F401  (registers the tables)
 from cliply.store.models_analytics import MetricForecast, MetricSnapshot, TrackedPost  # noqa: F401
+from cliply.store.models_experiments import (  # noqa: F401  (registers the tables)
+    AuditEntry,
+    Experiment,
+    ExperimentArm,
+    ExperimentPost,
+    ScoringWeights,
+)
 from cliply.store.models_publishing import LimitEvent, Post, PostTarget  # noqa: F401  (registers the tables)
 from cliply.store.repo import (
     NotFound,

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Float,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -76,6 +78,10 @@ class Workspace(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The caption style its clips are rendered with (a preset name); None: CLIPLY_CAPTION_STYLE.
     caption_style: Mapped[str | None] = mapped_column(String(32))
+    # Experiment winners applied as the workspace's default per kind of choice ({"hashtags": "#a #b", …}).
+    experiment_defaults: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Whether new sources are scored with the weights learned from this workspace's published clips.
+    scoring_learning: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     def __repr__(self) -> str:
         return f"Workspace(id={self.id!r}, name={self.name!r}, plan={self.plan!r})"
