@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cliply.errors import InputRejected, SourceNotFound
+from cliply.experiments.scoring import active_weights
+from cliply.experiments.variants import cover_window
 from cliply.ingest import source_key, url_refusal
 from cliply.media.audio_features import compute_energy
 from cliply.media.caption_styles import style_named
@@ -272,18 +274,42 @@ def highlights_key(source_id: str) -> str:
     return f"highlights/{source_id}/highlights.json"
 
 
+def highlights_scoring_key(source_id: str) -> str:
+    return f"highlights/{source_id}/scoring.json"
+
+
 def materialize_highlights(svc: Services, source_id: str) -> list[Highlight]:
+    """Rank the source's highlights with its workspace's active weights (learned or default) and record which."""
     transcript = load_transcript(svc, source_id)
     key = _source_media_key(svc, source_id)
     with local_copy(svc.store, key) as path:
         energy = compute_energy(path) if transcript.words else None
+    with _scope(svc.db, source_id) as scope:
+        weights = active_weights(scope.session, scope.workspace_id)
     s = svc.settings
     found = find_highlights(
-        transcript, energy=energy, min_s=s.clip_min_seconds, max_s=s.clip_max_seconds, max_clips=s.max_clips
+        transcript,
+        energy=energy,
+        min_s=s.clip_min_seconds,
+        max_s=s.clip_max_seconds,
+        max_clips=s.max_clips,
+        weights=weights.weights,
     )
     payload = json.dumps([h.to_dict() for h in found], indent=1)
     svc.store.put_bytes(highlights_key(source_id), payload.encode(), content_type="application/json")
+    record = json.dumps(weights.json(), indent=1).encode()
+    svc.store.put_bytes(highlights_scoring_key(source_id), record, content_type="application/json")
     return found
+
+
+def highlights_scoring(svc: Services, source_id: str) -> dict[str, object]:
+    """Which weights scored the source's highlights: {"version", "weights", "learned_from", "source"}; sources
+    scored before learned scoring existed were scored with the defaults."""
+    key = highlights_scoring_key(source_id)
+    if not svc.store.exists(key):
+        return {"version": None, "weights": None, "learned_from": 0, "source": "default"}
+    data: dict[str, object] = json.loads(svc.store.get_bytes(key))
+    return data
 
 
 def load_highlights(svc: Services, source_id: str) -> list[Highlight]:
@@ -452,14 +478,14 @@ def materialize_thumbnails(svc: Services, source_id: str, *, title_overlay: bool
             for c in scope.list_clips(source_id)
             if c.media_key
         ]
+        rule = (scope.workspace.experiment_defaults or {}).get("thumbnail")  # a thumbnail experiment's winner
     outcomes: list[ThumbnailOutcome] = []
     if clips:
         with local_copy(svc.store, _source_media_key(svc, source_id)) as source_path:
             for clip_id, start, end, text, width, height in clips:
                 picked, images = source_thumbnails(
                     source_path,
-                    start,
-                    end,
+                    *cover_window(rule, start, end),
                     crop=_stored_crop(svc, source_id, clip_id),
                     size=(width, height),
                     title=hook_title(text) if title_overlay else "",

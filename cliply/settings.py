@@ -170,7 +170,7 @@ class Settings(BaseModel):
     )
     # --- experiments and learned scoring ---
     experiment_p_best: float = Field(
-        0.95, gt=0.5, lt=1, description="A winner needs at least this probability to be best."
+        0.975, gt=0.5, lt=1, description="A winner needs at least this probability to be best."
     )
     experiment_max_loss: float = Field(
         0.01, gt=0, description="…and an expected loss (relative, e.g. 0.01 = 1 %) under this."

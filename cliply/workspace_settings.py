@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from cliply.media.caption_styles import STYLES
+from cliply.store.models import Workspace
 from cliply.usecases import ServiceError, WorkspaceRef, workspace_scope
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ def check_style(style: str | None) -> str | None:
 def workspace_settings(app: Cliply, ref: WorkspaceRef) -> dict[str, Any]:
     with workspace_scope(app, ref, write=False) as scope:
         ws = scope.workspace
-        return _json(ws.id, ws.name, ws.plan, ws.caption_style, app.settings.caption_style)
+        return _json(ws, app.settings.caption_style)
 
 
 def set_caption_style(app: Cliply, ref: WorkspaceRef, style: str | None) -> dict[str, Any]:
@@ -35,14 +36,17 @@ def set_caption_style(app: Cliply, ref: WorkspaceRef, style: str | None) -> dict
     with workspace_scope(app, ref) as scope:
         ws = scope.workspace
         ws.caption_style = style
-        return _json(ws.id, ws.name, ws.plan, ws.caption_style, app.settings.caption_style)
+        return _json(ws, app.settings.caption_style)
 
 
-def _json(ws_id: int, name: str, plan: str, style: str | None, default: str) -> dict[str, Any]:
+def _json(ws: Workspace, default_style: str) -> dict[str, Any]:
     return {
-        "id": ws_id,
-        "name": name,
-        "plan": plan,
-        "caption_style": style,
-        "effective_caption_style": style or default,
+        "id": ws.id,
+        "name": ws.name,
+        "plan": ws.plan,
+        "caption_style": ws.caption_style,
+        "effective_caption_style": ws.caption_style or default_style,
+        # experiment winners applied as defaults (hashtags of suggested captions, the cover-frame rule, …)
+        "experiment_defaults": dict(ws.experiment_defaults or {}),
+        "scoring_learning": ws.scoring_learning,
     }

@@ -196,12 +196,16 @@ def highlights(
     svc = build_services(context, settings=settings, database=database, media_store=media_store)
     with pipeline.failure_recorded(svc, context.partition_key):
         found = pipeline.materialize_highlights(svc, context.partition_key)
+    scoring = pipeline.highlights_scoring(svc, context.partition_key)
     return dg.MaterializeResult(
         metadata={
             "num_highlights": len(found),
             "top_score": round(found[0].score, 1) if found else 0.0,
             "highlights": highlights_table(found),
             "uri": file_link(svc.store.uri(pipeline.highlights_key(context.partition_key))),
+            # Which weights ranked them: a learned version (and how many clips it learned from) or "default".
+            "scoring": f"v{scoring['version']}" if scoring["version"] is not None else "default",
+            "learned_from": int(str(scoring["learned_from"] or 0)),
         }
     )
 

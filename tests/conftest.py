@@ -49,6 +49,8 @@ INTEGRATION_MODULES = frozenset(
         "test_analytics_e2e",
         "test_demo_publish",
         "test_encoder_quality",
+        "test_experiment_variant_media",
+        "test_experiments_e2e",
         "test_framing",
         "test_framing_render",
         "test_oauth_real_servers",

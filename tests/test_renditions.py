@@ -23,7 +23,7 @@ from cliply.media.types import Segment, Transcript, Word
 from cliply.pipeline import reframe_plan_key, transcript_keys
 from cliply.platforms.base import PlatformClient
 from cliply.publishing.publisher import TargetOutcome, publish_due
-from cliply.publishing.renditions import ClipMedia, Renditions, rendition_key, strict_preset
+from cliply.publishing.renditions import ClipMedia, RenditionError, Renditions, rendition_key, strict_preset
 from cliply.publishing.switches import PublishSwitches
 from cliply.storage.media_store import LocalMediaStore
 from cliply.store.accounts import AccountsRepo
@@ -372,3 +372,13 @@ def test_a_post_style_rerenders_from_the_source_with_the_same_framing_and_words(
     assert rend.made == 1
     # The style option chose the file; it was not sent to the platform as an option.
     assert "caption_style" not in json.dumps(w.sandbox.state.posts_for("youtube")[0].payload)
+
+
+def test_a_recut_clip_is_published_as_cut_when_a_post_asks_for_a_style(world: World, tmp_path: Path) -> None:
+    """A hook variant's re-cut opens on a teaser its span alone cannot reproduce: restyling it would lose the hook."""
+    rend = renditions_for(tmp_path, world)
+    recut = ClipMedia(key=CLIP_KEY, source_id="src1", clip_id=world.clip_id, start_s=0.0, end_s=4.0, recut=True)
+    choice = rend.choose(recut, "youtube", stored(world, CLIP_KEY), caption_style="boxed")
+    assert choice.key == CLIP_KEY and choice.main and rend.made == 0
+    with pytest.raises(RenditionError, match="source span"):  # the same request on an ordinary clip re-renders
+        rend.choose(clip_media(world), "youtube", stored(world, CLIP_KEY), caption_style="boxed")

@@ -5,7 +5,20 @@ from __future__ import annotations
 
 import click
 
-from cliply.cli import accounts, analytics, clips, config, keys, media, posts, serving, sources, workspaces
+from cliply.cli import (
+    accounts,
+    analytics,
+    clips,
+    config,
+    experiments,
+    keys,
+    media,
+    posts,
+    scoring,
+    serving,
+    sources,
+    workspaces,
+)
 from cliply.cli.base import CliplyGroup, configure_logging
 
 
@@ -34,5 +47,7 @@ for command in (
 ):
     main.add_command(command)
 main.add_command(workspaces.workspaces)
+main.add_command(scoring.scoring_group)
+main.add_command(experiments.experiments)
 
 __all__ = ["main"]

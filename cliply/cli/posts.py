@@ -20,7 +20,7 @@ def posts() -> None:
     """Schedule clips to connected accounts, and follow them."""
 
 
-def _options(items: tuple[str, ...]) -> dict[str, dict[str, str]]:
+def target_options(items: tuple[str, ...]) -> dict[str, dict[str, str]]:
     """("tiktok.privacy=PUBLIC_TO_EVERYONE", …) → {"tiktok": {"privacy": "PUBLIC_TO_EVERYONE"}}."""
     out: dict[str, dict[str, str]] = {}
     for item in items:
@@ -46,7 +46,7 @@ def _captions(items: tuple[str, ...]) -> dict[str, str]:
 def _drafts(
     targets: str, per_platform: tuple[str, ...], title: str | None, options: tuple[str, ...] = ()
 ) -> list[TargetDraft]:
-    opts, captions = _options(options), _captions(per_platform)
+    opts, captions = target_options(options), _captions(per_platform)
     try:
         parsed = service.parse_targets(targets)
     except ValueError as exc:

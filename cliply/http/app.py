@@ -16,6 +16,8 @@ from cliply.http.errors import EXCEPTION_HANDLERS, ApiError
 from cliply.http.middleware import AccessLog
 from cliply.http.routes import ROUTES
 from cliply.http.routes import analytics as analytics_routes
+from cliply.http.routes import experiments as experiments_routes
+from cliply.http.routes import scoring as scoring_routes
 from cliply.settings import Settings
 from cliply.wiring import Cliply, cliply
 
@@ -39,7 +41,10 @@ def build(container: Cliply) -> Starlette:
         _ = container.db
     except Exception as exc:
         log.warning("database not migrated at start-up: %s", type(exc).__name__)
-    app = Starlette(routes=[*ROUTES, *analytics_routes.ROUTES], exception_handlers=EXCEPTION_HANDLERS)
+    app = Starlette(
+        routes=[*ROUTES, *analytics_routes.ROUTES, *scoring_routes.ROUTES, *experiments_routes.ROUTES],
+        exception_handlers=EXCEPTION_HANDLERS,
+    )
     app.state.cliply = container
     app.add_middleware(AccessLog)
     return app

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -370,6 +370,19 @@ class _Candidate:
     short_source: bool = False
 
 
+def _weights(weights: Mapping[str, float] | None) -> dict[str, float]:
+    """WEIGHTS with the given values (e.g. a workspace's learned weights); unknown keys or negatives refused."""
+    if weights is None:
+        return dict(WEIGHTS)
+    unknown = sorted(set(weights) - set(WEIGHTS))
+    if unknown:
+        raise ValueError(f"unknown highlight feature weights: {', '.join(unknown)}")
+    merged = {k: float(weights.get(k, v)) for k, v in WEIGHTS.items()}
+    if any(not v >= 0 for v in merged.values()) or sum(merged.values()) <= 0:
+        raise ValueError("highlight feature weights must be non-negative with a positive total")
+    return merged
+
+
 def _validate(min_s: float, max_s: float, max_clips: int) -> None:
     if not (min_s > 0 and max_s > 0):
         raise ValueError(f"clip lengths must be positive (min_s={min_s}, max_s={max_s})")
@@ -406,8 +419,10 @@ class _Scorer:
         energy: AudioEnergy | None,
         min_s: float,
         max_s: float,
+        weights: Mapping[str, float] = WEIGHTS,
     ) -> None:
         self.words, self.sentences, self.energy = words, sentences, energy
+        self.weights = weights
         self.min_s, self.max_s = min_s, max_s
         self.tokens = [_norm(w.word) for w in words]
         self.filler_cum = np.concatenate(([0.0], np.cumsum(_filler_flags(self.tokens, words))))
@@ -473,22 +488,23 @@ class _Scorer:
             )
             extra |= {"energy_delta_db": energy_delta, "peak_delta_db": peak_delta}
 
-        total_w = sum(WEIGHTS[k] for k in values)
-        score = round(100.0 * sum(WEIGHTS[k] * v for k, v in values.items()) / total_w, 2)
+        w = self.weights
+        total_w = sum(w[k] for k in values)
+        score = round(100.0 * sum(w[k] * v for k, v in values.items()) / total_w, 2) if total_w > 0 else 0.0
 
-        ranked: list[tuple[float, str]] = [(WEIGHTS["hook"] * hook, r) for r in hook_reasons]
+        ranked: list[tuple[float, str]] = [(w["hook"] * hook, r) for r in hook_reasons]
         if values["completeness"] == 1.0:
-            ranked.append((WEIGHTS["completeness"], "complete thought"))
+            ranked.append((w["completeness"], "complete thought"))
         if values.get("energy", 0.0) >= 0.6 and energy_delta >= 1.0:
-            ranked.append((WEIGHTS["energy"] * values["energy"], f"high vocal energy ({energy_delta:+.1f} dB)"))
+            ranked.append((w["energy"] * values["energy"], f"high vocal energy ({energy_delta:+.1f} dB)"))
         if values["fluency"] >= 0.9:
-            ranked.append((WEIGHTS["fluency"] * values["fluency"] * 0.9, "fluent, few fillers or long pauses"))
+            ranked.append((w["fluency"] * values["fluency"] * 0.9, "fluent, few fillers or long pauses"))
         if values["density"] >= 0.75:
-            ranked.append((WEIGHTS["density"] * values["density"], f"brisk delivery ({wps:.1f} words/s)"))
+            ranked.append((w["density"] * values["density"], f"brisk delivery ({wps:.1f} words/s)"))
         if values["duration_fit"] == 1.0 and not c.short_source:
-            ranked.append((WEIGHTS["duration_fit"] * 0.9, f"good length ({duration:.0f} s)"))
+            ranked.append((w["duration_fit"] * 0.9, f"good length ({duration:.0f} s)"))
         if values["richness"] >= 0.7:
-            ranked.append((WEIGHTS["richness"] * values["richness"], "varied vocabulary"))
+            ranked.append((w["richness"] * values["richness"], "varied vocabulary"))
         ranked.sort(key=lambda t: -t[0])  # stable, so equal contributions keep the order above
         reasons = [r for _, r in ranked[:MAX_REASONS]] + caveats
         if c.short_source:
@@ -504,18 +520,21 @@ def find_highlights(
     min_s: float = 15.0,
     max_s: float = 60.0,
     max_clips: int = 5,
+    weights: Mapping[str, float] | None = None,
 ) -> list[Highlight]:
     """Best non-overlapping sentence-aligned spans of `min_s`..`max_s` seconds, rank 1 first.
 
+    `weights`: the feature weights (default WEIGHTS; a workspace's learned ones); they rank candidates and reasons.
     Deterministic: equal scores are ordered by start time. Raises ValueError for invalid settings.
     """
     _validate(min_s, max_s, max_clips)
+    chosen_weights = _weights(weights)
     sentences = build_sentences(transcript, max_len_s=max(max_s - LEAD_S - TAIL_S, 0.1))
     if not sentences:
         return []
     words, _ = _words_with_segment_ends(transcript)
     snap = _Snapper(words, transcript.duration)
-    scorer = _Scorer(words, sentences, energy, min_s, max_s)
+    scorer = _Scorer(words, sentences, energy, min_s, max_s, chosen_weights)
     scored = []
     for c in _candidates(sentences, snap, min_s, max_s):
         score, features, reasons = scorer.score(c)

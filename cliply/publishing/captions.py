@@ -42,6 +42,13 @@ class Suggestion:
         return f"{self.caption} {tags}".strip()
 
 
+def with_default_hashtags(suggestion: Suggestion, defaults: Mapping[str, Any] | None) -> Suggestion:
+    """The workspace's hashtags, once a hashtags experiment's winner became its default, replace the derived ones."""
+    chosen = str((defaults or {}).get("hashtags") or "").split()
+    tags = tuple(t.lstrip("#") for t in chosen if t.lstrip("#"))
+    return Suggestion(suggestion.caption, tags) if tags else suggestion
+
+
 def suggest(text: str | None, *, n_hashtags: int = 5) -> Suggestion:
     """A caption from the highlight text (its first sentence, trimmed on a word boundary) and 3–5 hashtags from the
     most frequent content words (ties keep first-appearance order)."""

@@ -9,8 +9,9 @@ What each platform gets (the clients decide how to send it):
 - X, Threads, Bluesky, LinkedIn: nothing.
 
 A target's options override: `cover_time_s` (a frame chosen by the user: no image for Instagram and Pinterest),
-`cover_url` / `cover_image_url` (the user's own URL), or `cover: false` (send no cover at all). A missing or
-unreadable cover never blocks publishing: it is not sent, and that is logged at info."""
+`cover_url` / `cover_image_url` (the user's own URL), `cover_manifest` (an experiment arm's covers.json, made for
+the post's clip), or `cover: false` (send no cover at all). A missing or unreadable cover never blocks publishing:
+it is not sent, and that is logged at info."""
 
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 FRAME_PLATFORMS = frozenset({"tiktok", "instagram", "facebook", "pinterest", "youtube"})
 # Options with which the user chose the cover image themselves, per platform.
 USER_IMAGE_OPTIONS = {"instagram": ("cover_url", "cover_time_s"), "pinterest": ("cover_image_url", "cover_time_s")}
+# options["cover_manifest"]: an experiment arm's covers.json, honoured only under this prefix (see _variant_manifest).
+VARIANT_PREFIX = "experiments/"
 
 
 @dataclass(frozen=True)
@@ -80,17 +83,44 @@ def cover_for(
         return NO_COVER
 
 
-def _manifest(db: Database, media: MediaStore, workspace_id: int, post_id: str) -> dict[str, Any] | None:
+def _manifest(
+    db: Database, media: MediaStore, workspace_id: int, post_id: str, variant_key: Any = None
+) -> dict[str, Any] | None:
     with db.session() as session:
         post = session.get(Post, post_id)
         clip = session.get(Clip, post.clip_id) if post is not None and post.workspace_id == workspace_id else None
         if clip is None or clip.workspace_id != workspace_id:
             return None
-        key = manifest_key(clip.source_id, clip.id)
+        key, clip_id = manifest_key(clip.source_id, clip.id), clip.id
+    if variant_key is not None:
+        variant = _variant_manifest(media, variant_key, clip_id, workspace_id, post_id)
+        if variant is not None:
+            return variant
     if not media.exists(key):
         return None
     data = json.loads(media.get_bytes(key))
     return data if isinstance(data, dict) else None
+
+
+def _variant_manifest(media: MediaStore, key: Any, clip_id: str, workspace_id: int, post_id: str) -> dict | None:
+    """An experiment arm's covers.json (options["cover_manifest"]), only when it was made for this post's clip in
+    this workspace; otherwise None (the clip's own covers are used)."""
+    why = ""
+    if not isinstance(key, str) or not key.startswith(VARIANT_PREFIX) or ".." in key.split("/"):
+        why = "not an experiment manifest"
+    elif not media.exists(key):
+        why = "missing"
+    else:
+        try:
+            data = json.loads(media.get_bytes(key))
+        except ValueError:
+            data = None
+        if not isinstance(data, dict) or data.get("clip_id") != clip_id or data.get("workspace_id") != workspace_id:
+            why = "made for another clip or workspace"
+    if why:
+        log.info("post %s: cover_manifest %r ignored (%s); the clip's own covers are used", post_id, key, why)
+        return None
+    return {**data, "experiment_variant": True}
 
 
 def _cover_for(
@@ -103,7 +133,7 @@ def _cover_for(
     video: Path,
     options: dict[str, Any],
 ) -> PostCover:
-    manifest = _manifest(db, media, workspace_id, post_id)
+    manifest = _manifest(db, media, workspace_id, post_id, options.get("cover_manifest"))
     if manifest is None:
         log.info("post %s (%s): the clip has no covers yet; none sent", post_id, platform)
         return NO_COVER
@@ -112,7 +142,12 @@ def _cover_for(
     custom = bool(manifest.get("custom"))
     entry = (manifest.get("covers") or {}).get(platform) if platform in COVER_SPECS else None
     key = str(entry.get("key") or "") if isinstance(entry, dict) else ""
-    user_chose = any(options.get(k) is not None for k in USER_IMAGE_OPTIONS.get(platform, ()))
+    variant = manifest.get("experiment_variant") is True
+    if variant and not key.startswith(VARIANT_PREFIX):
+        key = ""  # an experiment's manifest only ever names its own images
+    # An experiment's frame time (cover_time_s) is the frame its images show: it does not replace them.
+    chosen = [k for k in USER_IMAGE_OPTIONS.get(platform, ()) if not (variant and k == "cover_time_s")]
+    user_chose = any(options.get(k) is not None for k in chosen)
     if platform not in IMAGE_COVER_PLATFORMS or not key or user_chose:
         return PostCover(cover_time_s=at_s, custom=custom)
     if not media.exists(key):

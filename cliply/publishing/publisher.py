@@ -36,7 +36,7 @@ from cliply.platforms.errors import ErrorClass, PlatformError, is_format_rejecti
 from cliply.platforms.models import Credentials, PublishResult, VideoPost
 from cliply.publishing import ledger, limits
 from cliply.publishing.media_urls import PULL_PLATFORMS, MediaUrlError, MediaUrlSigner
-from cliply.publishing.renditions import ClipMedia, RenditionError, Renditions
+from cliply.publishing.renditions import RECUT_REASON, ClipMedia, RenditionError, Renditions
 from cliply.publishing.switches import PublishSwitches
 from cliply.security.vault import TokenVault
 from cliply.settings import Settings, parse_delays
@@ -819,6 +819,7 @@ def _clip_media(session: Any, clip: Clip | None) -> ClipMedia | None:
         end_s=float(clip.end_s or 0.0),
         source_key=(source.media_key or "") if source is not None else "",
         sha256=clip.sha256 or "",
+        recut=any(str(r).startswith(RECUT_REASON) for r in clip.reasons or ()),
     )
 
 

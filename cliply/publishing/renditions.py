@@ -62,6 +62,9 @@ class RenditionError(RuntimeError):
     """A rendition could not be made; the message says why."""
 
 
+RECUT_REASON = "hook variant:"  # how a re-cut clip's reasons say so (cliply.experiments.variant_media)
+
+
 @dataclass(frozen=True)
 class ClipMedia:
     """What a rendition is made from: the clip's main render and, for re-renders, its place in the source."""
@@ -73,6 +76,7 @@ class ClipMedia:
     end_s: float = 0.0
     source_key: str = ""
     sha256: str = ""
+    recut: bool = False  # a re-cut (an experiment's hook variant): its span alone does not reproduce it
 
 
 @dataclass(frozen=True)
@@ -156,6 +160,9 @@ class Renditions:
         caption_style: str | None = None,
     ) -> Choice:
         """The file `platform` gets for `clip` (`main_path`: a local copy of the main render)."""
+        if caption_style and clip.recut:
+            log.warning("clip %s is a re-cut: published in its own caption style, not %s", clip.clip_id, caption_style)
+            caption_style = None
         if caption_style:
             if caption_style not in STYLES:
                 raise RenditionError(f"unknown caption style {caption_style!r}; choose from {', '.join(STYLES)}")

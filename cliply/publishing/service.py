@@ -32,6 +32,7 @@ from cliply.publishing.captions import (
     pull_url,
     schedule_time,
     suggest,
+    with_default_hashtags,
 )
 from cliply.publishing.views import account_json, post_json, target_json
 from cliply.store.models import Clip, utcnow
@@ -200,6 +201,12 @@ def _resolve_account(scope: WorkspaceScope, platform: str, ref: int | str) -> Ac
     return rows[0]
 
 
+def resolve_account(scope: WorkspaceScope, platform: str, ref: int | str) -> Account:
+    """The account a parsed target names, by the rules create_post applies (for use cases writing posts in their
+    own transaction, e.g. experiments)."""
+    return _resolve_account(scope, platform, ref)
+
+
 def _clip(scope: WorkspaceScope, clip_id: str) -> Clip:
     clip = scope.session.scalars(
         select(Clip).where(Clip.id == clip_id, Clip.workspace_id == scope.workspace_id)
@@ -236,6 +243,8 @@ def _prepare(
     for d in drafts:
         d.account_id = _resolve_account(scope, d.platform, d.account_id).id
     suggestion = suggest(clip.text) if caption is None and any(d.caption is None for d in drafts) else None
+    if suggestion is not None:
+        suggestion = with_default_hashtags(suggestion, scope.workspace.experiment_defaults)
     default = caption if caption is not None else suggestion.text() if suggestion else ""
     for d in drafts:
         d.caption = default if d.caption is None else d.caption

@@ -121,11 +121,14 @@ def _rate(rng: random.Random, median: float, spread: float = 0.5) -> float:
 
 
 @lru_cache(maxsize=65536)
-def curve(platform: str, post_id: str) -> Curve:
-    """The post's parameters, drawn deterministically from its id."""
+def curve(platform: str, post_id: str, sigma: float = SIGMA, lift: float = 1.0) -> Curve:
+    """The post's parameters, drawn deterministically from its id. `sigma` overrides the lognormal spread of the
+    reach and `lift` multiplies it (a sandbox knob for experiments: a variant that truly reaches more)."""
     rng = random.Random(_seed(platform, post_id))
     z = min(4.5, max(-3.0, rng.gauss(0, 1)))
-    reach = MEDIAN_VIEWS.get(platform, 1000) * math.exp(SIGMA * z)
+    reach = MEDIAN_VIEWS.get(platform, 1000) * math.exp(sigma * z)
+    if lift != 1.0:  # only when set: the default numbers stay bit-identical
+        reach *= lift
     riser = rng.random() < LATE_RISER_SHARE
     correction = rng.random() < CORRECTION_SHARE
     return Curve(
@@ -155,11 +158,14 @@ def curve(platform: str, post_id: str) -> Curve:
     )
 
 
-def counters(platform: str, post_id: str, age_s: float) -> dict[str, int]:
-    """Every counter of the post at this age (seconds since it was created); all zero before it exists."""
+def counters(
+    platform: str, post_id: str, age_s: float, *, lift: float = 1.0, sigma: float | None = None
+) -> dict[str, int]:
+    """Every counter of the post at this age (seconds since it was created); all zero before it exists. `lift` and
+    `sigma` as in curve (defaults: the usual numbers)."""
     if age_s <= 0:
         return dict.fromkeys(COUNTER_KEYS, 0)
-    return curve(platform, post_id).counters(age_s / 3600)
+    return curve(platform, post_id, SIGMA if sigma is None else sigma, lift).counters(age_s / 3600)
 
 
 def delay_s(platform: str, post_id: str, purpose: str, low_s: float, high_s: float) -> float:

@@ -7,6 +7,7 @@ import secrets
 import threading
 import time
 from collections import defaultdict, deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -121,6 +122,18 @@ class RecordedRequest:
     status: int
 
 
+def _texts(value: Any, depth: int = 0) -> Iterator[str]:
+    """Every string in a post payload (nested dicts/lists, a few levels deep)."""
+    if isinstance(value, str):
+        yield value
+    elif depth < 4 and isinstance(value, dict):
+        for item in value.values():
+            yield from _texts(item, depth + 1)
+    elif depth < 4 and isinstance(value, list | tuple):
+        for item in value:
+            yield from _texts(item, depth + 1)
+
+
 class OAuthFailure(Exception):
     def __init__(self, error: str, description: str = "") -> None:
         super().__init__(error)
@@ -157,6 +170,10 @@ class SandboxState:
             self.requests: list[RecordedRequest] = []
             self.objects: dict[str, dict[str, Any]] = {}  # per-platform async objects (uploads, containers, jobs)
             self.api_keys: set[str] = set()  # API keys the sandbox accepts for keyed public reads
+            # Experiment knobs: a text substring → reach multiplier of the posts whose text holds it, and an
+            # override of the lognormal reach spread (growth.SIGMA). Empty/None: the usual numbers.
+            self.lifts: dict[str, float] = {}
+            self.post_spread: float | None = None
             self.clock.offset_s = 0.0
 
     # ---- faults ---------------------------------------------------------------------------------------
@@ -397,7 +414,22 @@ class SandboxState:
         """The post's counters now: the single source every platform handler reads (see cliply.sandbox.growth).
         Deterministic in (platform, post id, age on the sandbox clock); `corrected` = 1 once a platform correction
         removed some views (the only time `views` goes down)."""
-        return growth.counters(post.platform, post.post_id, self.age_s(post))
+        return growth.counters(post.platform, post.post_id, self.age_s(post), **self.growth_knobs(post))
+
+    def growth_knobs(self, post: RecordedPost) -> dict[str, Any]:
+        """growth.counters' lift and spread for this post: the product of the lifts whose marker is in any text of
+        its payload (each platform stores the caption under its own field), and the spread override."""
+        knobs: dict[str, Any] = {}
+        if self.lifts:
+            texts = list(_texts(post.payload))
+            lift = 1.0
+            for marker, factor in self.lifts.items():
+                if any(marker in t for t in texts):
+                    lift *= factor
+            knobs["lift"] = lift
+        if self.post_spread is not None:
+            knobs["sigma"] = self.post_spread
+        return knobs
 
     def seed_post(
         self,
