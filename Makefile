@@ -35,6 +35,7 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 test: install
 	scripts/ensure_postgres.sh
 	scripts/ensure_peers.sh
+	scripts/ensure_browser.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

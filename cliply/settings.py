@@ -168,6 +168,11 @@ class Settings(BaseModel):
     youtube_api_key: SecretStr = Field(
         SecretStr(""), description="YouTube Data API key: track public videos without a connected channel."
     )
+    # --- web pages ---
+    web_session_hours: float = Field(12.0, gt=0, le=24 * 30, description="A web sign-in lasts this long (hours).")
+    web_login_link_minutes: float = Field(
+        15.0, gt=0, le=24 * 60, description="A one-time sign-in link from `cliply web login` expires after (minutes)."
+    )
     # --- experiments and learned scoring ---
     experiment_p_best: float = Field(
         0.975, gt=0.5, lt=1, description="A winner needs at least this probability to be best."

@@ -62,6 +62,7 @@ INTEGRATION_MODULES = frozenset(
         "test_renditions",
         "test_sensors",
         "test_transcribe",
+        "test_web_browser",
     }
 )
 

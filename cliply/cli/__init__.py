@@ -17,6 +17,7 @@ from cliply.cli import (
     scoring,
     serving,
     sources,
+    web,
     workspaces,
 )
 from cliply.cli.base import CliplyGroup, configure_logging
@@ -49,5 +50,6 @@ for command in (
 main.add_command(workspaces.workspaces)
 main.add_command(scoring.scoring_group)
 main.add_command(experiments.experiments)
+main.add_command(web.web)
 
 __all__ = ["main"]

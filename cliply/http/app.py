@@ -19,6 +19,7 @@ from cliply.http.routes import analytics as analytics_routes
 from cliply.http.routes import experiments as experiments_routes
 from cliply.http.routes import scoring as scoring_routes
 from cliply.settings import Settings
+from cliply.web.app import mounts as web_mounts
 from cliply.wiring import Cliply, cliply
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,13 @@ def build(container: Cliply) -> Starlette:
     except Exception as exc:
         log.warning("database not migrated at start-up: %s", type(exc).__name__)
     app = Starlette(
-        routes=[*ROUTES, *analytics_routes.ROUTES, *scoring_routes.ROUTES, *experiments_routes.ROUTES],
+        routes=[
+            *ROUTES,
+            *analytics_routes.ROUTES,
+            *scoring_routes.ROUTES,
+            *experiments_routes.ROUTES,
+            *web_mounts(container),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
     )
     app.state.cliply = container

@@ -19,7 +19,7 @@ HEADERS = {
 def _html(status: int, title: str, body: str) -> HTMLResponse:
     t = html.escape(title)
     return HTMLResponse(
-        f"<!doctype html><html><head><meta charset='utf-8'><title>Cliply: {t}</title></head>"
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Cliply: {t}</title></head>"
         f"<body><h1>{t}</h1>{body}</body></html>",
         status_code=status,
         headers=HEADERS,

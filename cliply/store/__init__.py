@@ -12,6 +12,7 @@ from cliply.store.models_experiments import (  # noqa: F401  (registers the tabl
     ScoringWeights,
 )
 from cliply.store.models_publishing import LimitEvent, Post, PostTarget  # noqa: F401  (registers the tables)
+from cliply.store.models_web import WebLoginLink, WebSession  # noqa: F401  (registers the tables)
 from cliply.store.repo import (
     NotFound,
     SourceExists,
