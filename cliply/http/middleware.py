@@ -7,6 +7,15 @@ import time
 from typing import Any
 
 access_log = logging.getLogger("cliply.http.access")
+# Paths whose last part is a secret until used (one-time sign-in links): logged without it.
+SECRET_PATH_PREFIXES = ("/web/login/",)
+
+
+def loggable_path(path: str) -> str:
+    for prefix in SECRET_PATH_PREFIXES:
+        if path.startswith(prefix):
+            return prefix + "…"
+    return path
 
 
 class AccessLog:
@@ -29,5 +38,9 @@ class AccessLog:
             await self.app(scope, receive, _send)
         finally:
             access_log.info(
-                "%s %s %s %.0fms", scope["method"], scope["path"], status["code"], (time.monotonic() - started) * 1000
+                "%s %s %s %.0fms",
+                scope["method"],
+                loggable_path(scope["path"]),
+                status["code"],
+                (time.monotonic() - started) * 1000,
             )

@@ -114,9 +114,6 @@ async def login_link(request: Request) -> Response:
     if limiter.blocked(client):
         return _too_many(request)
     link = request.path_params["link"]
-    # The access log (cliply/http/middleware.py) writes this scope's path once the response is sent: the link is a
-    # secret until used, so the path it logs is replaced by one without it.
-    request.scope["path"] = "/web/login/…"
     signed = await run_in_threadpool(
         web_sessions.sign_in_with_link, container(request), link, request.cookies.get(COOKIE)
     )
