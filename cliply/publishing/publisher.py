@@ -264,7 +264,9 @@ class Publisher:
                             on_outcome(outcome)
                     last_busy = time.monotonic()
                     continue
-                if not accepting or time.monotonic() - last_busy >= linger_s:
+                # Idle is judged from when this pass's claim began: a claim slowed by a busy database must not end
+                # the run after a target fell due during it.
+                if not accepting or clock - last_busy >= linger_s:
                     break
                 time.sleep(poll_s)
         return outcomes
