@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Iterator
 
 import pytest
 
@@ -105,3 +106,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.integration)
         elif any(marker in _source(getattr(item, "function", None)) for marker in SLOW_SOURCE_MARKERS):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def _no_stale_defs_state_storage() -> Iterator[None]:
+    """Each test starts with no "current" Dagster defs-state storage. An instance an earlier test made current can be
+    garbage-collected by the time a later test loads definitions in process, which then fails on a dead weakref.
+    Cliply's definitions use no state-backed parts; a test that needs a storage sets its own."""
+    from dagster._core.storage.defs_state.base import set_defs_state_storage
+
+    with set_defs_state_storage(None):
+        yield
