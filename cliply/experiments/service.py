@@ -29,7 +29,7 @@ from cliply.publishing.captions import (
     schedule_time,
     suggest,
 )
-from cliply.publishing.service import resolve_account
+from cliply.publishing.service import clip_in_workspace, resolve_account
 from cliply.store.models import Clip, Workspace, utcnow
 from cliply.store.models_experiments import Experiment, ExperimentArm, ExperimentPost
 from cliply.store.repo import NotFound, WorkspaceScope
@@ -111,7 +111,7 @@ def _plan(app: Cliply, scope: WorkspaceScope, spec: ExperimentSpec) -> _Plan:
         raise ValueError("the interval between slots must be positive")
     last_s = step * (per_arm * len(spec.variants) - 1) + age_s  # the last slot's metric is due, from the first slot
     rule = _fixed_horizon(rule, spec.rule or {}, per_arm, last_s, app.settings.experiment_min_posts)
-    clip = _clip(scope, spec.clip_id)
+    clip = clip_in_workspace(scope, spec.clip_id)
     suggestion = suggest(clip.text)
     variants = _variants(spec, clip, suggestion)
     accounts = _accounts(scope, spec.targets)
@@ -260,15 +260,6 @@ def _write(scope: WorkspaceScope, plan: _Plan, arm_media: list[tuple[str, dict]]
 
 
 # --- reading ---
-
-
-def _clip(scope: WorkspaceScope, clip_id: str) -> Clip:
-    clip = scope.session.scalars(
-        select(Clip).where(Clip.id == clip_id, Clip.workspace_id == scope.workspace_id)
-    ).one_or_none()
-    if clip is None:
-        raise NotFound(f"no clip {clip_id!r} in this workspace")
-    return clip
 
 
 def _experiment(scope: WorkspaceScope, experiment_id: str, *, lock: bool = False) -> Experiment:

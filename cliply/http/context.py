@@ -97,10 +97,11 @@ def parse_json(raw: bytes) -> Any:
         raise ApiError(400, "the body must be JSON") from None
 
 
-async def body(request: Request, model: type[M], *, optional: bool = False) -> M:
+async def body(request: Request, model: type[M], extra_bytes: int = 0, *, optional: bool = False) -> M:
     """The JSON object body as `model` (pydantic's ValidationError → 422 with the fields). Call it only after the
-    caller is authenticated (api()): validation messages are for the token's owner."""
-    raw = await read_capped(request, container(request).settings.http_max_body_bytes)
+    caller is authenticated (api()): validation messages are for the token's owner. `extra_bytes`: room beyond the
+    usual cap for bodies that carry data (base64 images, CSV text)."""
+    raw = await read_capped(request, container(request).settings.http_max_body_bytes + extra_bytes)
     if optional and not raw:
         return model()
     data = parse_json(raw)

@@ -207,7 +207,8 @@ def resolve_account(scope: WorkspaceScope, platform: str, ref: int | str) -> Acc
     return _resolve_account(scope, platform, ref)
 
 
-def _clip(scope: WorkspaceScope, clip_id: str) -> Clip:
+def clip_in_workspace(scope: WorkspaceScope, clip_id: str) -> Clip:
+    """The workspace's clip (NotFound for another workspace's or an unknown id)."""
     clip = scope.session.scalars(
         select(Clip).where(Clip.id == clip_id, Clip.workspace_id == scope.workspace_id)
     ).one_or_none()
@@ -238,7 +239,7 @@ def _prepare(
 ) -> _Draft:
     """The clip and accounts must be this workspace's; targets without a caption get the clip's suggested
     caption + hashtags."""
-    clip = _clip(scope, clip_id)
+    clip = clip_in_workspace(scope, clip_id)
     drafts = [TargetDraft(d.platform, d.account_id, d.caption, d.title, dict(d.options)) for d in drafts]
     for d in drafts:
         d.account_id = _resolve_account(scope, d.platform, d.account_id).id
@@ -253,7 +254,7 @@ def _prepare(
 
 def _write(scope: WorkspaceScope, draft: _Draft, when: datetime, zone: str) -> Post:
     """Re-check what may have changed since the draft was read (clip, accounts), then record the post."""
-    _clip(scope, draft.clip_id)
+    clip_in_workspace(scope, draft.clip_id)
     for d in draft.drafts:
         _resolve_account(scope, d.platform, d.account_id)
     specs = [

@@ -19,7 +19,7 @@ from starlette.routing import Route
 from cliply.experiments import analyse as analysis
 from cliply.experiments import service
 from cliply.experiments.stats import StoppingRule
-from cliply.http.context import api, container, parse_json, read_capped, token_workspace
+from cliply.http.context import api, body, container, token_workspace
 from cliply.http.errors import ApiError
 from cliply.http.schemas_experiments import (
     MAX_CSV_CHARS,
@@ -34,20 +34,6 @@ from cliply.http.schemas_experiments import (
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
-
-
-async def _body(request: Request, model: type[M], extra_bytes: int = 0, *, optional: bool = False) -> M:
-    """context.body with room for `extra_bytes` more (base64 images, CSV text) than a plain JSON body."""
-    raw = await read_capped(request, container(request).settings.http_max_body_bytes + extra_bytes)
-    if optional and not raw:
-        return model()
-    data = parse_json(raw)
-    if not isinstance(data, dict):
-        raise ApiError(400, "the body must be a JSON object")
-    try:
-        return model.model_validate(data)
-    except RecursionError:
-        raise ApiError(400, "the body is nested too deeply") from None
 
 
 async def _call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -67,7 +53,7 @@ def _id(request: Request) -> str:
 
 @api
 async def experiments_create(request: Request) -> Response:
-    data = await _body(request, ExperimentCreate, MAX_IMAGES * MAX_IMAGE_B64)
+    data = await body(request, ExperimentCreate, MAX_IMAGES * MAX_IMAGE_B64)
     spec = service.ExperimentSpec(
         clip_id=data.clip_id,
         kind=data.kind,
@@ -119,7 +105,7 @@ async def experiment_stop(request: Request) -> Response:
 
 @api
 async def experiment_apply(request: Request) -> Response:
-    data = await _body(request, ApplyBody, optional=True)
+    data = await body(request, ApplyBody, optional=True)
     applied = await _call(
         service.apply_experiment, container(request), token_workspace(request), _id(request), data.arm
     )
@@ -142,7 +128,7 @@ def _analyse(data: AnalyseBody, base: StoppingRule) -> dict[str, Any]:
 @api
 async def experiments_analyse(request: Request) -> Response:
     # JSON escapes can double the CSV text (a newline is two characters).
-    data = await _body(request, AnalyseBody, 2 * MAX_CSV_CHARS)
+    data = await body(request, AnalyseBody, 2 * MAX_CSV_CHARS)
     base = StoppingRule.from_settings(container(request).settings)
     return JSONResponse(await _call(_analyse, data, base))
 
