@@ -111,10 +111,10 @@ def _track(db: Database, workspace: str, platform: str, post_id: str, *, publish
 
 
 def _due_tick(db: Database, instance: dg.DagsterInstance) -> dg.SensorResult:
-    ctx = dg.build_sensor_context(
+    with dg.build_sensor_context(
         instance=instance, definitions=defs(), resources={"database": DatabaseResource(url=str(db.url))}
-    )
-    return due_metrics_sensor(ctx)
+    ) as ctx:
+        return due_metrics_sensor(ctx)
 
 
 def test_due_sensor_requests_only_partitions_with_posts_due_one_run_per_platform(
@@ -179,13 +179,15 @@ def test_retention_schedule_runs_daily_when_snapshots_are_old_enough(db: Databas
     tick = datetime(2026, 12, 2, 3, 45, tzinfo=UTC)
 
     def evaluate() -> dg.ScheduleExecutionData:
-        with dg.instance_for_test() as instance:
-            ctx = dg.build_schedule_context(
+        with (
+            dg.instance_for_test() as instance,
+            dg.build_schedule_context(
                 instance=instance,
                 scheduled_execution_time=tick,
                 repository_def=defs().get_repository_def(),
                 resources={"database": DatabaseResource(url=str(db.url)), "analytics": AnalyticsResource()},
-            )
+            ) as ctx,
+        ):
             return analytics_retention_schedule.evaluate_tick(ctx)
 
     post = _track(db, "a", "x", "x1", published=tick - timedelta(days=3), due=False)
@@ -341,10 +343,11 @@ def test_post_metrics_appends_snapshots_and_the_reports_and_checks_follow(world:
         assert after.views is not None and before.views is not None and after.views >= before.views
 
     # A reports run (as analytics_reports_sensor starts it): the sensor asks for it, the checks pass.
-    with _loading():
-        tick = analytics_reports_sensor(dg.build_sensor_context(instance=world.instance, definitions=defs()))
+    with _loading(), dg.build_sensor_context(instance=world.instance, definitions=defs()) as ctx:
+        tick = analytics_reports_sensor(ctx)
     assert len(tick.run_requests) == 1 and tick.cursor
-    again = analytics_reports_sensor(dg.build_sensor_context(instance=world.instance, cursor=tick.cursor))
+    with dg.build_sensor_context(instance=world.instance, cursor=tick.cursor) as ctx:
+        again = analytics_reports_sensor(ctx)
     assert again.run_requests == []  # nothing new since
     reports = _run_reports(world)
     checks = _checks(reports)

@@ -67,8 +67,8 @@ def _register_drops(settings: Settings, instance: dg.DagsterInstance) -> dict[st
         "inbox": InboxResource(url=settings.resolved_inbox_url, min_age_s=1.0),
         "database": DatabaseResource(url=settings.resolved_database_url),
     }
-    ctx = dg.build_sensor_context(instance=instance, definitions=defs(), resources=resources)
-    result = inbox_sensor(ctx)
+    with dg.build_sensor_context(instance=instance, definitions=defs(), resources=resources) as ctx:
+        result = inbox_sensor(ctx)
     return {r.tags[SOURCE_NAME_TAG]: str(r.partition_key) for r in result.run_requests}
 
 

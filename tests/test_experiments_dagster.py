@@ -205,13 +205,13 @@ class Tick:
 
 
 def _tick(db: Database, instance: dg.DagsterInstance, cursor: str | None) -> Tick:
-    ctx = dg.build_sensor_context(
+    with dg.build_sensor_context(
         instance=instance,
         cursor=cursor,
         definitions=defs(),
         resources={"database": DatabaseResource(url=str(db.url)), "analytics": AnalyticsResource()},
-    )
-    result = experiments_sensor(ctx)
+    ) as ctx:
+        result = experiments_sensor(ctx)
     assert isinstance(result, dg.SensorResult)
     added = [
         k
@@ -270,13 +270,13 @@ def test_scoring_schedule_adds_workspace_partitions_and_one_run_each(db: Databas
         ids = sorted(str(get_or_create_workspace(s, name).id) for name in ("alpha", "beta"))
     tick = datetime(2026, 12, 2, 4, 30, tzinfo=UTC)
     with dg.instance_for_test() as instance:
-        ctx = dg.build_schedule_context(
+        with dg.build_schedule_context(
             instance=instance,
             scheduled_execution_time=tick,
             repository_def=defs().get_repository_def(),
             resources={"database": DatabaseResource(url=str(db.url)), "analytics": AnalyticsResource()},
-        )
-        requests = scoring_weights_schedule.evaluate_tick(ctx).run_requests or []
+        ) as ctx:
+            requests = scoring_weights_schedule.evaluate_tick(ctx).run_requests or []
         assert set(ids) <= set(instance.get_dynamic_partitions("workspaces"))
         by_key = {r.partition_key: r.run_key for r in requests}
         assert set(ids) <= set(by_key) and by_key[ids[0]] == f"scoring:{ids[0]}:20261202"

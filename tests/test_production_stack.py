@@ -123,13 +123,14 @@ def test_s3_inbox_drop_is_picked_up_by_the_sensor(production_env, talk_video: Pa
     client = s3_client_for(server)
     client.upload_file(str(talk_video), server.bucket, f"{prefix}/inbox/keynote.mp4")
     resources = {"inbox": InboxResource(min_age_s=0), "database": DatabaseResource()}
-    ctx = dg.build_sensor_context(instance=instance, cursor=None, definitions=defs(), resources=resources)
-    result = inbox_sensor(ctx)
+    with dg.build_sensor_context(instance=instance, cursor=None, definitions=defs(), resources=resources) as ctx:
+        result = inbox_sensor(ctx)
     assert [r.partition_key for r in result.run_requests] == list(result.dynamic_partitions_requests[0].partition_keys)
     (source_id,) = [r.partition_key for r in result.run_requests]
-    again = inbox_sensor(
-        dg.build_sensor_context(instance=instance, cursor=result.cursor, definitions=defs(), resources=resources)
-    )
+    with dg.build_sensor_context(
+        instance=instance, cursor=result.cursor, definitions=defs(), resources=resources
+    ) as ctx:
+        again = inbox_sensor(ctx)
     assert again.run_requests == []
     instance.add_dynamic_partitions("sources", [source_id])
     from cliply_dagster.runner import materialize_source_sync

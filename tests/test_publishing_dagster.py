@@ -137,10 +137,20 @@ def world(
 
 
 def _sensor_tick(world: World) -> dg.SensorResult:
-    ctx = dg.build_sensor_context(
+    with dg.build_sensor_context(
         instance=world.instance, definitions=defs(), resources={"database": DatabaseResource(url=str(world.db.url))}
-    )
-    return due_posts_sensor(ctx)
+    ) as ctx:
+        return due_posts_sensor(ctx)
+
+
+def _schedule_tick(world: World, schedule: dg.ScheduleDefinition) -> dg.ScheduleExecutionData:
+    """One evaluation in its own context, closed at once: a context left open ends later, from the garbage collector."""
+    with dg.build_schedule_context(
+        instance=world.instance,
+        scheduled_execution_time=datetime.now(UTC),
+        resources={"database": DatabaseResource(url=str(world.db.url))},
+    ) as ctx:
+        return schedule.evaluate_tick(ctx)
 
 
 # ---- due-posts sensor ----------------------------------------------------------------------------------------------
@@ -339,12 +349,12 @@ def test_token_refresh_rotates_expiring_sandbox_account(world: World) -> None:
     soon = datetime.now(UTC) + timedelta(minutes=10)
     _set_account(world, expiring, expires_at=soon)
 
-    ctx = dg.build_schedule_context(
+    with dg.build_schedule_context(
         instance=world.instance,
         scheduled_execution_time=datetime.now(UTC),
         resources={"database": DatabaseResource(url=str(world.db.url))},
-    )
-    request = token_refresh_schedule.evaluate_tick(ctx).run_requests
+    ) as ctx:
+        request = token_refresh_schedule.evaluate_tick(ctx).run_requests
     assert request and request[0].run_key.startswith("token_refresh:")  # type: ignore[union-attr]
 
     result = _run_refresh(world)
@@ -440,12 +450,7 @@ def test_retention_deletes_old_media_but_keeps_what_a_post_needs(world: World) -
     for key in renditions[old_free] + renditions[old_needed]:
         world.store.put_bytes(key, b"rendition")
 
-    sched_ctx = dg.build_schedule_context(
-        instance=world.instance,
-        scheduled_execution_time=datetime.now(UTC),
-        resources={"database": DatabaseResource(url=str(world.db.url))},
-    )
-    assert media_retention_schedule.evaluate_tick(sched_ctx).run_requests
+    assert _schedule_tick(world, media_retention_schedule).run_requests
 
     result = media_retention_job.execute_in_process(instance=world.instance, resources=default_resources())
     assert result.success
@@ -461,7 +466,7 @@ def test_retention_deletes_old_media_but_keeps_what_a_post_needs(world: World) -
         gone = s.get(Clip, old_free)
         assert gone is not None and gone.media_key is None and gone.thumbnail_key is None
     # Nothing left to do: the next evaluation skips.
-    assert media_retention_schedule.evaluate_tick(sched_ctx).run_requests == []
+    assert _schedule_tick(world, media_retention_schedule).run_requests == []
 
 
 # ---- public ids after moderation -----------------------------------------------------------------------------------
@@ -485,17 +490,12 @@ def test_public_ids_schedule_and_job_backfill_a_tiktok_post_published_while_mode
     monkeypatch.setattr(TikTokClient, "_result", still_moderating)
     acc = world.connect("tiktok", "tt-mod")
     [tid] = world.schedule(world.clip_ids[0], [("tiktok", acc)], caption="moderated for a while", options=TIKTOK_OPTS)
-    sched_ctx = dg.build_schedule_context(
-        instance=world.instance,
-        scheduled_execution_time=datetime.now(UTC),
-        resources={"database": DatabaseResource(url=str(world.db.url))},
-    )
-    assert public_ids_schedule.evaluate_tick(sched_ctx).run_requests == []  # nothing published yet
+    assert _schedule_tick(world, public_ids_schedule).run_requests == []  # nothing published yet
 
     meta = _metadata(_materialize(world, "tiktok"))
     assert meta["num_published"] == 1 and meta["published"][0]["post_id"] == ""  # type: ignore[index]
     assert meta["ids_backfilled"] == []  # the run asked once more before it ended: still moderating
-    assert public_ids_schedule.evaluate_tick(sched_ctx).run_requests
+    assert _schedule_tick(world, public_ids_schedule).run_requests
     moderating[0] = False
 
     result = backfill_ids_job.execute_in_process(instance=world.instance, resources=default_resources())
@@ -505,7 +505,7 @@ def test_public_ids_schedule_and_job_backfill_a_tiktok_post_published_while_mode
     with world.db.session() as s:
         target = s.get(PostTarget, tid)
         assert target is not None and target.platform_post_id == post.post_id and target.state == "published"
-    assert public_ids_schedule.evaluate_tick(sched_ctx).run_requests == []  # nothing left to ask about
+    assert _schedule_tick(world, public_ids_schedule).run_requests == []  # nothing left to ask about
 
 
 # ---- run-failure notifier ------------------------------------------------------------------------------------------

@@ -51,8 +51,8 @@ def sensor_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore
 
 
 def _tick(sensor, instance, resources, cursor):  # type: ignore[no-untyped-def]
-    ctx = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs(), resources=resources)
-    return sensor(ctx)
+    with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs(), resources=resources) as ctx:
+        return sensor(ctx)
 
 
 def test_inbox_sensor_one_run_per_file_and_cursor(sensor_env) -> None:  # type: ignore[no-untyped-def]
