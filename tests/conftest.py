@@ -64,6 +64,8 @@ INTEGRATION_MODULES = frozenset(
         "test_sensors",
         "test_transcribe",
         "test_web_browser",
+        "test_web_browser_accounts",
+        "test_web_browser_sources",
     }
 )
 

@@ -17,7 +17,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from cliply.http.errors import ApiError
-from cliply.web import csrf
+from cliply.web import csrf, pages_accounts, pages_sources
 from cliply.web import sessions as web_sessions
 from cliply.web.headers import SecurityHeaders
 from cliply.web.home import home as home_view
@@ -175,6 +175,8 @@ ROUTES = [
     Route("/signin", signin_submit, methods=["POST"]),
     Route("/login/{link}", login_link, methods=["GET"], name="login_link"),
     Route("/signout", signout, methods=["POST"], name="signout"),
+    *pages_accounts.ROUTES,
+    *pages_sources.ROUTES,
 ]
 
 

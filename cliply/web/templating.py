@@ -16,7 +16,11 @@ TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 
 # The main navigation (key, URL, label); pages mark theirs with nav=key.
-NAV: list[tuple[str, str, str]] = [("home", "/web/", "Home")]
+NAV: list[tuple[str, str, str]] = [
+    ("home", "/web/", "Home"),
+    ("accounts", "/web/accounts", "Accounts"),
+    ("sources", "/web/sources", "Sources"),
+]
 
 
 def _moment(value: datetime | str | None) -> datetime | None:
