@@ -10,7 +10,7 @@ import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
@@ -289,3 +289,22 @@ def test_secrets_never_reach_the_log(web: Web, caplog: pytest.LogCaptureFixture)
     text = "\n".join(r.getMessage() for r in ours)
     for value in (web.tokens["acme"], secret, "clp_not-a-real-key", link.rsplit("/", 1)[1]):
         assert value not in text
+
+
+def test_last_seen_is_refreshed_at_most_every_few_minutes(web: Web) -> None:
+    secret = signed_in(web.http, web.tokens["acme"])
+    an_hour_ago = utcnow() - timedelta(hours=1)
+    with web.env.db.session() as s:
+        s.execute(update(WebSession).where(WebSession.id == digest(secret)).values(last_seen_at=an_hour_ago))
+
+    def seen() -> datetime:
+        with web.env.db.reading() as s:
+            row = s.get(WebSession, digest(secret))
+            assert row is not None and row.last_seen_at is not None
+            return row.last_seen_at
+
+    assert web.http.get("/web/").status_code == 200
+    first = seen()
+    assert first > an_hour_ago + timedelta(minutes=59)
+    assert web.http.get("/web/").status_code == 200
+    assert seen() == first  # a second view moments later writes nothing

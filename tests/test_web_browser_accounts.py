@@ -85,7 +85,9 @@ def test_connect_tiktok_through_the_oauth_click_through_by_keyboard(
     expect(page.locator("h1")).to_have_text("Connected")
     expect(page.locator("body")).to_contain_text(WORKSPACE)
 
-    page.goto(web.url("/web/accounts"))
+    tab_to(page, "a", text=re.compile(r"Back to your accounts"))
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(web.url("/web/accounts"))
     rows = accounts_list(page)
     assert len(rows) == 1 and "TikTok" in rows[0] and "Connected" in rows[0], rows
     check_page(page, "accounts")

@@ -110,6 +110,10 @@ def test_headers_and_shared_markup_on_every_page(web: Web) -> None:
     css = web.http.get("/static/cliply.css")
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
     headers_ok(css, page=False)
+    for missing in ("/static/nothing.css", "/static/%2e%2e/settings.py"):
+        gone = web.http.get(missing)
+        assert gone.status_code == 404 and "settings" not in gone.text
+        headers_ok(gone, page=False)
 
 
 def test_every_web_page_redirects_when_signed_out(web: Web) -> None:

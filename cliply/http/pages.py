@@ -27,7 +27,12 @@ def _html(status: int, title: str, body: str) -> HTMLResponse:
 
 
 def page(status: int, title: str, message: str) -> HTMLResponse:
-    return _html(status, title, f"<p>{html.escape(message)}</p><p>You can close this window.</p>")
+    return _html(
+        status,
+        title,
+        f"<p>{html.escape(message)}</p><p><a href='/web/accounts'>Back to your accounts</a>, "
+        "or close this window.</p>",
+    )
 
 
 def confirm_page(platform: str, handle: str, workspace: str, token: str, missing: list[str]) -> HTMLResponse:

@@ -14,7 +14,6 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
 
 from cliply.http.errors import ApiError
 from cliply.web import csrf, pages_accounts, pages_sources
@@ -24,6 +23,7 @@ from cliply.web.home import home as home_view
 from cliply.web.limits import FailureLimiter
 from cliply.web.pagekit import COOKIE, HOME_URL, SIGNIN_URL, container, forbidden, form, identity, page, to_signin
 from cliply.web.sessions import SignedIn, WebIdentity
+from cliply.web.static_files import PackageStatic
 from cliply.web.templating import STATIC, render
 from cliply.wiring import Cliply
 
@@ -191,5 +191,5 @@ def mounts(app: Cliply) -> list[Mount]:
     """/web (the pages) and /static (the package's CSS and JS), each with the security headers."""
     return [
         Mount("/web", app=SecurityHeaders(web_app(app))),
-        Mount("/static", app=SecurityHeaders(StaticFiles(directory=STATIC), no_store=False)),
+        Mount("/static", app=SecurityHeaders(PackageStatic(directory=STATIC), no_store=False)),
     ]

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 MAX_SECRET_CHARS = 200  # longer cookie values or links are refused before hashing
 DEFAULT_TIMEZONE = "UTC"
+SEEN_EVERY = timedelta(minutes=5)  # last_seen_at is refreshed at most this often: not a write per page view
 
 
 def digest(secret: str) -> str:
@@ -191,10 +192,35 @@ def current(app: Cliply, secret: str | None) -> WebIdentity | None:
         if workspace is None:
             return None
         zone = zone_of(row.timezone).key
-        return WebIdentity(row.id, workspace.id, workspace.name, csrf_token(secret), zone, row.expires_at)
+        identity = WebIdentity(row.id, workspace.id, workspace.name, csrf_token(secret), zone, row.expires_at)
+        stale = row.last_seen_at is None or now - row.last_seen_at >= SEEN_EVERY
+    if stale:
+        _seen(app, row.id, now)
+    return identity
+
+
+def _seen(app: Cliply, session_id: str, now: datetime) -> None:
+    with app.db.session() as session:
+        session.execute(
+            update(WebSession)
+            .where(WebSession.id == session_id)
+            .values(last_seen_at=now)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def sign_out(app: Cliply, secret: str | None) -> None:
     """End the session server-side: its cookie is refused from now on, wherever it was copied."""
     with app.db.session() as session:
         _end(session, secret)
+
+
+def set_timezone(app: Cliply, session_id: str, zone: str) -> None:
+    """Show this session's pages in `zone` (a name zoneinfo knows; the caller validates it)."""
+    with app.db.session() as session:
+        session.execute(
+            update(WebSession)
+            .where(WebSession.id == session_id, WebSession.revoked_at.is_(None))
+            .values(timezone=zone_of(zone).key)
+            .execution_options(synchronize_session=False)
+        )
