@@ -65,6 +65,11 @@ INTEGRATION_MODULES = frozenset(
         "test_transcribe",
         "test_web_browser",
         "test_web_browser_accounts",
+        "test_web_browser_analytics",
+        "test_web_browser_compose",
+        "test_web_browser_experiments",
+        "test_web_browser_flow",
+        "test_web_browser_posts",
         "test_web_browser_sources",
     }
 )

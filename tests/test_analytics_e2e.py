@@ -7,7 +7,8 @@ Time passes without waiting: the sandbox clock is advanced (the posts grow on th
 timestamp of the tracked posts (publish time, snapshots, forecasts, next fetch) is moved back by the same amount,
 so Cliply sees older posts with older history, exactly as if that much time had gone by.
 
-Backends as in the publishing end-to-end test: SQLite (app + embedded Dagster instance) and PostgreSQL."""
+On PostgreSQL (app + Dagster instance), the production backend: the publishing end-to-end test runs the daemon on
+both backends, and the analytics assets, sensors and checks run on both in tests/test_analytics_dagster.py."""
 
 from __future__ import annotations
 
@@ -32,9 +33,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 PLATFORMS = ("x", "youtube", "bluesky")
 WAIT_S = 180
-# How the posts age, step by step: three 20-minute steps (ultra_hot, enough history to forecast), then past 6 h
-# (hot), then past 24 h (warm).
-STEPS = (timedelta(minutes=20), timedelta(minutes=20), timedelta(minutes=20), timedelta(hours=6), timedelta(hours=20))
+# How the posts age, step by step: two 20-minute steps (ultra_hot; three snapshots over 40 minutes are enough history
+# to forecast), then past 6 h (hot, and the forecasts' horizons have passed), then past 24 h (warm).
+STEPS = (timedelta(minutes=20), timedelta(minutes=20), timedelta(hours=6), timedelta(hours=20))
+FORECAST_STEP = 3  # the snapshot whose fetch has three snapshots over 40 minutes to forecast from
 
 
 class Analytics:
@@ -109,6 +111,7 @@ def _overlaps(records: list[dg.RunRecord]) -> list[tuple[str, str, str]]:
     return out
 
 
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 def test_daemon_tracks_published_posts_refreshes_them_by_tier_forecasts_and_reports(e2e: E2E, tmp_path) -> None:  # type: ignore[no-untyped-def]
     world, state = e2e.world, e2e.world.sandbox.state
     accounts = {p: e2e.connect(p, f"{p}-metrics-e2e") for p in PLATFORMS}
@@ -143,7 +146,7 @@ def test_daemon_tracks_published_posts_refreshes_them_by_tier_forecasts_and_repo
             )
             for post, tier in analytics.tiers().items():
                 tiers_seen[post].add(tier)
-            if n == 4:  # three snapshots over 40 minutes: enough history for a forecast
+            if n == FORECAST_STEP:
                 daemon.wait(analytics.forecasts, WAIT_S, "forecasts stored")
 
         # Snapshots accumulated one per step, tier by tier: ultra_hot, then hot (past 6 h), then warm (past 24 h).

@@ -6,7 +6,8 @@ The sandbox makes that truth: posts whose text holds LIFT reach 8× more (state.
 is small (state.post_spread), so a few posts per arm decide. Time passes without waiting, as in the analytics
 end-to-end test: the sandbox clock moves on and Cliply's stored times of the tracked posts move back by as much.
 
-Backends as in the publishing end-to-end test: SQLite (app + embedded Dagster instance) and PostgreSQL."""
+On PostgreSQL (app + Dagster instance), the production backend: the publishing end-to-end test runs the daemon on
+both backends, and the experiments' Dagster assets and sensor run on both in tests/test_experiments_dagster.py."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ def _show(app: wiring.Cliply, experiment_id: str) -> dict[str, Any]:
     return service.show_experiment(app, "default", experiment_id)
 
 
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 def test_daemon_runs_a_caption_experiment_until_the_lifted_arm_wins(e2e: E2E, tmp_path: Path) -> None:
     world, state = e2e.world, e2e.world.sandbox.state
     state.lifts, state.post_spread = {LIFT: 8.0}, 0.1

@@ -116,7 +116,7 @@ def engagement(df: pd.DataFrame) -> pd.Series:
 # --- SQL building blocks ---
 
 
-def _snapshot_at(
+def snapshot_value_at(
     post_id: Any,
     column: str,
     *,
@@ -166,7 +166,7 @@ def _latest_rows(
 ) -> Any:
     """One row per tracked post of the workspace matching `where`, with its newest snapshot (at or before now)."""
     picked = (
-        select(_TP.id.label("post_id"), _snapshot_at(_TP.id, "id", until=now).label("snapshot_id"))
+        select(_TP.id.label("post_id"), snapshot_value_at(_TP.id, "id", until=now).label("snapshot_id"))
         .where(_TP.workspace_id == scope.workspace_id, *where)
         .subquery("picked")
     )
@@ -262,7 +262,7 @@ class ClipReport:
 def clip_report(scope: WorkspaceScope, clip_id: str, since: Since = None, *, now: datetime | None = None) -> ClipReport:
     """The clip across all its platforms and accounts (empty frames when nothing of the clip is tracked)."""
     now = now or utcnow()
-    gained = _views_gained(_TP.id, _TP.published_at, _start(since, now), now).label("views_gained")
+    gained = views_gained_column(_TP.id, _TP.published_at, _start(since, now), now).label("views_gained")
     rows = _latest_rows(scope, where=[_TP.clip_id == clip_id], now=now, extra=[gained])
     posts = _frame(rows, [*POST_COLUMNS, "views_gained"])
     posts["engagement_rate"] = engagement(posts)
@@ -286,15 +286,15 @@ def metric_totals(posts: pd.DataFrame) -> pd.DataFrame:
 # --- window gains (leaderboard, clip report) ---
 
 
-def _views_gained(post_id: Any, published_at: Any, start: datetime | None, now: datetime) -> Any:
+def views_gained_column(post_id: Any, published_at: Any, start: datetime | None, now: datetime) -> Any:
     """Views gained by a post within [start, now] = latest views − views at the window start. A post published in
     the window starts from 0; one first seen inside the window (tracked later) counts from its first fetch there.
     Only snapshots that report views count; NULL when the platform reports no views."""
-    latest = _snapshot_at(post_id, "views", until=now, reported="views")
+    latest = snapshot_value_at(post_id, "views", until=now, reported="views")
     if start is None:
         return latest
-    at_start = _snapshot_at(post_id, "views", until=start, reported="views")
-    first_seen = _snapshot_at(post_id, "views", after=start, until=now, first=True, reported="views")
+    at_start = snapshot_value_at(post_id, "views", until=start, reported="views")
+    first_seen = snapshot_value_at(post_id, "views", after=start, until=now, first=True, reported="views")
     # COALESCE stops at the first non-NULL argument on both backends, so the later seeks run only when needed.
     baseline = func.coalesce(at_start, case((published_at >= start, literal(0)), else_=first_seen))
     return latest - baseline
@@ -326,8 +326,8 @@ def leaderboard(
     per_post = select(
         _TP.account_id.label("account_id"),
         _TP.clip_id.label("clip_id"),
-        _snapshot_at(_TP.id, "views", until=now, reported="views").label("views"),
-        _views_gained(_TP.id, _TP.published_at, start, now).label("gained"),
+        snapshot_value_at(_TP.id, "views", until=now, reported="views").label("views"),
+        views_gained_column(_TP.id, _TP.published_at, start, now).label("gained"),
     ).where(_TP.workspace_id == scope.workspace_id, _TP.published_at <= now)
     if by == "clip":
         per_post = per_post.where(_TP.clip_id.is_not(None))

@@ -30,8 +30,7 @@ def page(status: int, title: str, message: str) -> HTMLResponse:
     return _html(
         status,
         title,
-        f"<p>{html.escape(message)}</p><p><a href='/web/accounts'>Back to your accounts</a>, "
-        "or close this window.</p>",
+        f"<p>{html.escape(message)}</p><p><a href='/web/accounts'>Back to your accounts</a>, or close this window.</p>",
     )
 
 

@@ -16,7 +16,16 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 
 from cliply.http.errors import ApiError
-from cliply.web import csrf, pages_accounts, pages_sources
+from cliply.web import (
+    csrf,
+    pages_accounts,
+    pages_analytics,
+    pages_compose,
+    pages_experiments,
+    pages_post,
+    pages_posts,
+    pages_sources,
+)
 from cliply.web import sessions as web_sessions
 from cliply.web.headers import SecurityHeaders
 from cliply.web.home import home as home_view
@@ -177,6 +186,11 @@ ROUTES = [
     Route("/signout", signout, methods=["POST"], name="signout"),
     *pages_accounts.ROUTES,
     *pages_sources.ROUTES,
+    *pages_analytics.ROUTES,
+    *pages_posts.ROUTES,
+    *pages_compose.ROUTES,  # before pages_post: /posts/new, /posts/bulk and /posts/counts are not post ids
+    *pages_post.ROUTES,
+    *pages_experiments.ROUTES,
 ]
 
 

@@ -20,6 +20,10 @@ NAV: list[tuple[str, str, str]] = [
     ("home", "/web/", "Home"),
     ("accounts", "/web/accounts", "Accounts"),
     ("sources", "/web/sources", "Sources"),
+    ("posts", "/web/posts", "Posts"),
+    ("calendar", "/web/calendar", "Calendar"),
+    ("analytics", "/web/analytics", "Analytics"),
+    ("experiments", "/web/experiments", "Experiments"),
 ]
 
 
