@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -18,7 +22,7 @@ from cliply.settings import Settings
 from cliply.storage.media_store import LocalMediaStore, MediaStore
 from cliply.store.db import Database
 from cliply.store.repo import WorkspaceScope, get_or_create_workspace
-from tests.fixtures.media import FASTER_TINY_EN
+from tests.fixtures.media import FASTER_TINY_EN, REPO
 
 T = TypeVar("T")
 
@@ -103,6 +107,34 @@ def run_threads(n: int, target: Callable[[int], object]) -> None:
         t.join()
     if errors:
         raise errors[0]
+
+
+def start_daemon(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """The real `dagster-daemon run -w workspace.yaml` of the project, in its own process group, logging to `log`."""
+    daemon = str(Path(sys.executable).with_name("dagster-daemon"))
+    with log.open("w") as out:
+        return subprocess.Popen(
+            [daemon, "run", "-w", "workspace.yaml"],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop_daemon(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the daemon's process group, SIGKILL if it lingers; then SIGKILL whatever of the group is left (a
+    code server that outlived the daemon would otherwise keep running after the test)."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=30)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
 
 
 def wait_for_daemon(

@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -49,7 +47,14 @@ from cliply_sensors.publishing import (
 )
 from tests.fixtures.media import REPO
 from tests.fixtures.sandbox import RunningSandbox
-from tests.helpers import pipeline_settings, seed_rendered_clips, settings_env, wait_for_daemon
+from tests.helpers import (
+    pipeline_settings,
+    seed_rendered_clips,
+    settings_env,
+    start_daemon,
+    stop_daemon,
+    wait_for_daemon,
+)
 from tests.test_notifier import SmtpInbox, WebhookReceiver, smtp_server, webhook_server  # noqa: F401 (fixtures)
 
 PUBLISH_PLATFORMS = ("x", "linkedin", "bluesky")
@@ -574,18 +579,9 @@ def test_real_daemon_publishes_every_target_once_even_after_a_killed_run(world: 
         "CLIPLY_PUBLISH_LINGER_S": "3",
     }
     log = tmp_path / "daemon.log"
-    daemon = str(Path(sys.executable).with_name("dagster-daemon"))
     with dg.DagsterInstance.from_config(str(dagster_home)):
         pass  # its SQLite storage exists before the daemon's processes open it (no two creators racing)
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [daemon, "run", "-w", "workspace.yaml"],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = start_daemon(env, log)
     try:
 
         def held_x_target() -> PostTarget | None:
@@ -644,9 +640,4 @@ def test_real_daemon_publishes_every_target_once_even_after_a_killed_run(world: 
         # Still exactly one post per target after the recovery runs finished.
         assert len(state.posts_for("x")) == 4 and len(state.posts_for("linkedin")) == 2
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stop_daemon(proc)

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -39,7 +37,7 @@ from cliply_assets.publishing import PLATFORM_TAG, publish_posts_job
 from tests.fixtures.media import REPO
 from tests.fixtures.postgres import create_database
 from tests.fixtures.sandbox import RunningSandbox
-from tests.helpers import pipeline_settings, seed_rendered_clips, settings_env
+from tests.helpers import pipeline_settings, seed_rendered_clips, settings_env, start_daemon, stop_daemon
 from tests.test_publisher import MediaServer
 from tests.test_publishing_dagster import World
 
@@ -191,16 +189,7 @@ def e2e(
 class Daemon:
     def __init__(self, e2e: E2E, log: Path) -> None:
         self.e2e, self.log = e2e, log
-        daemon = str(Path(sys.executable).with_name("dagster-daemon"))
-        with log.open("w") as out:
-            self.proc = subprocess.Popen(
-                [daemon, "run", "-w", "workspace.yaml"],
-                cwd=REPO,
-                env=dict(os.environ),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.proc = start_daemon(dict(os.environ), log)
 
     def ledger(self) -> str:
         rows = self.e2e.world.targets()
@@ -245,12 +234,7 @@ class Daemon:
         pytest.fail(f"timed out after {timeout_s:.0f}s waiting for {what}\n{self.report()}")
 
     def stop(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
+        stop_daemon(self.proc)
 
 
 def test_daemon_publishes_every_target_on_all_nine_platforms_exactly_once_through_faults(

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,7 +18,7 @@ from cliply_dagster.definitions import defs
 from cliply_resources import DatabaseResource, InboxResource
 from cliply_sensors.media import inbox_sensor, registered_sources_sensor
 from tests.fixtures.media import COCKATOO, REPO
-from tests.helpers import make_services, pipeline_settings, settings_env, wait_for_daemon
+from tests.helpers import make_services, pipeline_settings, settings_env, start_daemon, stop_daemon, wait_for_daemon
 
 
 def _drop(inbox: Path, name: str, src: Path = COCKATOO, age_s: float = 10.0) -> Path:
@@ -113,20 +110,11 @@ def test_real_daemon_processes_each_drop_exactly_once(tmp_path: Path, talk_video
     run_ffmpeg(["-i", str(talk_video), "-t", "10.1", "-c", "copy", "-movflags", "+faststart", str(short)])
     env = {**os.environ, **settings_env(settings), "DAGSTER_HOME": str(dagster_home), "CLIPLY_MAX_CLIPS": "1"}
     log = tmp_path / "daemon.log"
-    daemon = str(Path(sys.executable).with_name("dagster-daemon"))
     # Create the instance's SQLite storage before the daemon starts: two processes creating it at once can both
     # stamp its schema version, and every later process then refuses to open it.
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     instance = dg.DagsterInstance.from_config(str(dagster_home))
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [daemon, "run", "-w", "workspace.yaml"],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = start_daemon(env, log)
     try:
         _drop(inbox, "first talk.mp4", src=short)
         _drop(inbox, "second talk.mp4", src=short, age_s=8)
@@ -151,9 +139,4 @@ def test_real_daemon_processes_each_drop_exactly_once(tmp_path: Path, talk_video
         time.sleep(12)  # a few more sensor ticks: nothing may be processed twice
         assert len(instance.get_run_records()) == 2
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stop_daemon(proc)
