@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from cliply.experiments.service import ExperimentSpec
 from cliply.media.cover_upload import MAX_COVER_BYTES
 from cliply.publishing.service import parse_targets
 from cliply.store.models_experiments import EXPERIMENT_STATUSES, VARIANT_KINDS
@@ -92,6 +93,26 @@ class ExperimentCreate(Model):
         if not isinstance(value, str):
             raise ValueError('a string like "youtube:1,tiktok:2" or a list of targets')
         return tuple(parse_targets(value))
+
+    def to_spec(self) -> ExperimentSpec:
+        """The use case's input, the same for the REST route and the web form."""
+        return ExperimentSpec(
+            clip_id=self.clip_id,
+            kind=self.kind,
+            variants=tuple(self.variants),
+            targets=self.targets,
+            metric=self.metric,
+            posts_per_arm=self.posts_per_arm,
+            at=self.at,
+            tz=self.tz,
+            every=self.every,
+            rule=self.rule.overrides() if self.rule else None,
+            auto_apply=self.auto_apply,
+            seed=self.seed,
+            name=self.name,
+            images=tuple(self.images),
+            options=self.options or None,
+        )
 
 
 def _target_text(item: dict[str, Any]) -> str:

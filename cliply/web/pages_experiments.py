@@ -311,27 +311,6 @@ def _body(filled: Filled, zone: str) -> tuple[dict[str, Any], list[str]]:
     return body, used
 
 
-def _spec(data: ExperimentCreate) -> service.ExperimentSpec:
-    """ExperimentSpec from the validated body, as POST /api/experiments makes it (no uploaded images here)."""
-    return service.ExperimentSpec(
-        clip_id=data.clip_id,
-        kind=data.kind,
-        variants=tuple(data.variants),
-        targets=data.targets,
-        metric=data.metric,
-        posts_per_arm=data.posts_per_arm,
-        at=data.at,
-        tz=data.tz,
-        every=data.every,
-        rule=data.rule.overrides() if data.rule else None,
-        auto_apply=data.auto_apply,
-        seed=data.seed,
-        name=data.name,
-        images=tuple(data.images),
-        options=data.options or None,
-    )
-
-
 SCHEMA_FIELDS = {
     "clip_id": "clip",
     "kind": "kind",
@@ -419,7 +398,7 @@ def _create(app: Cliply, ref: WorkspaceRef, filled: Filled, zone: str) -> str | 
         filled.errors = _schema_errors(exc, used)
         return None
     try:
-        created = service.create_experiment(app, ref, _spec(data))
+        created = service.create_experiment(app, ref, data.to_spec())
     except CaptionRejected as exc:
         filled.errors = _caption_errors(exc)
         return None

@@ -54,23 +54,7 @@ def _id(request: Request) -> str:
 @api
 async def experiments_create(request: Request) -> Response:
     data = await body(request, ExperimentCreate, MAX_IMAGES * MAX_IMAGE_B64)
-    spec = service.ExperimentSpec(
-        clip_id=data.clip_id,
-        kind=data.kind,
-        variants=tuple(data.variants),
-        targets=data.targets,
-        metric=data.metric,
-        posts_per_arm=data.posts_per_arm,
-        at=data.at,
-        tz=data.tz,
-        every=data.every,
-        rule=data.rule.overrides() if data.rule else None,
-        auto_apply=data.auto_apply,
-        seed=data.seed,
-        name=data.name,
-        images=tuple(data.images),
-        options=data.options or None,
-    )
+    spec = data.to_spec()
     created = await _call(service.create_experiment, container(request), token_workspace(request), spec)
     log.info("experiment created", extra={"experiment": created["id"], "kind": data.kind, "arms": len(data.variants)})
     return JSONResponse(created, status_code=201)
