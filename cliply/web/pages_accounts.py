@@ -20,7 +20,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from cliply.http.routes.oauth import callback_uri, cookie_name
+from cliply.analytics.links import NAMES
+from cliply.http.routes.oauth import callback_uri, set_guard_cookie
 from cliply.platforms import PLATFORMS
 from cliply.platforms.errors import PlatformError
 from cliply.publishing.accounts_service import (
@@ -39,17 +40,6 @@ from cliply.web.templating import render
 log = logging.getLogger(__name__)
 
 ACCOUNTS_URL = "/web/accounts"
-NAMES = {
-    "youtube": "YouTube",
-    "tiktok": "TikTok",
-    "instagram": "Instagram",
-    "facebook": "Facebook",
-    "threads": "Threads",
-    "x": "X",
-    "linkedin": "LinkedIn",
-    "pinterest": "Pinterest",
-    "bluesky": "Bluesky",
-}
 OAUTH_PLATFORMS = tuple(p for p in PLATFORMS if p != "bluesky")
 STATUS_LABELS = {
     "connected": "Connected",
@@ -139,15 +129,7 @@ async def connect(request: Request, me: WebIdentity) -> Response:
         url=start.url,
         minutes=CONFIRM_TTL_S // 60,
     )
-    response.set_cookie(
-        cookie_name(start.state),
-        start.browser_key or "",
-        max_age=CONFIRM_TTL_S,
-        path=f"/oauth/{platform}/callback",
-        httponly=True,
-        samesite="lax",
-        secure=start.redirect_uri.startswith("https://"),
-    )
+    set_guard_cookie(response, platform, start)
     return response
 
 

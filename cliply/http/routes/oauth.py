@@ -17,7 +17,7 @@ from cliply.http.errors import ApiError
 from cliply.http.pages import confirm_page, page
 from cliply.platforms.errors import PlatformError
 from cliply.publishing import service
-from cliply.publishing.accounts_service import CONFIRM_TTL_S, OAuthOutcome
+from cliply.publishing.accounts_service import CONFIRM_TTL_S, OAuthOutcome, OAuthStart
 from cliply.usecases import ServiceError
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,12 @@ def oauth_start(request: Request) -> Response:
         container(request), token_workspace(request), platform, callback_uri(request, platform), browser=True
     )
     response = RedirectResponse(start.url, status_code=302)
+    set_guard_cookie(response, platform, start)
+    return response
+
+
+def set_guard_cookie(response: Response, platform: str, start: OAuthStart) -> None:
+    """The short-lived cookie that ties the platform's callback to the browser that started the flow."""
     response.set_cookie(
         cookie_name(start.state),
         start.browser_key or "",
@@ -49,7 +55,6 @@ def oauth_start(request: Request) -> Response:
         samesite="lax",
         secure=start.redirect_uri.startswith("https://"),
     )
-    return response
 
 
 def _connected(outcome: OAuthOutcome) -> Response:
